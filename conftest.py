@@ -1,0 +1,20 @@
+"""Shared pytest fixtures for the whole suite."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def cast(db):
+    """Two centers with one user per role each, a site auditor and a superuser (see portal.core.testing)."""
+    from portal.core.testing import build_cast
+
+    return build_cast()
+
+
+@pytest.fixture
+def api_client():
+    """A DRF test client."""
+    from rest_framework.test import APIClient
+
+    return APIClient()

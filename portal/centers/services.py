@@ -1,0 +1,24 @@
+"""Writes for centers and memberships."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from portal.centers.models import Center, Membership, Role
+
+
+@transaction.atomic
+def center_create(*, code: str, name: str) -> Center:
+    """Create a center after validation."""
+    center = Center(code=code.strip().upper(), name=name.strip())
+    center.full_clean()
+    center.save()
+    return center
+
+
+@transaction.atomic
+def membership_grant(*, user, center: Center, role: str) -> Membership:
+    """Give ``user`` a role in ``center`` (idempotent)."""
+    if role not in Role.values:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(Role.values)}")
+    membership, _ = Membership.objects.get_or_create(user=user, center=center, role=role)
+    return membership

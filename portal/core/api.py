@@ -1,0 +1,60 @@
+"""DRF glue shared by every app: the domain error type and the exception handler."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class DomainError(Exception):
+    """A business rule refused an operation; maps to a 4xx ``{"message": ..., "extra": ...}``."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class Conflict(DomainError):
+    """The object's state does not allow the operation (409)."""
+
+    status_code = 409
+
+
+def _django_validation_extra(exc: DjangoValidationError) -> dict[str, Any]:
+    if hasattr(exc, "message_dict"):
+        return {"fields": exc.message_dict}
+    return {"errors": exc.messages}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Map domain errors and Django validation errors to ``{"message", "extra"}`` with a 4xx."""
+    if isinstance(exc, DomainError):
+        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        return Response(
+            {"message": "; ".join(exc.messages) or "Invalid input.", "extra": _django_validation_extra(exc)},
+            status=400,
+        )
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(data, dict) and "detail" in data and len(data) == 1:
+        response.data = {"message": str(data["detail"]), "extra": {}}
+    elif isinstance(exc, drf_exceptions.ValidationError):
+        response.data = {"message": "Invalid input.", "extra": {"fields": data}}
+    return response

@@ -1,0 +1,82 @@
+"""Seed a demo: one center, one user per role (printed passwords), and the demo data of each app.
+
+Idempotent: passwords are generated once and kept in ``var/demo_credentials.json`` so that running it
+again prints the same logins.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from portal.centers.models import Center, Role
+from portal.centers.services import center_create, membership_grant
+
+DEMO_CENTER_CODE = "C01"
+DEMO_USERS = [
+    ("uploader", Role.UPLOADER),
+    ("reviewer", Role.REVIEWER),
+    ("reviewer2", Role.REVIEWER),
+    ("validator", Role.VALIDATOR),
+    ("validator2", Role.VALIDATOR),
+    ("stain_tech", Role.STAIN_TECHNICIAN),
+    ("center_admin", Role.CENTER_ADMIN),
+    ("auditor", None),
+]
+
+
+def _credentials() -> dict[str, str]:
+    path = settings.VAR_DIR / "demo_credentials.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    for username, _ in DEMO_USERS:
+        if username not in stored:
+            stored[username] = "demo-" + secrets.token_urlsafe(9)
+            changed = True
+    if changed:
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored
+
+
+class Command(BaseCommand):
+    help = "Create the demo center, users, a synthetic image session and the demo model."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-images", action="store_true", help="skip the synthetic session")
+
+    def handle(self, *args, **options):
+        passwords = _credentials()
+        User = get_user_model()
+        with transaction.atomic():
+            center = Center.objects.filter(code=DEMO_CENTER_CODE).first() or center_create(
+                code=DEMO_CENTER_CODE, name="Demo Fertility Clinic"
+            )
+            for username, role in DEMO_USERS:
+                user, created = User.objects.get_or_create(username=username)
+                if created or not user.check_password(passwords[username]):
+                    user.set_password(passwords[username])
+                user.is_auditor = role is None
+                user.save()
+                if role is not None:
+                    membership_grant(user=user, center=center, role=role)
+        extras = []
+        if not options["no_images"]:
+            extras = seed_demo_content(center=center, stdout=self.stdout)
+        self.stdout.write(self.style.SUCCESS(f"Demo center {center.code} ready. Logins:"))
+        for username, role in DEMO_USERS:
+            label = Role(role).label if role else "Site auditor"
+            self.stdout.write(f"  {username:<13} {passwords[username]:<22} {label}")
+        for line in extras:
+            self.stdout.write(line)
+
+
+def seed_demo_content(*, center, stdout) -> list[str]:
+    """Register the demo model and create a synthetic image session; returns lines to print."""
+    from portal.core.demo import seed_demo_model_and_session
+
+    return seed_demo_model_and_session(center=center)

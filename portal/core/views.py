@@ -1,0 +1,63 @@
+"""Home page, health check and the current-user API."""
+from __future__ import annotations
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import connection
+from django.http import JsonResponse
+from django.views.generic import TemplateView
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.centers.models import Role
+from portal.centers.selectors import user_roles
+
+ROLE_ABILITIES = {
+    Role.UPLOADER: "Create pseudonymized patients and image sessions, upload images, start analyses.",
+    Role.REVIEWER: "Review detections cell by cell, correct them, draw missed cells, export pick lists.",
+    Role.VALIDATOR: "Score randomized cells in blinded validation studies and sign your scores.",
+    Role.STAIN_TECHNICIAN: "Enter PRM1/PNA stain results for the cells of validation studies.",
+    Role.CENTER_ADMIN: "Manage your center's users and models, adjudicate reviews, run validation studies.",
+}
+
+
+class HomeView(LoginRequiredMixin, TemplateView):
+    """What the logged-in user's roles allow, per center."""
+
+    template_name = "core/home.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        roles_by_center = user_roles(self.request.user)
+        context["centers"] = [
+            {"code": code, "roles": [{"name": Role(r).label, "can": ROLE_ABILITIES[Role(r)]} for r in sorted(roles)]}
+            for code, roles in sorted(roles_by_center.items())
+        ]
+        context["is_auditor"] = self.request.user.is_auditor or self.request.user.is_superuser
+        return context
+
+
+def healthz(request):
+    """Liveness and database check for load balancers and the run command."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+class MeApi(APIView):
+    """The current user and their roles per center."""
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        is_auditor = serializers.BooleanField()
+        roles = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        data = {
+            "username": request.user.username,
+            "is_auditor": request.user.is_auditor,
+            "roles": {code: sorted(roles) for code, roles in user_roles(request.user).items()},
+        }
+        return Response(self.OutputSerializer(data).data)

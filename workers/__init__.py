@@ -1,0 +1,1 @@
+"""Celery app and thin tasks. Import ``workers.celery_app.app`` to send or run tasks."""
