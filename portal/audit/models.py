@@ -5,8 +5,30 @@ from django.conf import settings
 from django.db import models
 
 
+class AppendOnlyError(RuntimeError):
+    """Audit events are never updated or deleted."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("audit events are append-only: UPDATE refused")
+
+    def delete(self):
+        raise AppendOnlyError("audit events are append-only: DELETE refused")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("audit events are append-only: UPDATE refused")
+
+    def bulk_create(self, *args, **kwargs):
+        raise AppendOnlyError("audit events are appended one by one through audit_record")
+
+
 class AuditEvent(models.Model):
-    """Who did what to which object, when, from where. Each row's ``hash`` chains to the previous row."""
+    """Who did what to which object, when, from where. Each row's ``hash`` chains to the previous row.
+
+    Append-only: ``save()`` of an existing row, ``delete()`` and queryset ``update()``/``delete()`` raise
+    ``AppendOnlyError``; on PostgreSQL a trigger refuses UPDATE and DELETE as well (migration 0002).
+    """
 
     sequence = models.BigIntegerField(unique=True)
     occurred_at = models.DateTimeField(db_index=True)
@@ -25,5 +47,36 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"audit event #{self.sequence} is append-only: UPDATE refused")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"audit event #{self.sequence} is append-only: DELETE refused")
+
+
+class AuditChainHead(models.Model):
+    """The single row (pk=1) holding the signed head of the chain; appends lock it to serialize.
+
+    ``signature`` is an HMAC (same key as the events) over sequence, hash and summary, so the head cannot
+    be moved back to an earlier event by SQL without the key. The same signed head is also written to
+    the checkpoint file ``settings.AUDIT_CHECKPOINT_PATH`` after each commit (outside the database).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+    summary = models.CharField(max_length=200, blank=True)
+    chain_id = models.CharField(max_length=16, blank=True, help_text="First event's hash prefix.")
+    signature = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)

@@ -1,18 +1,34 @@
-"""Writing audit events. Every create/update/delete and every read of image data calls ``audit_record``."""
+"""Writing audit events. Every create/update/delete and every read of image data calls ``audit_record``.
+
+The chain: each event's ``hash`` is HMAC-SHA256 (key outside the database: ``settings.AUDIT_HMAC_KEY``,
+else ``var/audit_hmac_key``) over its canonical content including ``prev_hash``. Appends are serialized
+by locking the single ``AuditChainHead`` row (``SELECT ... FOR UPDATE``; SQLite serializes writers
+anyway), which is updated in the same transaction with a signed copy of the new head. After commit the
+signed head is also written to the checkpoint file ``settings.AUDIT_CHECKPOINT_PATH`` (outside the
+database; only ever moved forward). ``verify_audit`` (``portal.audit.verification``) recomputes the
+chain and compares its end with both heads, so an edit, a deletion anywhere (including the last event)
+and a re-hash by SQL without the key are all detected.
+"""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
 
-from portal.audit.models import AuditEvent
+from portal.audit.models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
+HEAD_ID = 1
 
 
 def audit_key() -> bytes:
@@ -53,6 +69,23 @@ def event_hash(event: AuditEvent) -> str:
     return hmac.new(audit_key(), event_payload(event), hashlib.sha256).hexdigest()
 
 
+def head_signature(*, chain_id: str, sequence: int, hash: str, summary: str) -> str:
+    """HMAC of a chain head, for the head row and the checkpoint file."""
+    message = f"head|{chain_id}|{sequence}|{hash}|{summary}".encode()
+    return hmac.new(audit_key(), message, hashlib.sha256).hexdigest()
+
+
+def event_summary(event: AuditEvent) -> str:
+    return f"#{event.sequence} {event.action} {event.object_type}:{event.object_id}"[:200]
+
+
+def _json_safe(value: Any) -> Any:
+    """The value as it will read back from the JSON column (UUIDs, dates, tuples normalised)."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
 def _request_fields(request) -> dict[str, Any]:
     if request is None:
         return {"ip_address": None, "request_id": ""}
@@ -60,6 +93,15 @@ def _request_fields(request) -> dict[str, Any]:
         "ip_address": request.META.get("REMOTE_ADDR") or None,
         "request_id": getattr(request, "request_id", "")[:64],
     }
+
+
+def _locked_head() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=HEAD_ID).first()
+    if head is None:
+        with transaction.atomic():  # first event ever (or after a test flush): create, then lock
+            AuditChainHead.objects.get_or_create(pk=HEAD_ID)
+        head = AuditChainHead.objects.select_for_update().get(pk=HEAD_ID)
+    return head
 
 
 def audit_record(
@@ -77,28 +119,101 @@ def audit_record(
     """Append one event to the chain (inside the caller's transaction when there is one).
 
     ``action`` is a dotted verb such as ``image.create`` or ``image.read``; ``obj`` (a model
-    instance) fills ``object_type``/``object_id`` when they are not given.
+    instance) fills ``object_type``/``object_id`` when they are not given. ``before``/``after`` are
+    short JSON summaries (never image data or identifiers of people).
     """
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
     user = actor if getattr(actor, "is_authenticated", False) else None
     with transaction.atomic():
-        last = AuditEvent.objects.select_for_update().order_by("-sequence").first()
+        head = _locked_head()
         event = AuditEvent(
-            sequence=(last.sequence + 1) if last else 1,
+            sequence=head.sequence + 1,
             occurred_at=timezone.now(),
             actor=user,
             actor_username=user.get_username() if user else "",
             center_id=getattr(center, "pk", center),
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            before=before,
-            after=after,
-            prev_hash=last.hash if last else GENESIS_HASH,
+            action=action[:64],
+            object_type=object_type[:64],
+            object_id=str(object_id)[:64],
+            before=_json_safe(before),
+            after=_json_safe(after),
+            prev_hash=head.hash if head.sequence else GENESIS_HASH,
             **_request_fields(request),
         )
         event.hash = event_hash(event)
         event.save()
+        head.sequence = event.sequence
+        head.hash = event.hash
+        head.summary = event_summary(event)
+        if event.sequence == 1 or not head.chain_id:
+            head.chain_id = event.hash[:16] if event.sequence == 1 else head.chain_id or "unknown"
+        head.signature = head_signature(
+            chain_id=head.chain_id, sequence=head.sequence, hash=head.hash, summary=head.summary
+        )
+        head.save()
+        checkpoint = {
+            "chain_id": head.chain_id, "sequence": head.sequence, "hash": head.hash,
+            "summary": head.summary, "signature": head.signature,
+        }
+        transaction.on_commit(lambda: checkpoint_write(checkpoint))
     return event
+
+
+# --- checkpoint file (outside the database) -------------------------------------------------------
+
+def checkpoint_key(chain_id: str) -> str:
+    """Entries are kept per database and chain, so test databases never clash with the real one."""
+    return f"{connection.settings_dict.get('NAME')}|{chain_id}"
+
+
+def checkpoint_path() -> Path:
+    return Path(settings.AUDIT_CHECKPOINT_PATH)
+
+
+def checkpoint_read() -> dict:
+    path = checkpoint_path()
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("chains", {})
+    except (OSError, ValueError):
+        return {}
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def checkpoint_write(head: dict) -> None:
+    """Move this chain's signed head in the checkpoint file forward (never back), atomically."""
+    path = checkpoint_path()
+    with _file_lock(path):
+        chains = checkpoint_read()
+        key = checkpoint_key(head["chain_id"])
+        current = chains.get(key)
+        if current and int(current.get("sequence", 0)) >= head["sequence"]:
+            return
+        chains[key] = {**head, "written_at": timezone.now().isoformat()}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"chains": chains}, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from portal.centers import api
+
+urlpatterns = [
+    path("centers/", api.CenterListApi.as_view(), name="api-center-list"),
+    path("centers/<uuid:pk>/", api.CenterDetailApi.as_view(), name="api-center-detail"),
+]

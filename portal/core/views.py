@@ -48,16 +48,16 @@ def healthz(request):
 class MeApi(APIView):
     """The current user and their roles per center."""
 
-    class OutputSerializer(serializers.Serializer):
+    class MeOutputSerializer(serializers.Serializer):
         username = serializers.CharField()
         is_auditor = serializers.BooleanField()
         roles = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=MeOutputSerializer)
     def get(self, request):
         data = {
             "username": request.user.username,
             "is_auditor": request.user.is_auditor,
             "roles": {code: sorted(roles) for code, roles in user_roles(request.user).items()},
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.MeOutputSerializer(data).data)

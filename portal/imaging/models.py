@@ -114,6 +114,10 @@ def display_upload_path(instance: Image, filename: str) -> str:
     return f"display/{instance.center_id}/{instance.session_id}/{instance.id}.png"
 
 
+def thumbnail_upload_path(instance: Image, filename: str) -> str:
+    return f"thumbnails/{instance.center_id}/{instance.session_id}/{instance.id}.png"
+
+
 def _suffix(filename: str) -> str:
     return "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
@@ -125,9 +129,11 @@ class Image(UUIDModel):
     session = models.ForeignKey(ImageSession, on_delete=models.PROTECT, related_name="images")
     file = models.FileField(upload_to=image_upload_path, max_length=300)
     display_file = models.FileField(upload_to=display_upload_path, max_length=300, blank=True)
+    thumbnail_file = models.FileField(upload_to=thumbnail_upload_path, max_length=300, blank=True)
     original_sha256 = models.CharField(max_length=64, db_index=True)
     stored_sha256 = models.CharField(max_length=64)
     original_format = models.CharField(max_length=16)
+    stored_format = models.CharField(max_length=8, default="png", help_text="png (8-bit) or tiff (16-bit).")
     page_index = models.PositiveIntegerField(default=0)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

@@ -1,0 +1,8 @@
+"""Access declarations of the login and logout pages."""
+from portal.core.access_matrix import GET, POST, Route, statuses
+
+ROUTES = [
+    # Logged-in users are sent on (redirect_authenticated_user).
+    Route(name="accounts:login", per_center=False, checks=[GET(own=statuses(302, anonymous=200))]),
+    Route(name="accounts:logout", per_center=False, checks=[POST(own=statuses(302, anonymous=302))]),
+]

@@ -1,0 +1,99 @@
+"""Verifying the audit chain: every event's HMAC, the links, and both signed heads."""
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from portal.audit.models import AuditChainHead, AuditEvent
+from portal.audit.services import (
+    GENESIS_HASH,
+    HEAD_ID,
+    checkpoint_key,
+    checkpoint_read,
+    event_hash,
+    head_signature,
+)
+
+
+@dataclass
+class VerifyResult:
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _name(event: AuditEvent) -> str:
+    return f"event #{event.sequence} ({event.action} {event.object_type}:{event.object_id} by " \
+           f"{event.actor_username or '-'} at {event.occurred_at:%Y-%m-%d %H:%M:%S})"
+
+
+def audit_verify(*, check_checkpoint: bool = True) -> VerifyResult:
+    """Recompute the whole chain; each problem names the event concerned."""
+    result = VerifyResult()
+    expected_seq, prev_hash, last = 1, GENESIS_HASH, None
+    for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
+        result.events += 1
+        if event.sequence != expected_seq:
+            missing = (f"#{expected_seq}" if event.sequence == expected_seq + 1
+                       else f"#{expected_seq}..#{event.sequence - 1}")
+            after = f"after {_name(last)}" if last else "at the start of the chain"
+            result.problems.append(f"event(s) {missing} deleted: missing {after}, before {_name(event)}")
+        elif event.prev_hash != prev_hash:
+            result.problems.append(f"{_name(event)}: link to the previous event is broken (prev_hash differs)")
+        if not hmac.compare_digest(event.hash, event_hash(event)):
+            result.problems.append(
+                f"{_name(event)}: content does not match its HMAC (edited, or re-hashed without the key)"
+            )
+        prev_hash, last = event.hash, event
+        expected_seq = event.sequence + 1
+
+    head = AuditChainHead.objects.filter(pk=HEAD_ID).first()
+    if head is None:
+        if result.events:
+            result.problems.append("the signed chain head row is missing")
+        return result
+    expected_sig = head_signature(chain_id=head.chain_id, sequence=head.sequence, hash=head.hash,
+                                  summary=head.summary)
+    if not hmac.compare_digest(head.signature or "", expected_sig):
+        result.problems.append(f"the chain head row ({head.summary}) has an invalid signature")
+    _compare_head("chain head row", head.sequence, head.hash, head.summary, last, result)
+
+    if check_checkpoint and head.sequence:
+        entry = checkpoint_read().get(checkpoint_key(head.chain_id))
+        if entry is None:
+            result.problems.append("no checkpoint for this chain in the checkpoint file")
+        else:
+            sig = head_signature(chain_id=entry.get("chain_id", ""), sequence=int(entry.get("sequence", 0)),
+                                 hash=entry.get("hash", ""), summary=entry.get("summary", ""))
+            if not hmac.compare_digest(entry.get("signature", ""), sig):
+                result.problems.append("the checkpoint file's signature is invalid")
+            else:
+                seq = int(entry["sequence"])
+                if last is None or seq > last.sequence:
+                    result.problems.append(
+                        f"the checkpoint file records {entry['summary']} but the chain ends at "
+                        f"{_name(last) if last else 'nothing'}: the last event(s) were deleted"
+                    )
+                else:
+                    event = AuditEvent.objects.filter(sequence=seq).first()
+                    if event is None or event.hash != entry["hash"]:
+                        result.problems.append(f"checkpointed {entry['summary']} differs from the stored event")
+    return result
+
+
+def _compare_head(label, sequence, hash_, summary, last, result) -> None:
+    if last is None:
+        if sequence:
+            result.problems.append(f"the {label} records {summary} but there are no events: all deleted")
+        return
+    if sequence > last.sequence:
+        result.problems.append(
+            f"the {label} records {summary} but the chain ends at {_name(last)}: the last event(s) were deleted"
+        )
+    elif sequence < last.sequence:
+        result.problems.append(f"the {label} is behind the chain ({summary}); events after it are not signed")
+    elif not hmac.compare_digest(hash_, last.hash):
+        result.problems.append(f"the {label} hash differs from {_name(last)}")

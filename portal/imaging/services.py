@@ -1,0 +1,354 @@
+"""Writes for patients, sessions and images (uploads), each audited.
+
+Uploads are **per file**: every file of a request is validated, stored and committed on its own (a
+multi-page TIFF is one unit: all its pages or none). A refused file does not affect the others; the
+caller gets the created images and one error per refused file, naming the file and the reason.
+For each file, all its files on disk (stored, display, thumbnail) are written completely first (to a
+temporary name, then renamed); only then are the rows inserted, in one transaction; if that fails the
+files are removed again. Nothing half-written is ever visible.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from portal.audit.services import audit_record
+from portal.centers.models import Center
+from portal.centers.selectors import user_has_role
+from portal.core.api import DomainError
+from portal.imaging.lib.imagefile import UploadRefused, encode_page, inspect_upload, safe_display_name
+from portal.imaging.models import (
+    BirthYearBucket,
+    Image,
+    ImageSession,
+    Patient,
+    UmPerPxSource,
+    display_upload_path,
+    image_upload_path,
+    thumbnail_upload_path,
+)
+from portal.imaging.selectors import WRITE_ROLES
+
+logger = logging.getLogger(__name__)
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud and typed safely
+CODE_LENGTH = 5
+
+
+def _require_writer(user, center_id) -> None:
+    if not user_has_role(user, center_id, WRITE_ROLES):
+        raise PermissionDenied("Only uploaders and center administrators may do this.")
+
+
+# --- patients -------------------------------------------------------------------------------------
+
+def patient_code_generate(*, center: Center) -> str:
+    """A random pseudonym such as ``C03-P-7K2QX`` (not derived from anything about the person)."""
+    return f"{center.code}-P-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def _patient_summary(patient: Patient) -> dict:
+    return {"code": patient.code, "birth_year_bucket": patient.birth_year_bucket}
+
+
+def patient_create(*, center: Center, user, birth_year_bucket: str = "", request=None) -> Patient:
+    """Create a pseudonymized patient with a fresh random code (retried on the rare collision)."""
+    _require_writer(user, center.pk)
+    if birth_year_bucket not in BirthYearBucket.values:
+        raise DomainError("Unknown birth year bucket.", extra={"allowed": BirthYearBucket.values})
+    for _ in range(20):
+        patient = Patient(center=center, code=patient_code_generate(center=center),
+                          birth_year_bucket=birth_year_bucket, created_by=user)
+        patient.full_clean(exclude=["code"])
+        try:
+            with transaction.atomic():
+                patient.save()
+                audit_record(actor=user, action="patient.create", center=center, obj=patient,
+                             after=_patient_summary(patient), request=request)
+            return patient
+        except IntegrityError:
+            continue
+    raise DomainError("Could not generate a unique patient code; try again.", status_code=409)
+
+
+# --- sessions -------------------------------------------------------------------------------------
+
+SESSION_FIELDS = ("acquisition_date", "microscope", "objective", "modality", "um_per_px", "stage_flip_x",
+                  "stage_flip_y", "stage_rotation", "notes")
+
+
+def _session_summary(session: ImageSession) -> dict:
+    data = {name: getattr(session, name) for name in SESSION_FIELDS if name != "notes"}
+    data["patient"] = session.patient.code
+    data["notes_length"] = len(session.notes or "")  # the text itself is not copied into the trail
+    return data
+
+
+def session_create(*, patient: Patient, user, request=None, **fields) -> ImageSession:
+    """Create an image session of ``patient`` (its center's)."""
+    _require_writer(user, patient.center_id)
+    unknown = set(fields) - set(SESSION_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown session field(s): {', '.join(sorted(unknown))}.")
+    session = ImageSession(center_id=patient.center_id, patient=patient, created_by=user, **fields)
+    session.full_clean()
+    with transaction.atomic():
+        session.save()
+        audit_record(actor=user, action="session.create", center=patient.center_id, obj=session,
+                     after=_session_summary(session), request=request)
+    return session
+
+
+def session_update(*, session: ImageSession, user, request=None, **fields) -> ImageSession:
+    """Change a session; a new ``um_per_px`` also applies to its images that had none or the session's."""
+    _require_writer(user, session.center_id)
+    unknown = set(fields) - set(SESSION_FIELDS) - {"acquisition_date"}
+    if unknown:
+        raise DomainError(f"Unknown session field(s): {', '.join(sorted(unknown))}.")
+    before = _session_summary(session)
+    for name, value in fields.items():
+        setattr(session, name, value)
+    session.full_clean()
+    with transaction.atomic():
+        session.save()
+        if "um_per_px" in fields:
+            images = Image.objects.filter(
+                session=session, um_per_px_source__in=[UmPerPxSource.SESSION, UmPerPxSource.NONE]
+            )
+            for image in images:  # each change audited (few images per session)
+                old = image.um_per_px
+                image.um_per_px = session.um_per_px
+                image.um_per_px_source = UmPerPxSource.SESSION if session.um_per_px else UmPerPxSource.NONE
+                image.save(update_fields=["um_per_px", "um_per_px_source"])
+                audit_record(actor=user, action="image.update", center=session.center_id, obj=image,
+                             before={"um_per_px": old}, after={"um_per_px": image.um_per_px,
+                                                                "source": image.um_per_px_source},
+                             request=request)
+        audit_record(actor=user, action="session.update", center=session.center_id, obj=session,
+                     before=before, after=_session_summary(session), request=request)
+    return session
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+def image_um_per_px_set(*, image: Image, user, um_per_px: float, request=None) -> Image:
+    """Set an image's pixel size by hand (source ``manual``)."""
+    _require_writer(user, image.center_id)
+    try:
+        value = float(um_per_px)
+    except (TypeError, ValueError):
+        raise DomainError("um_per_px must be a number.") from None
+    if not (settings.UM_PER_PX_MIN <= value <= settings.UM_PER_PX_MAX):
+        raise DomainError(
+            f"um_per_px must be between {settings.UM_PER_PX_MIN} and {settings.UM_PER_PX_MAX} µm/px.",
+            extra={"um_per_px": value},
+        )
+    before = {"um_per_px": image.um_per_px, "source": image.um_per_px_source}
+    with transaction.atomic():
+        image.um_per_px = value
+        image.um_per_px_source = UmPerPxSource.MANUAL
+        image.save(update_fields=["um_per_px", "um_per_px_source"])
+        audit_record(actor=user, action="image.update", center=image.center_id, obj=image, before=before,
+                     after={"um_per_px": value, "source": UmPerPxSource.MANUAL}, request=request)
+    return image
+
+
+@dataclass
+class UploadResult:
+    created: list[Image] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {"file": name, "message": reason, "code": ...}
+
+    @property
+    def files_accepted(self) -> int:
+        return len({i.original_sha256 for i in self.created})
+
+
+def _media_path(name: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / name
+
+
+def _atomic_write(name: str, data: bytes) -> Path:
+    """Write ``data`` under MEDIA_ROOT/name via a temporary file and a rename (never half-written)."""
+    path = _media_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, settings.FILE_UPLOAD_PERMISSIONS or 0o640)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _read_upload(upload) -> bytes:
+    if hasattr(upload, "chunks"):
+        with contextlib.suppress(Exception):
+            upload.seek(0)
+        return b"".join(upload.chunks())
+    return upload.read()
+
+
+def _image_summary(image: Image) -> dict:
+    return {
+        "session": str(image.session_id), "page_index": image.page_index, "width": image.width,
+        "height": image.height, "bit_depth": image.bit_depth, "original_format": image.original_format,
+        "original_sha256": image.original_sha256, "stored_sha256": image.stored_sha256,
+        "um_per_px": image.um_per_px, "um_per_px_source": image.um_per_px_source,
+        "display_window": [image.display_window_low, image.display_window_high],
+    }
+
+
+def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, request) -> list[Image]:
+    """Validate, store and commit one uploaded file; raise UploadRefused or DomainError to refuse it."""
+    sha = hashlib.sha256(data).hexdigest()
+    existing = Image.objects.filter(center_id=session.center_id, original_sha256=sha).first()
+    if existing is not None:  # only ever looked up within the session's own center
+        raise DomainError(
+            "already uploaded in this center", extra={"image": str(existing.pk), "session": str(existing.session_id)},
+            status_code=409,
+        )
+    inspected = inspect_upload(
+        data, name, max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS,
+        max_pages=settings.UPLOAD_MAX_PAGES, um_min=settings.UM_PER_PX_MIN, um_max=settings.UM_PER_PX_MAX,
+    )
+    images: list[Image] = []
+    written: list[Path] = []
+    try:
+        for page in inspected.pages:
+            encoded = encode_page(page)
+            if page.um_per_px is not None:
+                um, source = page.um_per_px, page.um_per_px_source
+            elif session.um_per_px:
+                um, source = session.um_per_px, UmPerPxSource.SESSION
+            else:
+                um, source = None, UmPerPxSource.NONE
+            image = Image(
+                id=uuid.uuid4(), center_id=session.center_id, session=session, created_by=user,
+                original_sha256=sha, stored_sha256=hashlib.sha256(encoded.stored_bytes).hexdigest(),
+                original_format=inspected.format, stored_format=encoded.stored_ext.lstrip("."),
+                page_index=page.index, height=int(page.pixels.shape[0]), width=int(page.pixels.shape[1]),
+                bit_depth=page.bit_depth, channels=page.channels,
+                display_window_low=encoded.window_low, display_window_high=encoded.window_high,
+                um_per_px=um, um_per_px_source=source, stage_x_um=page.stage_x_um, stage_y_um=page.stage_y_um,
+            )
+            names = (
+                (image_upload_path(image, "x" + encoded.stored_ext), encoded.stored_bytes),
+                (display_upload_path(image, "x.png"), encoded.display_bytes),
+                (thumbnail_upload_path(image, "x.png"), encoded.thumbnail_bytes),
+            )
+            for rel, payload in names:
+                written.append(_atomic_write(rel, payload))
+            image.file.name, image.display_file.name, image.thumbnail_file.name = (n for n, _ in names)
+            images.append(image)
+        with transaction.atomic():
+            for image in images:
+                image.full_clean(exclude=["file", "display_file", "thumbnail_file"], validate_constraints=False)
+                image.save(force_insert=True)
+                audit_record(actor=user, action="image.create", center=session.center_id, obj=image,
+                             after=_image_summary(image), request=request)
+    except IntegrityError:
+        _remove(written)
+        raise DomainError("already uploaded in this center", status_code=409) from None
+    except BaseException:
+        _remove(written)
+        raise
+    return images
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def images_upload(*, session: ImageSession, files, user, request=None) -> UploadResult:
+    """Store every acceptable file of an upload as images of ``session`` (per file; see module doc).
+
+    After the transaction commits, ``portal.jobs.services.jobs_on_images_uploaded(session=, images=,
+    user=)`` is called when the jobs app provides it.
+    """
+    _require_writer(user, session.center_id)
+    files = list(files)
+    if not files:
+        raise DomainError("No files were sent (use the multipart field 'files').")
+    if len(files) > settings.UPLOAD_MAX_FILES:
+        raise DomainError(f"At most {settings.UPLOAD_MAX_FILES} files per upload.", extra={"files": len(files)})
+    result = UploadResult()
+    for upload in files:
+        name = safe_display_name(getattr(upload, "name", ""))
+        size = getattr(upload, "size", None)
+        try:
+            if size is not None and size > settings.UPLOAD_MAX_FILE_BYTES:
+                raise UploadRefused(
+                    f"{size:,} bytes exceed the limit of {settings.UPLOAD_MAX_FILE_BYTES:,} bytes per file"
+                )
+            data = _read_upload(upload)
+            result.created.extend(_store_one_file(session=session, user=user, data=data, name=name, request=request))
+        except UploadRefused as exc:
+            result.errors.append({"file": name, "message": f"{name}: {exc.reason}", "code": "invalid"})
+        except DomainError as exc:
+            result.errors.append({"file": name, "message": f"{name}: {exc.message}",
+                                  "code": "duplicate" if exc.status_code == 409 else "invalid", **exc.extra})
+    if result.errors:
+        logger.info("upload to session %s: %d image(s) created, %d file(s) refused",
+                    session.pk, len(result.created), len(result.errors))
+    if result.created:
+        created = list(result.created)
+        transaction.on_commit(lambda: _notify_jobs(session=session, images=created, user=user))
+    return result
+
+
+def _notify_jobs(*, session, images, user) -> None:
+    try:
+        from portal.jobs import services as job_services
+    except ImportError:
+        return
+    hook = getattr(job_services, "jobs_on_images_uploaded", None)
+    if callable(hook):
+        hook(session=session, images=images, user=user)
+
+
+# --- reads of image data (audited) ----------------------------------------------------------------
+
+IMAGE_READ_KINDS = ("file", "display", "thumbnail")
+
+
+def image_data_read_record(*, user, image: Image, kind: str, request=None) -> None:
+    """Audit one read of an image's pixels (``kind``: file, display, thumbnail, crop, export, ...)."""
+    audit_record(actor=user, action=f"image.read.{kind}", center=image.center_id, obj=image, request=request)
+
+
+def image_thumbnails_shown_record(*, user, images, request=None, context: str = "") -> None:
+    """Audit one page of thumbnails as a single event listing the image ids shown."""
+    images = list(images)
+    if not images:
+        return
+    by_center: dict = {}
+    for image in images:
+        by_center.setdefault(image.center_id, []).append(str(image.pk))
+    for center_id, ids in by_center.items():
+        audit_record(actor=user, action="image.read.thumbnails", center=center_id, object_type="imaging.image",
+                     object_id="", after={"images": ids, "context": context[:100]}, request=request)
+
+
+def image_file_path(image: Image, kind: str) -> Path:
+    """Path on disk of an image's stored file, display PNG or thumbnail."""
+    field_file = {"file": image.file, "display": image.display_file, "thumbnail": image.thumbnail_file}[kind]
+    return _media_path(field_file.name)

@@ -1,0 +1,151 @@
+"""HTML pages: patients, sessions, the upload page (drag and drop, uses the API) and pixel size fixes."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.core.api import DomainError
+from portal.imaging import selectors, services
+from portal.imaging.forms import NOTES_WARNING, PatientForm, SessionForm, UmPerPxForm
+from portal.imaging.models import ImageStatus
+
+
+def _require_read(user) -> None:
+    if not selectors.user_can_read_imaging(user):
+        raise PermissionDenied
+
+
+def _require_write(user) -> None:
+    if not selectors.user_can_write_imaging(user):
+        raise PermissionDenied
+
+
+def _page(request, queryset, per_page=50):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+@login_required
+def patient_list(request):
+    _require_read(request.user)
+    code = request.GET.get("code", "")[:32]
+    patients = selectors.patient_list(user=request.user, code=code)
+    return render(request, "imaging/patient_list.html", {
+        "page": _page(request, patients), "code": code,
+        "can_write": selectors.user_can_write_imaging(request.user),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_create(request):
+    _require_write(request.user)
+    form = PatientForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        patient = services.patient_create(center=form.cleaned_data["center"], user=request.user,
+                                          birth_year_bucket=form.cleaned_data["birth_year_bucket"], request=request)
+        messages.success(request, f"Patient {patient.code} created. Note this code in your own records.")
+        return redirect(f"{reverse('imaging:session-create')}?patient={patient.pk}")
+    return render(request, "imaging/patient_form.html", {"form": form})
+
+
+def _date(value):
+    from django.utils.dateparse import parse_date
+
+    try:
+        return parse_date(value or "")
+    except ValueError:
+        return None
+
+
+@login_required
+def session_list(request):
+    _require_read(request.user)
+    filters = {
+        "patient_code": request.GET.get("patient_code", "")[:32],
+        "date_from": _date(request.GET.get("date_from")),
+        "date_to": _date(request.GET.get("date_to")),
+    }
+    sessions = selectors.session_list(user=request.user, **filters)
+    return render(request, "imaging/session_list.html", {
+        "page": _page(request, sessions), "filters": filters,
+        "can_write": selectors.user_can_write_imaging(request.user),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_create(request):
+    _require_write(request.user)
+    initial = {}
+    if request.GET.get("patient"):
+        try:
+            initial["patient"] = selectors.patient_get(user=request.user, pk=request.GET["patient"], for_write=True)
+        except Exception:  # noqa: BLE001 - a bad or foreign id just leaves the choice empty
+            initial = {}
+    form = SessionForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        patient = data.pop("patient")
+        session = services.session_create(patient=patient, user=request.user, request=request, **data)
+        messages.success(request, "Session created. Upload its images below.")
+        return redirect("imaging:session-upload", pk=session.pk)
+    return render(request, "imaging/session_form.html", {"form": form, "notes_warning": NOTES_WARNING})
+
+
+def _review_url(session) -> str | None:
+    """Link to the review app's page for this session when that app provides one."""
+    for name in ("review:session-detail", "review:session"):
+        try:
+            return reverse(name, kwargs={"pk": session.pk})
+        except NoReverseMatch:
+            continue
+    return None
+
+
+@login_required
+def session_detail(request, pk):
+    session = selectors.session_get(user=request.user, pk=pk)
+    images = selectors.image_list(user=request.user, session_id=session.pk)
+    page = _page(request, images, per_page=60)
+    services.image_thumbnails_shown_record(user=request.user, images=page.object_list, request=request,
+                                           context=f"session {session.pk}")
+    return render(request, "imaging/session_detail.html", {
+        "session": session, "page": page, "review_url": _review_url(session),
+        "can_write": services.user_has_role(request.user, session.center_id, selectors.WRITE_ROLES),
+        "statuses": ImageStatus,
+    })
+
+
+@login_required
+def session_upload(request, pk):
+    session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+    from django.conf import settings
+
+    config = {
+        "uploadUrl": reverse("api-session-image-upload", kwargs={"pk": session.pk}),
+        "sessionUrl": reverse("imaging:session-detail", kwargs={"pk": session.pk}),
+        "maxFiles": settings.UPLOAD_MAX_FILES, "maxFileBytes": settings.UPLOAD_MAX_FILE_BYTES,
+    }
+    return render(request, "imaging/upload.html", {"session": session, "config": config})
+
+
+@login_required
+@require_POST
+def image_um_per_px(request, pk):
+    image = selectors.image_get(user=request.user, pk=pk, for_write=True)
+    form = UmPerPxForm(request.POST)
+    if form.is_valid():
+        try:
+            services.image_um_per_px_set(image=image, user=request.user, request=request,
+                                         um_per_px=form.cleaned_data["um_per_px"])
+            messages.success(request, "Pixel size set.")
+        except DomainError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "Pixel size must be a number between 0.02 and 5 µm/px.")
+    return redirect("imaging:session-detail", pk=image.session_id)
