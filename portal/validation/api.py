@@ -1,0 +1,506 @@
+"""REST API of validation studies.
+
+Two families of serializers, kept apart on purpose:
+
+- administrator views (``Study*Api``) show the design, the frozen hash and, after unblinding, results;
+- blinded views for validators and stain technicians (``My*Api``, ``Stain*Api``) use serializers that
+  structurally have no model fields: a cell is its opaque ``cell`` id, a crop URL and the user's own
+  entries, nothing else. Every blinded response has the same shape whatever the cell's source.
+"""
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.audit.services import audit_record
+from portal.centers.models import Center, Role
+from portal.centers.selectors import center_ids_for_user
+from portal.core.api import DomainError
+from portal.validation import selectors, services
+from portal.validation.models import (
+    Design,
+    GroundTruthRule,
+    Morphology,
+    Prm1Method,
+    Stain,
+    StudyField,
+    StudyStatus,
+)
+
+CHOICE_BLANK = [("", "not entered")]
+
+
+# --- administrators ---------------------------------------------------------------------------------
+class StudyOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    center = serializers.CharField(source="center.code")
+    centers = serializers.SerializerMethodField()
+    design = serializers.CharField()
+    ground_truth_rule = serializers.CharField()
+    prm1_method = serializers.CharField()
+    prm1_warning = serializers.CharField()
+    model_version = serializers.CharField(source="model_version_id")
+    score_threshold = serializers.FloatField()
+    candidate_threshold = serializers.FloatField()
+    subsample_size = serializers.IntegerField(allow_null=True)
+    subsample_seed = serializers.IntegerField()
+    validators_per_cell = serializers.IntegerField()
+    bootstrap_seed = serializers.IntegerField()
+    bootstrap_draws = serializers.IntegerField()
+    model_output_sha256 = serializers.CharField()
+    scores_sha256 = serializers.CharField()
+    validators = serializers.SerializerMethodField()
+    signatures = serializers.SerializerMethodField()
+    cells = serializers.SerializerMethodField()
+    opened_at = serializers.DateTimeField(allow_null=True)
+    locked_at = serializers.DateTimeField(allow_null=True)
+    unblinded_at = serializers.DateTimeField(allow_null=True)
+
+    def get_centers(self, study) -> list[str]:
+        return sorted(study.centers.values_list("code", flat=True))
+
+    def get_validators(self, study) -> list[dict]:
+        return [
+            {"username": v.user.get_username(), "cells": v.assignments.count(),
+             "done": v.assignments.exclude(morphology="").count()}
+            for v in study.validators.select_related("user")
+        ]
+
+    def get_signatures(self, study) -> list[dict]:
+        return [
+            {"username": s.user.get_username(), "full_name": s.full_name, "meaning": s.meaning,
+             "signed_at": s.signed_at.isoformat(), "scores_sha256": s.scores_sha256}
+            for s in study.signatures.select_related("user")
+        ]
+
+    def get_cells(self, study) -> int:
+        return study.cells.count()
+
+
+def _by_ids(queryset, ids, label: str):
+    ids = list(dict.fromkeys(ids))
+    found = list(queryset.filter(pk__in=ids))
+    if len(found) != len(ids):
+        raise DomainError(f"Unknown or inaccessible {label}.", extra={"field": label}, status_code=404)
+    return found
+
+
+class StudyListApi(APIView):
+    """Studies run by the user's centers (administrators), and creating a draft study."""
+
+    class StudyListInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        center = serializers.UUIDField()
+        centers = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+        sessions = serializers.ListField(child=serializers.UUIDField(), min_length=1)
+        images = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+        model_version = serializers.UUIDField()
+        design = serializers.ChoiceField(choices=Design.choices, default=Design.PICKED_CELLS)
+        score_threshold = serializers.FloatField(min_value=0, max_value=1, default=0.5)
+        candidate_threshold = serializers.FloatField(min_value=0, max_value=1, default=0.05)
+        ground_truth_rule = serializers.ChoiceField(choices=GroundTruthRule.choices, default=GroundTruthRule.EITHER)
+        prm1_method = serializers.ChoiceField(choices=Prm1Method.choices, default=Prm1Method.MRNA_IN_SITU)
+        subsample_size = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+        validators_per_cell = serializers.IntegerField(min_value=1, max_value=20, default=2)
+        crop_um = serializers.FloatField(min_value=5, max_value=200, default=24.0)
+        bootstrap_draws = serializers.IntegerField(min_value=100, max_value=20000, default=2000)
+
+    @extend_schema(responses=StudyOutputSerializer(many=True))
+    def get(self, request):
+        studies = selectors.study_list_for_admin(request.user)
+        return Response(StudyOutputSerializer(studies, many=True).data)
+
+    @extend_schema(request=StudyListInputSerializer, responses={201: StudyOutputSerializer})
+    def post(self, request):
+        if not center_ids_for_user(request.user, [Role.CENTER_ADMIN]):
+            raise Http404
+        data = self.StudyListInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        study = services.study_create(actor=request.user, request=request, **resolve_study_input(request.user, v))
+        return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+def resolve_study_input(user, v: dict) -> dict:
+    """Turn ids into objects the user may use (admin centers only), for API and form alike."""
+    from portal.imaging.models import Image, ImageSession
+    from portal.mlmodels.models import ModelVersion
+
+    admin_centers = Center.objects.filter(id__in=center_ids_for_user(user, [Role.CENTER_ADMIN]))
+    center = admin_centers.filter(pk=v["center"]).first()
+    if center is None:
+        raise DomainError("Unknown or inaccessible center.", extra={"field": "center"}, status_code=404)
+    centers = _by_ids(admin_centers, v.get("centers") or [center.pk], "centers")
+    center_ids = [c.pk for c in centers] + [center.pk]
+    sessions = _by_ids(ImageSession.objects.filter(center_id__in=center_ids), v["sessions"], "sessions")
+    images = _by_ids(Image.objects.filter(center_id__in=center_ids), v.get("images") or [], "images")
+    model_version = ModelVersion.objects.filter(pk=v["model_version"]).first()
+    if model_version is None or model_version.center_id not in (None, center.pk):
+        raise DomainError("Unknown or inaccessible model version.", extra={"field": "model_version"}, status_code=404)
+    keys = ("name", "design", "score_threshold", "candidate_threshold", "ground_truth_rule", "prm1_method",
+            "subsample_size", "validators_per_cell", "crop_um", "bootstrap_draws")
+    return {"center": center, "centers": centers, "sessions": sessions, "images": images,
+            "model_version": model_version, **{k: v[k] for k in keys if k in v}}
+
+
+class StudyDetailApi(APIView):
+    """One study, for its administrators."""
+
+    @extend_schema(responses=StudyOutputSerializer)
+    def get(self, request, study_id):
+        study = selectors.study_get_for_admin(request.user, study_id)
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StudyValidatorsApi(APIView):
+    """Add a validator to a draft study (by username)."""
+
+    class StudyValidatorsInputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+
+    @extend_schema(request=StudyValidatorsInputSerializer, responses=StudyOutputSerializer)
+    def post(self, request, study_id):
+        study = selectors.study_get_for_admin(request.user, study_id)
+        data = self.StudyValidatorsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
+        if user is None:
+            raise DomainError("No such user.", extra={"field": "username"})
+        services.study_validator_add(actor=request.user, study=study, user=user, request=request)
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StudyValidatorDeleteApi(APIView):
+    """Remove a validator from a draft study."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, study_id, username):
+        study = selectors.study_get_for_admin(request.user, study_id)
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise Http404
+        services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _TransitionApi(APIView):
+    service = None
+    action_label = ""
+
+    @extend_schema(request=None, responses=StudyOutputSerializer)
+    def post(self, request, study_id):
+        study = selectors.study_get_for_admin(request.user, study_id)
+        study = type(self).service(actor=request.user, study=study, request=request)
+        return Response(StudyOutputSerializer(study).data)
+
+
+class StudyOpenApi(_TransitionApi):
+    """Open: freeze the model output and build the blinded cell lists."""
+
+    service = staticmethod(services.study_open)
+
+
+class StudyLockApi(_TransitionApi):
+    """Lock once every validator has signed; no score can change afterwards."""
+
+    service = staticmethod(services.study_lock)
+
+
+class StudyUnblindApi(_TransitionApi):
+    """Unblind a locked study and compute its statistics."""
+
+    service = staticmethod(services.study_unblind)
+
+
+class StudyResultsApi(APIView):
+    """The statistics of an unblinded study (administrators, and its validators after unblinding)."""
+
+    class StudyResultsOutputSerializer(serializers.Serializer):
+        study = serializers.UUIDField()
+        model_output_sha256 = serializers.CharField()
+        scores_sha256 = serializers.CharField()
+        results = serializers.DictField()
+
+    @extend_schema(responses=StudyResultsOutputSerializer)
+    def get(self, request, study_id):
+        study = selectors.study_get_for_report(request.user, study_id)
+        audit_record(actor=request.user, action="validation.results.read", center=study.center, obj=study,
+                     request=request)
+        return Response({"study": str(study.pk), "model_output_sha256": study.model_output_sha256,
+                         "scores_sha256": study.scores_sha256, "results": study.results})
+
+
+class FieldSerializer(serializers.Serializer):
+    """An image of the study, as blinded users know it."""
+
+    field = serializers.CharField(source="public_id")
+    width = serializers.IntegerField(source="image.width")
+    height = serializers.IntegerField(source="image.height")
+    image_url = serializers.SerializerMethodField()
+
+    def get_image_url(self, field) -> str:
+        return reverse("validation:field-image", args=[field.study_id, field.public_id])
+
+
+class PickSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    field = serializers.CharField()
+    x_px = serializers.FloatField()
+    y_px = serializers.FloatField()
+
+
+class StudyPicksApi(APIView):
+    """Picked-cells design: the embryologist's own picks (made on images without overlay)."""
+
+    class StudyPicksInputSerializer(serializers.Serializer):
+        field = serializers.CharField(max_length=32)
+        x_px = serializers.FloatField(min_value=0)
+        y_px = serializers.FloatField(min_value=0)
+
+    @extend_schema(responses=PickSerializer(many=True))
+    def get(self, request, study_id):
+        study = selectors.study_get_for_picker(request.user, study_id)
+        return Response(PickSerializer(selectors.picks_for(request.user, study), many=True).data)
+
+    @extend_schema(request=StudyPicksInputSerializer, responses={201: PickSerializer})
+    def post(self, request, study_id):
+        study = selectors.study_get_for_picker(request.user, study_id)
+        data = self.StudyPicksInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        field = StudyField.objects.filter(study=study, public_id=data.validated_data["field"]).first()
+        if field is None:
+            raise DomainError("No such field.", status_code=404)
+        pick = services.pick_add(actor=request.user, study=study, field=field, x_px=data.validated_data["x_px"],
+                                 y_px=data.validated_data["y_px"], request=request)
+        return Response(PickSerializer({"id": pick.pk, "field": field.public_id, "x_px": pick.x_px,
+                                        "y_px": pick.y_px}).data, status=status.HTTP_201_CREATED)
+
+
+class StudyPickDeleteApi(APIView):
+    """Remove one of your picks (draft only)."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, study_id, pick_id):
+        study = selectors.study_get_for_picker(request.user, study_id)
+        services.pick_remove(actor=request.user, study=study, pick_id=pick_id, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StudyFieldsApi(APIView):
+    """The study's images by opaque token (pickers in draft)."""
+
+    @extend_schema(responses=FieldSerializer(many=True))
+    def get(self, request, study_id):
+        study = selectors.study_get_for_picker(request.user, study_id)
+        services.study_fields_ensure(study=study)
+        return Response(FieldSerializer(study.fields.select_related("image"), many=True).data)
+
+
+# --- validators (blinded) -----------------------------------------------------------------------------
+class BlindedStudySerializer(serializers.Serializer):
+    """A study as a validator sees it: no design detail that could hint at the model's output."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    whole_field = serializers.BooleanField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    signed = serializers.BooleanField()
+
+
+class BlindedCellSerializer(serializers.Serializer):
+    """One cell of a validator's list: its opaque id, its crop and the validator's own entries."""
+
+    cell = serializers.CharField()
+    position = serializers.IntegerField()
+    crop_url = serializers.CharField()
+    morphology = serializers.ChoiceField(choices=CHOICE_BLANK + Morphology.choices)
+    prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices)
+    pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices)
+
+
+def blinded_study(study, membership) -> dict:
+    assignments = membership.assignments
+    return {
+        "id": study.pk, "name": study.name, "status": study.status,
+        "whole_field": study.design == Design.WHOLE_FIELD,
+        "total": assignments.count(), "done": assignments.exclude(morphology="").count(),
+        "signed": study.signatures.filter(user=membership.user).exists(),
+    }
+
+
+def blinded_cell(study, assignment) -> dict:
+    return {
+        "cell": assignment.cell.public_id, "position": assignment.position,
+        "crop_url": reverse("validation:cell-crop", args=[study.pk, assignment.cell.public_id]),
+        "morphology": assignment.morphology, "prm1": assignment.prm1, "pna": assignment.pna,
+    }
+
+
+class MyStudiesApi(APIView):
+    """Studies the user validates."""
+
+    @extend_schema(responses=BlindedStudySerializer(many=True))
+    def get(self, request):
+        rows = []
+        for study in selectors.study_list_for_validator(request.user):
+            _, membership = selectors.study_get_for_validator(request.user, study.pk)
+            rows.append(blinded_study(study, membership))
+        return Response(BlindedStudySerializer(rows, many=True).data)
+
+
+class MyCellsApi(APIView):
+    """The validator's own cell list, in their own shuffled order, with progress."""
+
+    class MyCellsOutputSerializer(serializers.Serializer):
+        study = BlindedStudySerializer()
+        cells = BlindedCellSerializer(many=True)
+
+    @extend_schema(responses=MyCellsOutputSerializer)
+    def get(self, request, study_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        cells = [blinded_cell(study, a) for a in selectors.assignments_for(membership)]
+        return Response(self.MyCellsOutputSerializer({"study": blinded_study(study, membership), "cells": cells}).data)
+
+
+class MyCellApi(APIView):
+    """Read or write the validator's entries for one cell."""
+
+    class MyCellInputSerializer(serializers.Serializer):
+        morphology = serializers.ChoiceField(choices=CHOICE_BLANK + Morphology.choices, required=False)
+        prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
+        pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
+
+    @extend_schema(responses=BlindedCellSerializer, operation_id="validation_my_cell_retrieve")
+    def get(self, request, study_id, cell_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        return Response(BlindedCellSerializer(blinded_cell(study, selectors.assignment_get(membership, cell_id))).data)
+
+    @extend_schema(request=MyCellInputSerializer, responses=BlindedCellSerializer, operation_id="validation_my_cell_update")
+    def put(self, request, study_id, cell_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        data = self.MyCellInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_score(
+            actor=request.user, study=study, membership=membership, public_id=cell_id, request=request,
+            **data.validated_data,
+        )
+        return Response(BlindedCellSerializer(blinded_cell(study, assignment)).data)
+
+
+
+class MySignApi(APIView):
+    """Sign the completed list: re-enter the password; binds a hash of the scores."""
+
+    class MySignInputSerializer(serializers.Serializer):
+        password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+    class MySignOutputSerializer(serializers.Serializer):
+        full_name = serializers.CharField()
+        meaning = serializers.CharField()
+        signed_at = serializers.DateTimeField()
+        scores_sha256 = serializers.CharField()
+
+    @extend_schema(request=MySignInputSerializer, responses={201: MySignOutputSerializer})
+    def post(self, request, study_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        data = self.MySignInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        signature = services.study_sign(actor=request.user, study=study, membership=membership,
+                                        password=data.validated_data["password"], request=request)
+        return Response(self.MySignOutputSerializer(signature).data, status=status.HTTP_201_CREATED)
+
+
+class MyFieldsApi(APIView):
+    """Whole field: the study's images (without overlay) where missed cells can be added."""
+
+    @extend_schema(responses=FieldSerializer(many=True))
+    def get(self, request, study_id):
+        study, _ = selectors.study_get_for_validator(request.user, study_id)
+        if study.design != Design.WHOLE_FIELD:
+            return Response([])
+        return Response(FieldSerializer(study.fields.select_related("image"), many=True).data)
+
+
+class MyMissedCellApi(APIView):
+    """Whole field: add a missed cell by its position on the plain image."""
+
+    class MyMissedCellInputSerializer(serializers.Serializer):
+        x_px = serializers.FloatField(min_value=0)
+        y_px = serializers.FloatField(min_value=0)
+
+    @extend_schema(request=MyMissedCellInputSerializer, responses={201: BlindedCellSerializer})
+    def post(self, request, study_id, field_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        field = selectors.field_get_for_validator(membership, field_id)
+        data = self.MyMissedCellInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cell = services.missed_cell_add(actor=request.user, study=study, membership=membership, field=field,
+                                        request=request, **data.validated_data)
+        return Response(BlindedCellSerializer(blinded_cell(study, selectors.assignment_get(membership, cell.public_id))).data,
+                        status=status.HTTP_201_CREATED)
+
+
+# --- stain technicians (blinded) ----------------------------------------------------------------------
+class StainCellSerializer(serializers.Serializer):
+    cell = serializers.CharField()
+    crop_url = serializers.CharField()
+    prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices)
+    pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices)
+
+
+def stain_cell(study, cell) -> dict:
+    result = getattr(cell, "stain_result", None)
+    return {"cell": cell.public_id, "crop_url": reverse("validation:cell-crop", args=[study.pk, cell.public_id]),
+            "prm1": result.prm1 if result else "", "pna": result.pna if result else ""}
+
+
+class StainStudiesApi(APIView):
+    """Studies where the user enters stain results."""
+
+    class StainStudiesOutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        name = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(responses=StainStudiesOutputSerializer(many=True))
+    def get(self, request):
+        return Response(self.StainStudiesOutputSerializer(selectors.study_list_for_stain(request.user), many=True).data)
+
+
+class StainCellsApi(APIView):
+    """The cells of the user's centers in a study, in random-id order, with stain results entered."""
+
+    @extend_schema(responses=StainCellSerializer(many=True))
+    def get(self, request, study_id):
+        study = selectors.study_get_for_stain(request.user, study_id)
+        return Response(StainCellSerializer(
+            [stain_cell(study, c) for c in selectors.stain_cells_for(request.user, study)], many=True).data)
+
+
+class StainCellApi(APIView):
+    """Enter PRM1/PNA results for one cell."""
+
+    class StainCellInputSerializer(serializers.Serializer):
+        prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
+        pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
+
+    @extend_schema(request=StainCellInputSerializer, responses=StainCellSerializer)
+    def put(self, request, study_id, cell_id):
+        study = selectors.study_get_for_stain(request.user, study_id)
+        data = self.StainCellInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.stain_enter(actor=request.user, study=study, public_id=cell_id, request=request, **data.validated_data)
+        cell = selectors.stain_cells_for(request.user, study).get(public_id=cell_id)
+        return Response(StainCellSerializer(stain_cell(study, cell)).data)
+
+
+__all__ = ["StudyStatus"]

@@ -1,0 +1,291 @@
+"""HTML pages of validation studies. Blinded pages (score, missed, sign, stain) render no model data;
+the scoring and picking pages load their data from the blinded API through static JS."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+
+from portal.audit.services import audit_record
+from portal.centers.models import Center, Role
+from portal.centers.selectors import center_ids_for_user
+from portal.core.api import DomainError
+from portal.validation import crops, report, selectors, services
+from portal.validation.api import resolve_study_input
+from portal.validation.models import (
+    PROTEIN_PRM1_WARNING,
+    SIGNATURE_MEANING,
+    Design,
+    GroundTruthRule,
+    Prm1Method,
+    StudyStatus,
+)
+
+
+def _png(data: bytes) -> HttpResponse:
+    response = HttpResponse(bytes(data), content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class StudyIndexView(LoginRequiredMixin, View):
+    """Studies the user runs, validates, enters stains for or picks cells in."""
+
+    def get(self, request):
+        admin = selectors.study_list_for_admin(request.user)
+        mine = []
+        for study in selectors.study_list_for_validator(request.user):
+            _, membership = selectors.study_get_for_validator(request.user, study.pk)
+            mine.append({"study": study, "total": membership.assignments.count(),
+                         "done": membership.assignments.exclude(morphology="").count(),
+                         "signed": study.signatures.filter(user=request.user).exists()})
+        picker_ids = center_ids_for_user(request.user, [Role.CENTER_ADMIN, Role.UPLOADER])
+        from portal.validation.models import Study
+
+        picking = (Study.objects.filter(status=StudyStatus.DRAFT, design=Design.PICKED_CELLS, centers__id__in=picker_ids)
+                   .exclude(validators__user=request.user).distinct())
+        return render(request, "validation/index.html", {
+            "admin_studies": admin, "my_studies": mine, "stain_studies": selectors.study_list_for_stain(request.user),
+            "picking_studies": picking, "can_create": bool(center_ids_for_user(request.user, [Role.CENTER_ADMIN])),
+        })
+
+
+class StudyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    center = forms.ModelChoiceField(queryset=Center.objects.none(), help_text="The center running the study.")
+    centers = forms.ModelMultipleChoiceField(queryset=Center.objects.none(), required=False,
+                                             help_text="Other centers taking part.")
+    sessions = forms.ModelMultipleChoiceField(queryset=None)
+    model_version = forms.ModelChoiceField(queryset=None)
+    design = forms.ChoiceField(choices=Design.choices)
+    score_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
+    candidate_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.05,
+                                           help_text="Whole field: candidates are detections of any class at or above this score.")
+    ground_truth_rule = forms.ChoiceField(choices=GroundTruthRule.choices, initial=GroundTruthRule.EITHER)
+    prm1_method = forms.ChoiceField(choices=Prm1Method.choices, help_text=PROTEIN_PRM1_WARNING)
+    subsample_size = forms.IntegerField(min_value=1, required=False,
+                                        help_text="Whole field: score a random subset of this many candidates (seed stored).")
+    validators_per_cell = forms.IntegerField(min_value=1, max_value=20, initial=2)
+    crop_um = forms.FloatField(min_value=5, max_value=200, initial=24.0, label="Crop width (µm)")
+    bootstrap_draws = forms.IntegerField(min_value=100, max_value=20000, initial=2000)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        from portal.imaging.models import ImageSession
+        from portal.mlmodels.models import ModelVersion
+
+        ids = center_ids_for_user(user, [Role.CENTER_ADMIN])
+        self.fields["center"].queryset = Center.objects.filter(id__in=ids)
+        self.fields["centers"].queryset = Center.objects.filter(id__in=ids)
+        self.fields["sessions"].queryset = ImageSession.objects.filter(center_id__in=ids).select_related("patient")
+        self.fields["model_version"].queryset = ModelVersion.objects.filter(Q(center__isnull=True) | Q(center_id__in=ids))
+
+
+class StudyCreateView(LoginRequiredMixin, View):
+    def get(self, request):
+        if not center_ids_for_user(request.user, [Role.CENTER_ADMIN]):
+            raise Http404
+        return render(request, "validation/study_form.html", {"form": StudyForm(user=request.user)})
+
+    def post(self, request):
+        if not center_ids_for_user(request.user, [Role.CENTER_ADMIN]):
+            raise Http404
+        form = StudyForm(request.POST, user=request.user)
+        if form.is_valid():
+            d = dict(form.cleaned_data)
+            v = {**d, "center": d["center"].pk, "centers": [c.pk for c in d["centers"]],
+                 "sessions": [s.pk for s in d["sessions"]], "model_version": d["model_version"].pk}
+            if v.get("subsample_size") is None:
+                v.pop("subsample_size")
+            try:
+                study = services.study_create(actor=request.user, request=request,
+                                              **resolve_study_input(request.user, v))
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return redirect("validation:study", study_id=study.pk)
+        return render(request, "validation/study_form.html", {"form": form})
+
+
+class StudyAdminView(LoginRequiredMixin, View):
+    """The study administrator's page: design, validators, progress, signatures, transitions."""
+
+    actions = {
+        "open": services.study_open,
+        "lock": services.study_lock,
+        "unblind": services.study_unblind,
+    }
+
+    def get(self, request, study_id):
+        study = selectors.study_get_for_admin(request.user, study_id)
+        validators = [
+            {"user": v.user, "total": v.assignments.count(), "done": v.assignments.exclude(morphology="").count(),
+             "signed": study.signatures.filter(user=v.user).first()}
+            for v in study.validators.select_related("user")
+        ]
+        candidates = get_user_model().objects.filter(
+            memberships__role=Role.VALIDATOR, memberships__center__in=study.centers.all()
+        ).exclude(validation_roles__study=study).distinct().order_by("username")
+        return render(request, "validation/study.html", {
+            "study": study, "validators": validators, "candidates": candidates,
+            "picks": study.picks.count(), "cells": study.cells.count(),
+            "sessions": study.sessions.select_related("patient"),
+        })
+
+    def post(self, request, study_id):
+        study = selectors.study_get_for_admin(request.user, study_id)
+        action = request.POST.get("action", "")
+        try:
+            if action in self.actions:
+                self.actions[action](actor=request.user, study=study, request=request)
+                messages.success(request, f"Study {action} done.")
+            elif action == "add_validator":
+                user = get_user_model().objects.filter(username=request.POST.get("username", "")).first()
+                if user is None:
+                    raise DomainError("No such user.")
+                services.study_validator_add(actor=request.user, study=study, user=user, request=request)
+                messages.success(request, f"{user.get_username()} added.")
+            elif action == "remove_validator":
+                user = get_user_model().objects.filter(username=request.POST.get("username", "")).first()
+                if user is not None:
+                    services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
+            else:
+                raise DomainError("Unknown action.")
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("validation:study", study_id=study.pk)
+
+
+class PickView(LoginRequiredMixin, View):
+    """Picked-cells design: the embryologist picks cells on the images, shown without any overlay."""
+
+    def get(self, request, study_id):
+        study = selectors.study_get_for_picker(request.user, study_id)
+        services.study_fields_ensure(study=study)
+        own = center_ids_for_user(request.user, [Role.CENTER_ADMIN, Role.UPLOADER])
+        fields = study.fields.filter(image__center_id__in=own).select_related("image")
+        config = {
+            "fields": [{"field": f.public_id, "width": f.image.width, "height": f.image.height,
+                        "image_url": reverse("validation:field-image", args=[study.pk, f.public_id])} for f in fields],
+            "list_url": reverse("api-validation-study-picks", args=[study.pk]),
+            "mode": "pick",
+        }
+        return render(request, "validation/pick.html", {"study": study, "config": config})
+
+
+class ScoreView(LoginRequiredMixin, View):
+    """Keyboard-driven scoring of the validator's own shuffled list (data from the blinded API)."""
+
+    def get(self, request, study_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        config = {
+            "cells_url": reverse("api-validation-my-cells", args=[study.pk]),
+            "sign_url": reverse("validation:sign", args=[study.pk]),
+            "writable": study.status == StudyStatus.OPEN,
+        }
+        return render(request, "validation/score.html", {"study": study, "config": config})
+
+
+class MissedView(LoginRequiredMixin, View):
+    """Whole field: the plain images, where a validator clicks cells the list missed."""
+
+    def get(self, request, study_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        if study.design != Design.WHOLE_FIELD:
+            raise Http404
+        config = {
+            "fields": [{"field": f.public_id, "width": f.image.width, "height": f.image.height,
+                        "image_url": reverse("validation:field-image", args=[study.pk, f.public_id]),
+                        "post_url": reverse("api-validation-my-missed", args=[study.pk, f.public_id])}
+                       for f in study.fields.select_related("image")],
+            "mode": "missed",
+        }
+        return render(request, "validation/pick.html", {"study": study, "config": config, "missed": True})
+
+
+class SignView(LoginRequiredMixin, View):
+    """Sign the completed list: re-enter the password."""
+
+    def _context(self, study, membership, request):
+        return {"study": study, "meaning": SIGNATURE_MEANING,
+                "signature": study.signatures.filter(user=request.user).first(),
+                "total": membership.assignments.count(),
+                "done": membership.assignments.exclude(morphology="").count()}
+
+    def get(self, request, study_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        return render(request, "validation/sign.html", self._context(study, membership, request))
+
+    def post(self, request, study_id):
+        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        try:
+            services.study_sign(actor=request.user, study=study, membership=membership,
+                                password=request.POST.get("password", ""), request=request)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return render(request, "validation/sign.html", self._context(study, membership, request), status=exc.status_code)
+        messages.success(request, "Your scores are signed.")
+        return redirect("validation:sign", study_id=study.pk)
+
+
+class StainView(LoginRequiredMixin, View):
+    """Stain technicians enter PRM1/PNA results per cell (blinded)."""
+
+    def get(self, request, study_id):
+        study = selectors.study_get_for_stain(request.user, study_id)
+        config = {"cells_url": reverse("api-validation-stain-cells", args=[study.pk]),
+                  "writable": study.status == StudyStatus.OPEN}
+        return render(request, "validation/stain.html", {"study": study, "config": config})
+
+
+class ReportView(LoginRequiredMixin, View):
+    """Print-ready report of an unblinded study."""
+
+    def get(self, request, study_id):
+        study = selectors.study_get_for_report(request.user, study_id)
+        results = study.results or {}
+        audit_record(actor=request.user, action="validation.report.read", center=study.center, obj=study, request=request)
+        return render(request, "validation/report.html", {
+            "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
+            "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
+            "signatures": study.signatures.select_related("user"), "centers": study.centers.all(),
+            "sessions": study.sessions.count(), "images": study.fields.count(),
+            "diff": results.get("ppv_difference"),
+        })
+
+
+class ReportCsvView(LoginRequiredMixin, View):
+    def get(self, request, study_id):
+        study = selectors.study_get_for_report(request.user, study_id)
+        audit_record(actor=request.user, action="validation.report.export", center=study.center, obj=study,
+                     request=request)
+        body = report.results_csv(study, study.results or {}, services.study_cell_rows(study))
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="validation-{study.pk}.csv"'
+        return response
+
+
+class CellCropView(LoginRequiredMixin, View):
+    """A cell's crop, by its opaque id only; the same size and format for every cell."""
+
+    def get(self, request, study_id, cell_id):
+        cell = selectors.cell_get_for_viewer(request.user, study_id, cell_id)
+        audit_record(actor=request.user, action="validation.crop.read", center=cell.center_id,
+                     object_type="validation.cell", object_id=cell.public_id, request=request)
+        return _png(cell.crop_png)
+
+
+class FieldImageView(LoginRequiredMixin, View):
+    """A study image without any overlay, by its opaque field id (pickers and whole-field validators)."""
+
+    def get(self, request, study_id, field_id):
+        field = selectors.field_get_for_viewer(request.user, study_id, field_id)
+        audit_record(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
+                     object_type="validation.field", object_id=field.public_id, request=request)
+        return _png(crops.plain_png(crops.load_display(field.image)))

@@ -1,0 +1,190 @@
+"""Blinding of validation studies, checked against every route of the URL configuration.
+
+Every validation route (HTML and API, found by walking Django's URL resolver, so a new route is
+covered automatically) is requested by a validator of an open study with every method its view
+implements; no response may contain a model field name (as a JSON key) or any model value (score,
+class, detection/result-set/model-version id). Every other route of the project that takes an image,
+session, result-set or detection id is requested with the blinded study's ids and must not leak them.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.urls import get_resolver
+
+from portal.core.access_matrix import iter_url_entries
+from portal.core.testing import PASSWORD
+from portal.results.models import Detection
+from portal.validation import testing as vt
+
+FORBIDDEN_KEYS = {
+    "score", "scores", "class", "class_name", "classes", "model", "model_version", "model_class", "model_score",
+    "model_positive", "job", "job_id", "detection", "detection_id", "detections", "threshold", "score_threshold",
+    "candidate_threshold", "from_model", "from_embryologist", "from_validator", "result_set", "index",
+}
+CLASS_NAMES = ["round_spermatid", "spermatocyte", "elongated_spermatid", "spermatozoon", "erythrocyte", "leukocyte"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+
+
+def _keys(data):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield key
+            yield from _keys(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _keys(item)
+
+
+def _forbidden_values(study, *, with_model_version: bool = True) -> list[str]:
+    detections = Detection.objects.filter(result_set__image__session__in=study.sessions.all())
+    values = []
+    for d in detections:
+        values += [str(d.pk), str(d.pk).replace("-", ""), repr(d.score), f"{d.score:.4f}", f"{d.score:.3f}"]
+        values += [str(d.result_set_id)]
+    mv = study.model_version
+    if not with_model_version:  # the model registry may list versions; what they said about cells is the secret
+        return values + [study.model_output_sha256]
+    values += [str(mv.pk), mv.version, mv.name, mv.weights_sha256, study.model_output_sha256]
+    return values
+
+
+def _validation_entries():
+    return [e for e in iter_url_entries() if e.key.startswith("validation:") or (e.name or "").startswith("api-validation-")]
+
+
+def _view_methods(path: str) -> list[str]:
+    match = get_resolver().resolve(path)
+    view_class = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+    if view_class is None:
+        return ["get"]
+    return [m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)]
+
+
+def _fill(path: str, values: dict) -> str | None:
+    def repl(m):
+        name = m.group(1).split(":")[-1]
+        return str(values[name]) if name in values else "\x00"
+
+    filled = "/" + re.sub(r"<([^>]+)>", repl, path)
+    return None if "\x00" in filled else filled
+
+
+PAYLOADS = {
+    "api-validation-my-cell": {"morphology": "yes", "prm1": "pos"},
+    "api-validation-my-missed": {"x_px": 390, "y_px": 290},
+    "validation:sign": {"password": PASSWORD},
+}
+
+
+def _check(response, forbidden_values, *, where):
+    content_type = response.get("Content-Type", "")
+    if content_type.startswith("image/"):
+        return
+    body = response.content.decode("utf-8", "replace")
+    for value in forbidden_values:
+        assert value not in body, f"{where}: response contains model value {value!r}"
+    if content_type.startswith("application/json") and body:
+        keys = set(_keys(json.loads(body)))
+        assert not keys & FORBIDDEN_KEYS, f"{where}: response has model field(s) {sorted(keys & FORBIDDEN_KEYS)}"
+
+
+@pytest.mark.django_db
+def test_no_validator_response_contains_a_model_field_or_value(cast, client):
+    picked = vt.make_open_study(cast, cast.a)
+    whole = vt.make_open_study(cast, cast.a, design="whole_field")
+    forbidden = _forbidden_values(picked) + _forbidden_values(whole) + CLASS_NAMES
+    client.force_login(cast.a.validator)
+    entries = _validation_entries()
+    assert len(entries) >= 20
+    requested = 0
+    for study in (picked, whole):
+        membership = study.validators.get(user=cast.a.validator)
+        values = {
+            "study_id": study.pk, "cell_id": membership.assignments.first().cell.public_id,
+            "field_id": study.fields.first().public_id, "username": cast.a.validator.username,
+            "pick_id": 1,
+        }
+        for entry in entries:
+            path = _fill(entry.path, values)
+            assert path is not None, f"add a value for the URL parameters of {entry.key} ({entry.path})"
+            for method in _view_methods(path):
+                payload = PAYLOADS.get(entry.key, {})
+                if method == "get":
+                    response = client.get(path)
+                elif entry.key.startswith("validation:"):
+                    response = getattr(client, method)(path, payload)
+                else:
+                    response = getattr(client, method)(path, json.dumps(payload), content_type="application/json")
+                assert response.status_code < 500, f"{method.upper()} {path}: {response.status_code}"
+                _check(response, forbidden, where=f"{method.upper()} {path}")
+                requested += 1
+    assert requested >= 40
+
+
+@pytest.mark.django_db
+def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client):
+    study = vt.make_open_study(cast, cast.a)
+    client.force_login(cast.a.validator)
+    data = client.get(f"/api/v1/validation/my/studies/{study.pk}/cells/").json()
+    lengths, key_sets = set(), set()
+    for cell in data["cells"]:
+        response = client.get(cell["crop_url"])
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        assert "Content-Disposition" not in response
+        key_sets.add(tuple(sorted(cell)))
+        lengths.add(len(cell["cell"]))
+    assert len(key_sets) == 1 and len(lengths) == 1
+
+
+@pytest.mark.django_db
+def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client):
+    study = vt.make_open_study(cast, cast.a)
+    session = study.sessions.first()
+    image = session.images.first()
+    rs = image.result_sets.first()
+    detection = rs.detections.first()
+    forbidden = _forbidden_values(study, with_model_version=False)
+    values = {"session_id": session.pk, "image_id": image.pk, "result_set_id": rs.pk, "detection_id": detection.pk,
+              "job_id": rs.job_id or detection.pk, "patient_id": session.patient_id}
+    client.force_login(cast.a.validator)
+    checked = 0
+    for entry in iter_url_entries():
+        if entry.key.startswith(("validation:", "admin:")) or (entry.name or "").startswith("api-validation-"):
+            continue
+        if entry.needs_kwargs:
+            params = [p.split(":")[-1] for p in re.findall(r"<([^>]+)>", entry.path)]
+            if "pk" in params:
+                continue  # ambiguous: a pk of what
+            path = _fill(entry.path, values)
+            if path is None:
+                continue
+        else:
+            path = "/" + entry.path
+            if "(?P" in path or "^" in path:
+                continue
+        response = client.get(path)
+        _check(response, forbidden, where=f"GET {path}")
+        checked += 1
+    assert checked > 5
+
+
+@pytest.mark.django_db
+def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client):
+    study = vt.make_open_study(cast, cast.a)
+    image = study.sessions.first().images.first()
+    rs = image.result_sets.first()
+    client.force_login(cast.a.validator)
+    assert client.get(f"/api/v1/images/{image.pk}/result-sets/").status_code == 404
+    assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 404
+    # another validator of the center, not in the study, reads them
+    client.force_login(cast.a.reviewer)
+    assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 200
