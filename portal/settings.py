@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"StainResultEnum": "portal.validation.models.Stain"},
 }
 
 # --- cache ----------------------------------------------------------------------------------------
@@ -249,6 +250,7 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_HEARTBEAT_TIMEOUT_SECONDS = env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 120)
 JOB_SWEEP_INTERVAL_SECONDS = env_int("JOB_SWEEP_INTERVAL_SECONDS", 30)
 JOB_RETRY_BACKOFF_SECONDS = env_float("JOB_RETRY_BACKOFF_SECONDS", 10.0)  # doubled after each failed attempt
+JOB_SWEEP_IN_WORKER = env_bool("JOB_SWEEP_IN_WORKER", True)  # each worker also sweeps (beat-independent)
 MODEL_STORE_DIR = Path(env_str("MODEL_STORE_DIR", str(MEDIA_ROOT / "models")))  # unpacked model bundles
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE = {
