@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from portal.review import api
+
+urlpatterns = [
+    path("review/images/<uuid:image_id>/", api.ImageReviewApi.as_view(), name="api-review-image"),
+    path("review/images/<uuid:image_id>/instances/", api.InstanceCreateApi.as_view(),
+         name="api-review-instance-create"),
+    path("review/instances/<uuid:detection_id>/", api.InstanceApi.as_view(), name="api-review-instance"),
+    path("review/detections/<uuid:detection_id>/decision/", api.DecisionApi.as_view(), name="api-review-decision"),
+    path("review/detections/<uuid:detection_id>/adjudication/", api.AdjudicationApi.as_view(),
+         name="api-review-adjudication"),
+    path("review/coco/", api.CocoExportApi.as_view(), name="api-review-coco"),
+    path("review/sessions/<uuid:session_id>/picklists/", api.PickListCreateApi.as_view(),
+         name="api-review-picklist-create"),
+    path("review/picklists/<uuid:pick_list_id>/", api.PickListApi.as_view(), name="api-review-picklist"),
+]

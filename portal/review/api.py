@@ -1,0 +1,292 @@
+"""Review REST API (/api/v1/review/...): the viewer's data, decisions, adjudications, drawn instances,
+COCO export and pick lists. Small views per operation; business rules live in ``services``.
+
+The image payload is built as plain dicts by ``selectors.image_review_payload`` (hundreds of instances
+with masks: DRF field-by-field serialisation would dominate the viewer's load time); its serializer here
+documents the shape for the schema.
+"""
+from __future__ import annotations
+
+from django.http import JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.audit.services import audit_record
+from portal.core.api import DomainError
+from portal.review import exports, selectors, services
+from portal.review.classes import CLASS_NAMES, TARGET_CLASS
+from portal.review.models import Verdict
+
+
+class _DecisionOut(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    class_name = serializers.CharField(allow_blank=True)
+    updated_at = serializers.DateTimeField()
+
+
+class _FinalOut(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    class_name = serializers.CharField()
+    decided_by = serializers.CharField(help_text='"adjudication" or "unanimous:<n reviewers>"')
+
+
+class StateOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    mine = _DecisionOut(allow_null=True)
+    others = serializers.DictField(child=serializers.IntegerField())
+    reviewers = serializers.IntegerField()
+    agreement = serializers.ChoiceField(choices=["none", "single", "agree", "disagree"])
+    adjudication = serializers.DictField(allow_null=True)
+    final = _FinalOut(allow_null=True)
+
+
+class ImageReviewApi(APIView):
+    """One image with its current detections (masks as COCO RLE), my decisions and the final calls."""
+
+    class OutputSerializer(serializers.Serializer):
+        class InstanceOut(StateOutput):
+            result_set = serializers.UUIDField()
+            source = serializers.CharField()
+            index = serializers.IntegerField()
+            class_name = serializers.CharField()
+            score = serializers.FloatField(allow_null=True)
+            box = serializers.ListField(child=serializers.FloatField())
+            rle = serializers.DictField()
+            polygon = serializers.ListField(allow_null=True)
+            area_px = serializers.FloatField()
+            area_um2 = serializers.FloatField(allow_null=True)
+            diameter_um = serializers.FloatField(allow_null=True)
+            centroid_px = serializers.ListField(child=serializers.FloatField())
+            centroid_um = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+            created_by = serializers.CharField(allow_null=True)
+            editable = serializers.BooleanField()
+
+            class Meta:
+                ref_name = "ReviewInstanceState"
+
+        image = serializers.DictField()
+        classes = serializers.ListField(child=serializers.DictField())
+        rule = serializers.CharField()
+        rule_id = serializers.CharField()
+        me = serializers.DictField()
+        result_sets = serializers.DictField()
+        instances = InstanceOut(many=True)
+        agreement = serializers.DictField(child=serializers.IntegerField())
+
+        class Meta:
+            ref_name = "ReviewImageOutput"
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, image_id):
+        image = selectors.image_get(user=request.user, image_id=image_id)
+        data = selectors.image_review_payload(user=request.user, image=image)
+        audit_record(actor=request.user, action="review.detections.read", center=image.center_id, obj=image,
+                     after={"instances": len(data["instances"])}, request=request)
+        return Response(data)
+
+
+class _VerdictInput(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    class_name = serializers.ChoiceField(choices=[("", "unchanged")] + [(n, n) for n in CLASS_NAMES],
+                                         required=False, default="", allow_blank=True)
+
+
+class DecisionApi(APIView):
+    """My decision on one detection: PUT sets it (accept/reject/uncertain, optional corrected class),
+    DELETE removes it. Other reviewers' decisions are never touched."""
+
+    class InputSerializer(_VerdictInput):
+        class Meta:
+            ref_name = "ReviewDecisionInput"
+
+    @extend_schema(request=InputSerializer, responses=StateOutput)
+    def put(self, request, detection_id):
+        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
+                                            roles=selectors.DECIDE_ROLES)
+        data = _valid(self.InputSerializer, request.data)
+        services.decision_set(user=request.user, detection=detection, verdict=data["verdict"],
+                              class_name=data["class_name"], request=request)
+        return Response(selectors.detection_state(user=request.user, detection=detection))
+
+    @extend_schema(responses=StateOutput)
+    def delete(self, request, detection_id):
+        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
+                                            roles=selectors.DECIDE_ROLES)
+        services.decision_clear(user=request.user, detection=detection, request=request)
+        return Response(selectors.detection_state(user=request.user, detection=detection))
+
+
+class AdjudicationApi(APIView):
+    """The center admin's final call on one detection: PUT sets it, DELETE removes it."""
+
+    class InputSerializer(_VerdictInput):
+        note = serializers.CharField(required=False, default="", allow_blank=True, max_length=500)
+
+        class Meta:
+            ref_name = "ReviewAdjudicationInput"
+
+    @extend_schema(request=InputSerializer, responses=StateOutput)
+    def put(self, request, detection_id):
+        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
+                                            roles=selectors.ADJUDICATE_ROLES)
+        data = _valid(self.InputSerializer, request.data)
+        services.adjudication_set(user=request.user, detection=detection, verdict=data["verdict"],
+                                  class_name=data["class_name"], note=data["note"], request=request)
+        return Response(selectors.detection_state(user=request.user, detection=detection))
+
+    @extend_schema(responses=StateOutput)
+    def delete(self, request, detection_id):
+        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
+                                            roles=selectors.ADJUDICATE_ROLES)
+        services.adjudication_clear(user=request.user, detection=detection, request=request)
+        return Response(selectors.detection_state(user=request.user, detection=detection))
+
+
+class _InstanceOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    result_set = serializers.UUIDField(source="result_set_id")
+    source = serializers.CharField()
+    index = serializers.IntegerField()
+    class_name = serializers.CharField()
+    polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    box = serializers.SerializerMethodField()
+    rle = serializers.JSONField(source="mask_rle")
+    area_px = serializers.FloatField()
+    area_um2 = serializers.FloatField(allow_null=True)
+    diameter_um = serializers.FloatField(allow_null=True)
+    centroid_px = serializers.SerializerMethodField()
+
+    def get_box(self, obj) -> list[float]:
+        return [obj.x1, obj.y1, obj.x2, obj.y2]
+
+    def get_centroid_px(self, obj) -> list[float]:
+        return [obj.centroid_x_px, obj.centroid_y_px]
+
+
+class InstanceCreateApi(APIView):
+    """Draw a new instance on an image: a polygon in image pixels. Stored as a manual detection."""
+
+    class InputSerializer(serializers.Serializer):
+        polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()),
+                                        help_text="[[x, y], ...] in image pixels, top-left origin")
+        class_name = serializers.ChoiceField(choices=[(n, n) for n in CLASS_NAMES], default=TARGET_CLASS)
+
+        class Meta:
+            ref_name = "ReviewInstanceCreateInput"
+
+    @extend_schema(request=InputSerializer, responses={201: _InstanceOut})
+    def post(self, request, image_id):
+        image = selectors.image_get(user=request.user, image_id=image_id, roles=selectors.DECIDE_ROLES)
+        data = _valid(self.InputSerializer, request.data)
+        det = services.manual_instance_create(user=request.user, image=image, polygon=data["polygon"],
+                                              class_name=data["class_name"], request=request)
+        return Response(_InstanceOut(det).data, status=status.HTTP_201_CREATED)
+
+
+class InstanceApi(APIView):
+    """Edit (vertices, class) or delete a drawn instance (its author or a center admin)."""
+
+    class InputSerializer(serializers.Serializer):
+        polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()), required=False)
+        class_name = serializers.ChoiceField(choices=[(n, n) for n in CLASS_NAMES], required=False)
+
+        class Meta:
+            ref_name = "ReviewInstanceUpdateInput"
+
+    @extend_schema(request=InputSerializer, responses=_InstanceOut)
+    def patch(self, request, detection_id):
+        det = selectors.detection_get(user=request.user, detection_id=detection_id, roles=selectors.DECIDE_ROLES)
+        data = _valid(self.InputSerializer, request.data)
+        det = services.manual_instance_update(user=request.user, detection=det, polygon=data.get("polygon"),
+                                              class_name=data.get("class_name"), request=request)
+        return Response(_InstanceOut(det).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, detection_id):
+        det = selectors.detection_get(user=request.user, detection_id=detection_id, roles=selectors.DECIDE_ROLES)
+        services.manual_instance_delete(user=request.user, detection=det, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CocoExportApi(APIView):
+    """COCO instances JSON of reviewed session(s): accepted, class-corrected and drawn instances (final call
+    accept); categories 1..6 by name in labels.md order; ``info.selection_rule`` states the rule."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("session", OpenApiTypes.UUID, many=True, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        sessions = sessions_from_query(request)
+        data = exports.coco_export(sessions=sessions)
+        for s in sessions:
+            audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
+                         after={"annotations": len(data["annotations"])}, request=request)
+        response = JsonResponse(data)
+        response["Content-Disposition"] = 'attachment; filename="reviewed-coco.json"'
+        return response
+
+
+def sessions_from_query(request) -> list:
+    ids = request.GET.getlist("session")
+    if not ids:
+        raise DomainError("Name at least one session: ?session=<id>.", extra={"field": "session"})
+    if len(ids) > 50:
+        raise DomainError("At most 50 sessions per export.")
+    import uuid
+
+    sessions = []
+    for raw in ids:
+        try:
+            sid = uuid.UUID(raw)
+        except ValueError:
+            raise DomainError(f"{raw!r} is not a session id.", extra={"field": "session"})
+        sessions.append(selectors.session_get(user=request.user, session_id=sid, roles=selectors.EXPORT_ROLES))
+    return sessions
+
+
+class _PickListOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    session = serializers.UUIDField(source="session_id")
+    class_name = serializers.CharField()
+    rule = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username")
+    items = inline_serializer("PickListItemOut", fields={
+        "rank": serializers.IntegerField(), "detection": serializers.UUIDField(source="detection_id"),
+        "decided_by": serializers.CharField(), "score": serializers.FloatField(allow_null=True),
+        "centroid_x_px": serializers.FloatField(), "centroid_y_px": serializers.FloatField(),
+        "centroid_x_um": serializers.FloatField(allow_null=True),
+        "centroid_y_um": serializers.FloatField(allow_null=True),
+        "diameter_um": serializers.FloatField(allow_null=True),
+    }, many=True, source="items.all")
+
+
+class PickListCreateApi(APIView):
+    """Freeze a pick list of the session's finally accepted round spermatids, ordered by score."""
+
+    @extend_schema(request=None, responses={201: _PickListOut})
+    def post(self, request, session_id):
+        session = selectors.session_get(user=request.user, session_id=session_id, roles=selectors.EXPORT_ROLES)
+        pick_list = services.pick_list_create(user=request.user, session=session, request=request)
+        return Response(_PickListOut(pick_list).data, status=status.HTTP_201_CREATED)
+
+
+class PickListApi(APIView):
+    """One pick list with its items."""
+
+    @extend_schema(responses=_PickListOut)
+    def get(self, request, pick_list_id):
+        pick_list = selectors.pick_list_get(user=request.user, pick_list_id=pick_list_id)
+        audit_record(actor=request.user, action="review.picklist.read", center=pick_list.center_id, obj=pick_list,
+                     request=request)
+        return Response(_PickListOut(pick_list).data)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

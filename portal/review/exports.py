@@ -1,0 +1,142 @@
+"""Exports of reviewed sessions: COCO datasets for training and pick lists for the microscope.
+
+Each export states the rule that selected its instances (``portal.review.lib.finalcall``).
+"""
+from __future__ import annotations
+
+from django.utils import timezone
+
+from portal.imaging.models import Image, ImageSession
+from portal.results.models import Detection, ResultSource
+from portal.review.classes import CLASS_COLORS, CLASS_NAMES, coco_categories, hex_to_rgb
+from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID
+from portal.review.lib.formats import micromanager_position_list, qupath_points, rows_to_csv
+from portal.review.lib.stage import STAGE_CONVENTION, cell_stage_position
+from portal.review.models import PickList
+from portal.review.selectors import calls_for_result_sets, current_result_set_ids
+
+COCO_SELECTION = ("accepted (as judged or with the corrected class) and drawn instances whose final call is "
+                  "accept; rejected, uncertain, disputed and undecided instances are left out")
+
+
+def coco_export(*, sessions: list[ImageSession]) -> dict:
+    """A standard COCO instances dict of the sessions' finally accepted instances.
+
+    Categories are ids 1..6 in ``labels.md`` order; each image carries ``um_per_px`` and ``patient_id``
+    (the pseudonym, so dataset splits can keep a patient's images together); ``file_name`` is
+    ``<image uuid>.png`` (the 8-bit display image, as the zip export writes it). Drawn instances keep
+    their polygon, model instances their RLE.
+    """
+    category_id = {n: k + 1 for k, n in enumerate(CLASS_NAMES)}
+    images = list(Image.objects.filter(session__in=sessions).select_related("session__patient")
+                  .order_by("session__acquisition_date", "session_id", "created_at", "page_index"))
+    rs_ids = current_result_set_ids(images)
+    calls = calls_for_result_sets(rs_ids)
+    keep = {d for d, c in calls.items() if c.call is not None and c.call.verdict == "accept"}
+    by_image: dict = {}
+    for det in Detection.objects.filter(pk__in=keep).select_related("result_set").order_by("result_set_id", "index"):
+        by_image.setdefault(det.result_set.image_id, []).append(det)
+    coco_images, annotations = [], []
+    ann_id = 0
+    for k, image in enumerate(images, start=1):
+        coco_images.append({
+            "id": k, "file_name": f"{image.pk}.png", "width": image.width, "height": image.height,
+            "um_per_px": image.um_per_px, "patient_id": image.session.patient.code,
+            "portal_image_id": str(image.pk), "portal_session_id": str(image.session_id),
+        })
+        for det in by_image.get(image.pk, []):
+            call = calls[det.pk].call
+            ann_id += 1
+            if det.source == ResultSource.MANUAL and det.polygon:
+                segmentation = [[v for p in det.polygon for v in p]]
+            else:
+                segmentation = {"size": list(det.mask_rle["size"]), "counts": det.mask_rle["counts"]}
+            annotations.append({
+                "id": ann_id, "image_id": k, "category_id": category_id[call.class_name],
+                "segmentation": segmentation, "area": det.area_px,
+                "bbox": [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1], "iscrowd": 0,
+                "score": det.score, "source": det.source, "corrected": call.class_name != det.class_name,
+                "model_class": det.class_name, "decided_by": call.decided_by, "portal_detection_id": str(det.pk),
+            })
+    return {
+        "info": {
+            "description": "spermatid-portal reviewed instances",
+            "date_created": timezone.now().isoformat(),
+            "selection_rule": FINAL_CALL_RULE, "selection_rule_id": FINAL_CALL_RULE_ID,
+            "selection": COCO_SELECTION,
+            "sessions": [str(s.pk) for s in sessions],
+        },
+        "licenses": [],
+        "images": coco_images,
+        "annotations": annotations,
+        "categories": coco_categories(),
+    }
+
+
+# --- pick lists -------------------------------------------------------------------------------------------
+PICK_CSV_HEADER = [
+    "rank", "detection_id", "image_id", "image_position", "class_name", "score", "centroid_x_px", "centroid_y_px",
+    "centroid_x_um", "centroid_y_um", "diameter_um", "stage_x_um", "stage_y_um", "source", "decided_by", "rule_id",
+]
+
+
+def pick_list_rows(pick_list: PickList) -> list[dict]:
+    """The items with their image, its place in the session and the computed stage position (or None)."""
+    session = pick_list.session
+    images = list(Image.objects.filter(session=session).order_by("created_at", "page_index", "id"))
+    position = {i.pk: k + 1 for k, i in enumerate(images)}
+    by_id = {i.pk: i for i in images}
+    rows = []
+    for item in pick_list.items.select_related("detection", "detection__result_set").order_by("rank"):
+        image = by_id[item.detection.result_set.image_id]
+        stage = None
+        if image.stage_x_um is not None and image.stage_y_um is not None and image.um_per_px:
+            stage = cell_stage_position(
+                centroid_x_px=item.centroid_x_px, centroid_y_px=item.centroid_y_px, width=image.width,
+                height=image.height, um_per_px=image.um_per_px, stage_x_um=image.stage_x_um,
+                stage_y_um=image.stage_y_um, flip_x=session.stage_flip_x, flip_y=session.stage_flip_y,
+                rotation=session.stage_rotation)
+        rows.append({"item": item, "detection": item.detection, "image": image,
+                     "image_position": position[image.pk], "stage": stage})
+    return rows
+
+
+def pick_list_csv(pick_list: PickList, rows: list[dict]) -> str:
+    return rows_to_csv(PICK_CSV_HEADER, [
+        [r["item"].rank, r["detection"].pk, r["image"].pk, r["image_position"], pick_list.class_name,
+         _round(r["item"].score, 4), _round(r["item"].centroid_x_px, 2), _round(r["item"].centroid_y_px, 2),
+         _round(r["item"].centroid_x_um, 3), _round(r["item"].centroid_y_um, 3), _round(r["item"].diameter_um, 2),
+         r["stage"][0] if r["stage"] else None, r["stage"][1] if r["stage"] else None,
+         r["detection"].source, r["item"].decided_by, FINAL_CALL_RULE_ID]
+        for r in rows
+    ])
+
+
+def pick_list_geojson(pick_list: PickList, rows: list[dict], image: Image) -> dict:
+    """QuPath GeoJSON points of one image's picks (pixels, top-left origin)."""
+    points = [{
+        "id": r["detection"].pk, "x_px": r["item"].centroid_x_px, "y_px": r["item"].centroid_y_px,
+        "name": f"#{r['item'].rank}", "class_name": pick_list.class_name,
+        "color_rgb": hex_to_rgb(CLASS_COLORS.get(pick_list.class_name, "#e69f00")),
+        "measurements": {k: v for k, v in (("score", r["item"].score), ("diameter_um", r["item"].diameter_um),
+                                           ("rank", r["item"].rank)) if v is not None},
+    } for r in rows if r["image"].pk == image.pk]
+    return qupath_points(points, properties={
+        "pick_list": str(pick_list.pk), "image": str(image.pk), "rule": pick_list.rule,
+        "rule_id": FINAL_CALL_RULE_ID, "coordinates": "pixels, origin at the image's top-left corner",
+    })
+
+
+def pick_list_positions(pick_list: PickList, rows: list[dict], *, xy_stage: str) -> dict:
+    """Micro-Manager 2.0 ``.pos`` of the picks. Refused by the caller when an image lacks a stage position."""
+    return micromanager_position_list([
+        {"label": f"hRS-{r['item'].rank:03d}", "x_um": r["stage"][0], "y_um": r["stage"][1],
+         "properties": {"detection_id": str(r["detection"].pk), "image_id": str(r["image"].pk),
+                        "score": "" if r["item"].score is None else f"{r['item'].score:.4f}",
+                        "rule_id": FINAL_CALL_RULE_ID, "stage_convention": STAGE_CONVENTION}}
+        for r in rows
+    ], xy_stage=xy_stage)
+
+
+def _round(v, n):
+    return None if v is None else round(v, n)

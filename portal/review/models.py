@@ -1,0 +1,89 @@
+"""Review decisions, adjudications and pick lists.
+
+Every reviewer keeps their own decision per detection (one row per detection and reviewer: nobody
+overwrites anybody else's). A center admin's adjudication, where given, is the final call; otherwise the
+reviewers' unanimous decision is (``portal.review.lib.finalcall``). Decisions point at the detection and
+at the result set they judged, so a newer model run never inherits old decisions silently.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from portal.centers.models import Center
+from portal.core.models import UUIDModel
+from portal.imaging.models import ImageSession
+from portal.results.models import Detection, ResultSet
+
+
+class Verdict(models.TextChoices):
+    ACCEPT = "accept", "Accept"
+    REJECT = "reject", "Reject"
+    UNCERTAIN = "uncertain", "Uncertain"
+
+
+class Decision(UUIDModel):
+    """One reviewer's current call on one detection (``class_name`` blank: the detection's own class)."""
+
+    center = models.ForeignKey(Center, on_delete=models.PROTECT, related_name="+")
+    detection = models.ForeignKey(Detection, on_delete=models.CASCADE, related_name="review_decisions")
+    result_set = models.ForeignKey(ResultSet, on_delete=models.CASCADE, related_name="review_decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    class_name = models.CharField(max_length=50, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["detection", "reviewer"], name="one_decision_per_reviewer"),
+        ]
+        indexes = [models.Index(fields=["result_set", "reviewer"])]
+
+
+class Adjudication(UUIDModel):
+    """A center admin's final call on one detection; overrides the reviewers' decisions."""
+
+    center = models.ForeignKey(Center, on_delete=models.PROTECT, related_name="+")
+    detection = models.OneToOneField(Detection, on_delete=models.CASCADE, related_name="review_adjudication")
+    result_set = models.ForeignKey(ResultSet, on_delete=models.CASCADE, related_name="review_adjudications")
+    adjudicator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    class_name = models.CharField(max_length=50, blank=True, default="")
+    note = models.CharField(max_length=500, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class PickList(UUIDModel):
+    """A frozen list of accepted round spermatids of one session, ordered by score, to pick cells from."""
+
+    center = models.ForeignKey(Center, on_delete=models.PROTECT, related_name="+")
+    session = models.ForeignKey(ImageSession, on_delete=models.PROTECT, related_name="pick_lists")
+    class_name = models.CharField(max_length=50, default="round_spermatid")
+    rule = models.CharField(max_length=300, help_text="The rule that selected the items (final call).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class PickListItem(models.Model):
+    """One cell of a pick list, with the measurements it had when the list was made."""
+
+    pick_list = models.ForeignKey(PickList, on_delete=models.CASCADE, related_name="items")
+    rank = models.PositiveIntegerField()
+    detection = models.ForeignKey(Detection, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.CharField(max_length=40, help_text="adjudication or unanimous:<n reviewers>")
+    score = models.FloatField(null=True, blank=True)
+    centroid_x_px = models.FloatField()
+    centroid_y_px = models.FloatField()
+    centroid_x_um = models.FloatField(null=True, blank=True)
+    centroid_y_um = models.FloatField(null=True, blank=True)
+    diameter_um = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pick_list", "rank"]
+        constraints = [models.UniqueConstraint(fields=["pick_list", "rank"], name="unique_pick_rank")]

@@ -1,0 +1,334 @@
+"""Reads for review pages and the review API. Every read takes the requesting user.
+
+Access: the object's center must be one of the user's centers (else 404, never 403); within it the user
+needs one of the roles asked for (else 403); a session in a blinded validation study the user validates
+is 404 (``portal.validation.selectors``).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from portal.centers.models import Role
+from portal.centers.selectors import center_ids_for_user, user_roles_in_center
+from portal.imaging.models import Image, ImageSession
+from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
+from portal.review.lib.finalcall import Call, agreement, final_call
+from portal.review.models import Adjudication, Decision, PickList
+
+VIEW_ROLES = (Role.REVIEWER, Role.CENTER_ADMIN, Role.UPLOADER)
+DECIDE_ROLES = (Role.REVIEWER, Role.CENTER_ADMIN)
+ADJUDICATE_ROLES = (Role.CENTER_ADMIN,)
+EXPORT_ROLES = (Role.REVIEWER, Role.CENTER_ADMIN)
+
+
+# --- access -------------------------------------------------------------------------------------------
+def session_is_blinded(user, session_id) -> bool:
+    """True when the validation app says ``user`` is blinded from the session (False without that app)."""
+    try:
+        from portal.validation.selectors import session_is_blinded_for
+    except ImportError:  # the validation app is optional for this one
+        return False
+    return session_is_blinded_for(user, session_id)
+
+
+def _blinded_session_ids(user) -> set:
+    try:
+        from portal.validation.selectors import blinded_session_ids_for
+    except ImportError:
+        return set()
+    return blinded_session_ids_for(user)
+
+
+def check_center_role(user, center_id, roles: Iterable[str]) -> set[str]:
+    """The user's roles in the center; Http404 without any, PermissionDenied without one of ``roles``."""
+    held = user_roles_in_center(user, center_id)
+    if not held:
+        raise Http404
+    if not held & set(roles):
+        raise PermissionDenied
+    return held
+
+
+def user_can(user, center_id, roles: Iterable[str]) -> bool:
+    return bool(user_roles_in_center(user, center_id) & set(roles))
+
+
+def _gate(user, *, center_id, session_id, roles) -> None:
+    check_center_role(user, center_id, roles)
+    if session_is_blinded(user, session_id):
+        raise Http404
+
+
+def session_get(*, user, session_id, roles: Iterable[str] = VIEW_ROLES) -> ImageSession:
+    session = ImageSession.objects.select_related("patient", "center").filter(pk=session_id).first()
+    if session is None:
+        raise Http404
+    _gate(user, center_id=session.center_id, session_id=session.pk, roles=roles)
+    return session
+
+
+def image_get(*, user, image_id, roles: Iterable[str] = VIEW_ROLES) -> Image:
+    image = Image.objects.select_related("session", "session__patient", "center").filter(pk=image_id).first()
+    if image is None:
+        raise Http404
+    _gate(user, center_id=image.center_id, session_id=image.session_id, roles=roles)
+    return image
+
+
+def detection_get(*, user, detection_id, roles: Iterable[str] = VIEW_ROLES) -> Detection:
+    detection = (Detection.objects.select_related("result_set", "result_set__image", "result_set__image__session")
+                 .filter(pk=detection_id).first())
+    if detection is None:
+        raise Http404
+    image = detection.result_set.image
+    _gate(user, center_id=image.center_id, session_id=image.session_id, roles=roles)
+    return detection
+
+
+def pick_list_get(*, user, pick_list_id, roles: Iterable[str] = EXPORT_ROLES) -> PickList:
+    pick_list = PickList.objects.select_related("session", "session__patient", "created_by").filter(
+        pk=pick_list_id).first()
+    if pick_list is None:
+        raise Http404
+    _gate(user, center_id=pick_list.center_id, session_id=pick_list.session_id, roles=roles)
+    return pick_list
+
+
+# --- sessions -------------------------------------------------------------------------------------------
+SESSION_STATUS_FILTERS = {
+    "awaiting": "Awaiting analysis",
+    "analyzing": "Queued or analyzing",
+    "analyzed": "Analyzed (ready for review)",
+    "failed": "Analysis failed",
+}
+
+
+def session_list(*, user, center_id=None, patient_code: str = "", status: str = "", date_from=None,
+                 date_to=None) -> QuerySet[ImageSession]:
+    """Sessions of the user's centers where they review, administer or upload, minus blinded ones."""
+    qs = ImageSession.objects.filter(center_id__in=center_ids_for_user(user, VIEW_ROLES))
+    blinded = _blinded_session_ids(user)
+    if blinded:
+        qs = qs.exclude(pk__in=blinded)
+    if center_id:
+        qs = qs.filter(center_id=center_id)
+    if patient_code:
+        qs = qs.filter(patient__code__icontains=patient_code.strip())
+    if date_from:
+        qs = qs.filter(acquisition_date__gte=date_from)
+    if date_to:
+        qs = qs.filter(acquisition_date__lte=date_to)
+    qs = qs.annotate(
+        n_images=Count("images", distinct=True),
+        n_analyzed=Count("images", filter=Q(images__status="analyzed"), distinct=True),
+        n_running=Count("images", filter=Q(images__status__in=["queued", "analyzing"]), distinct=True),
+        n_failed=Count("images", filter=Q(images__status="failed"), distinct=True),
+    )
+    if status == "awaiting":
+        qs = qs.filter(n_analyzed=0, n_running=0)
+    elif status == "analyzing":
+        qs = qs.filter(n_running__gt=0)
+    elif status == "analyzed":
+        qs = qs.filter(n_analyzed__gt=0)
+    elif status == "failed":
+        qs = qs.filter(n_failed__gt=0)
+    return qs.select_related("patient", "center").order_by("-acquisition_date", "-created_at")
+
+
+def session_images(session: ImageSession) -> list[Image]:
+    return list(Image.objects.filter(session=session).order_by("created_at", "page_index", "id"))
+
+
+def session_latest_job(session: ImageSession):
+    from portal.jobs.models import InferenceJob
+
+    return InferenceJob.objects.filter(session=session).order_by("-created_at").first()
+
+
+# --- result sets and final calls ------------------------------------------------------------------------
+def current_result_sets(images: Iterable[Image]) -> dict:
+    """image id -> {"model": ResultSet | None, "manual": ResultSet | None}: what the reviewers judge now.
+
+    The model set is the image's newest complete model result set; the manual set holds drawn instances.
+    """
+    ids = [i.pk for i in images]
+    out = {i: {"model": None, "manual": None} for i in ids}
+    rows = ResultSet.objects.filter(image_id__in=ids).filter(
+        Q(source=ResultSource.MANUAL) | Q(source=ResultSource.MODEL, status=ResultSetStatus.COMPLETE)
+    ).order_by("-completed_at", "-created_at")
+    for rs in rows:
+        slot = out[rs.image_id]
+        if slot[rs.source] is None:
+            slot[rs.source] = rs
+    return out
+
+
+def current_result_set_ids(images: Iterable[Image]) -> list:
+    return [rs.pk for slots in current_result_sets(images).values() for rs in slots.values() if rs is not None]
+
+
+@dataclass
+class CallRow:
+    detection_id: object
+    image_id: object
+    class_name: str
+    source: str
+    call: Call | None
+    agreement: str
+
+
+def calls_for_result_sets(result_set_ids: list) -> dict:
+    """detection id -> :class:`CallRow` for every detection of the result sets (a few flat queries)."""
+    dets = Detection.objects.filter(result_set_id__in=result_set_ids).values_list(
+        "id", "result_set__image_id", "class_name", "source")
+    decisions = defaultdict(list)
+    for det_id, verdict, cls in Decision.objects.filter(result_set_id__in=result_set_ids).values_list(
+            "detection_id", "verdict", "class_name"):
+        decisions[det_id].append((verdict, cls))
+    adjudications = {
+        det_id: (verdict, cls) for det_id, verdict, cls in Adjudication.objects.filter(
+            result_set_id__in=result_set_ids).values_list("detection_id", "verdict", "class_name")
+    }
+    out = {}
+    for det_id, image_id, cls, source in dets:
+        d = decisions.get(det_id, [])
+        out[det_id] = CallRow(det_id, image_id, cls, source,
+                              final_call(detection_class=cls, decisions=d, adjudication=adjudications.get(det_id)),
+                              agreement(d, cls))
+    return out
+
+
+def session_image_summaries(session: ImageSession) -> list[dict]:
+    """Per image: detections per class, final accepted per class, open instances and agreement counts."""
+    images = session_images(session)
+    slots = current_result_sets(images)
+    rs_ids = [rs.pk for s in slots.values() for rs in s.values() if rs is not None]
+    calls = calls_for_result_sets(rs_ids)
+    per_image = {i.pk: {"image": i, "counts": defaultdict(int), "accepted": defaultdict(int), "total": 0,
+                        "final": 0, "agree": 0, "disagree": 0,
+                        "has_results": slots[i.pk]["model"] is not None or slots[i.pk]["manual"] is not None}
+                 for i in images}
+    for row in calls.values():
+        entry = per_image[row.image_id]
+        entry["counts"][row.class_name] += 1
+        entry["total"] += 1
+        if row.call is not None:
+            entry["final"] += 1
+            if row.call.verdict == "accept":
+                entry["accepted"][row.call.class_name] += 1
+        if row.agreement in ("agree", "disagree"):
+            entry[row.agreement] += 1
+    return [per_image[i.pk] for i in images]
+
+
+# --- the viewer's payload -------------------------------------------------------------------------------
+def _decision_out(d) -> dict:
+    return {"verdict": d.verdict, "class_name": d.class_name, "updated_at": d.updated_at.isoformat()}
+
+
+def image_review_payload(*, user, image: Image) -> dict:
+    """Everything the viewer needs for one image: instances with masks, my decisions, others' counts."""
+    from portal.review.classes import CLASS_COLORS, CLASS_NAMES
+    from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID
+
+    slots = current_result_sets([image])[image.pk]
+    rs_ids = [rs.pk for rs in slots.values() if rs is not None]
+    detections = list(
+        Detection.objects.filter(result_set_id__in=rs_ids).select_related("created_by").order_by(
+            "source", "index")
+    )
+    decisions = defaultdict(list)
+    for d in Decision.objects.filter(result_set_id__in=rs_ids).select_related("reviewer"):
+        decisions[d.detection_id].append(d)
+    adjudications = {a.detection_id: a for a in Adjudication.objects.filter(result_set_id__in=rs_ids)
+                     .select_related("adjudicator")}
+    held = user_roles_in_center(user, image.center_id)
+    is_admin = Role.CENTER_ADMIN in held
+    instances = []
+    agreement_counts = {"none": 0, "single": 0, "agree": 0, "disagree": 0}
+    for det in detections:
+        ds = decisions.get(det.pk, [])
+        pairs = [(d.verdict, d.class_name) for d in ds]
+        adj = adjudications.get(det.pk)
+        call = final_call(detection_class=det.class_name, decisions=pairs,
+                          adjudication=(adj.verdict, adj.class_name) if adj else None)
+        agr = agreement(pairs, det.class_name)
+        agreement_counts[agr] += 1
+        mine = next((d for d in ds if d.reviewer_id == user.pk), None)
+        others = {"accept": 0, "reject": 0, "uncertain": 0}
+        for d in ds:
+            if d.reviewer_id != user.pk:
+                others[d.verdict] += 1
+        item = {
+            "id": str(det.pk), "result_set": str(det.result_set_id), "source": det.source, "index": det.index,
+            "class_name": det.class_name, "score": det.score,
+            "box": [det.x1, det.y1, det.x2, det.y2], "rle": det.mask_rle, "polygon": det.polygon,
+            "area_px": det.area_px, "area_um2": det.area_um2, "diameter_um": det.diameter_um,
+            "centroid_px": [det.centroid_x_px, det.centroid_y_px],
+            "centroid_um": [det.centroid_x_um, det.centroid_y_um] if det.centroid_x_um is not None else None,
+            "created_by": det.created_by.get_username() if det.created_by_id else None,
+            "editable": det.source == ResultSource.MANUAL and (is_admin or det.created_by_id == user.pk),
+            "mine": _decision_out(mine) if mine else None,
+            "others": others,
+            "reviewers": len(ds),
+            "agreement": agr,
+            "adjudication": ({**_decision_out(adj), "by": adj.adjudicator.get_username(), "note": adj.note}
+                             if adj else None),
+            "final": {"verdict": call.verdict, "class_name": call.class_name, "decided_by": call.decided_by}
+            if call else None,
+        }
+        if is_admin:
+            item["decisions"] = [{**_decision_out(d), "reviewer": d.reviewer.get_username()} for d in ds]
+        instances.append(item)
+    images = session_images(image.session)
+    pos = next(k for k, i in enumerate(images) if i.pk == image.pk)
+    return {
+        "image": {
+            "id": str(image.pk), "session": str(image.session_id), "width": image.width, "height": image.height,
+            "um_per_px": image.um_per_px, "position": pos + 1, "count": len(images),
+            "prev_id": str(images[pos - 1].pk) if pos > 0 else None,
+            "next_id": str(images[pos + 1].pk) if pos + 1 < len(images) else None,
+        },
+        "classes": [{"id": k + 1, "name": n, "color": CLASS_COLORS[n]} for k, n in enumerate(CLASS_NAMES)],
+        "rule": FINAL_CALL_RULE, "rule_id": FINAL_CALL_RULE_ID,
+        "me": {
+            "username": user.get_username(),
+            "can_decide": bool(held & set(DECIDE_ROLES)),
+            "can_adjudicate": is_admin,
+            "can_annotate": bool(held & set(DECIDE_ROLES)),
+        },
+        "result_sets": {k: (str(v.pk) if v else None) for k, v in slots.items()},
+        "instances": instances,
+        "agreement": agreement_counts,
+    }
+
+
+def detection_state(*, user, detection: Detection) -> dict:
+    """One detection's review state after a write: my decision, counts, agreement, final call."""
+    decisions = list(Decision.objects.filter(detection=detection))
+    adj = Adjudication.objects.filter(detection=detection).first()
+    pairs = [(d.verdict, d.class_name) for d in decisions]
+    call = final_call(detection_class=detection.class_name, decisions=pairs,
+                      adjudication=(adj.verdict, adj.class_name) if adj else None)
+    mine = next((d for d in decisions if d.reviewer_id == user.pk), None)
+    others = {"accept": 0, "reject": 0, "uncertain": 0}
+    for d in decisions:
+        if d.reviewer_id != user.pk:
+            others[d.verdict] += 1
+    return {
+        "id": str(detection.pk),
+        "mine": _decision_out(mine) if mine else None,
+        "others": others,
+        "reviewers": len(decisions),
+        "agreement": agreement(pairs, detection.class_name),
+        "adjudication": ({**_decision_out(adj), "by": adj.adjudicator.get_username(), "note": adj.note}
+                         if adj else None),
+        "final": {"verdict": call.verdict, "class_name": call.class_name, "decided_by": call.decided_by}
+        if call else None,
+    }

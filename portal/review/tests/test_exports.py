@@ -1,0 +1,152 @@
+import csv
+import io
+import json
+import zipfile
+
+from django.urls import reverse
+
+from portal.audit.models import AuditEvent
+from portal.review.models import PickList
+from portal.review.testing import make_reviewable_image
+from portal.review.tests.conftest import client_for
+
+
+def _decide(user, det, verdict, class_name=""):
+    r = client_for(user).put(reverse("api-review-decision", kwargs={"detection_id": det.pk}),
+                             {"verdict": verdict, "class_name": class_name}, format="json")
+    assert r.status_code == 200, r.content
+
+
+def _coco(user, *sessions):
+    return client_for(user).get(reverse("api-review-coco"), {"session": [str(s) for s in sessions]})
+
+
+def test_coco_export_has_accepted_corrected_and_drawn_instances_but_no_rejected(cast, image, detections):
+    _decide(cast.a.reviewer, detections[0], "accept")  # round_spermatid
+    _decide(cast.a.reviewer, detections[1], "accept", "leukocyte")  # corrected spermatocyte
+    _decide(cast.a.reviewer, detections[2], "reject")
+    _decide(cast.a.reviewer, detections[3], "uncertain")
+    _decide(cast.a.reviewer, detections[4], "accept")
+    _decide(cast.a.reviewer2, detections[4], "reject")  # disputed: left out
+    client_for(cast.a.reviewer).post(reverse("api-review-instance-create", kwargs={"image_id": image.pk}),
+                                     {"polygon": [[10, 10], [40, 10], [40, 40]], "class_name": "erythrocyte"},
+                                     format="json")
+    r = _coco(cast.a.reviewer, image.session_id)
+    assert r.status_code == 200, r.content
+    data = json.loads(r.content)
+    assert data["categories"] == [
+        {"id": 1, "name": "round_spermatid", "supercategory": "cell"},
+        {"id": 2, "name": "spermatocyte", "supercategory": "cell"},
+        {"id": 3, "name": "elongated_spermatid", "supercategory": "cell"},
+        {"id": 4, "name": "spermatozoon", "supercategory": "cell"},
+        {"id": 5, "name": "erythrocyte", "supercategory": "cell"},
+        {"id": 6, "name": "leukocyte", "supercategory": "cell"},
+    ]
+    assert data["images"][0]["um_per_px"] == 0.2 and data["images"][0]["width"] == 400
+    anns = data["annotations"]
+    assert sorted(a["category_id"] for a in anns) == [1, 5, 6]
+    corrected = next(a for a in anns if a["category_id"] == 6)
+    assert corrected["corrected"] is True and corrected["model_class"] == "spermatocyte"
+    drawn = next(a for a in anns if a["source"] == "manual")
+    assert isinstance(drawn["segmentation"], list) and len(drawn["segmentation"][0]) == 6
+    assert "adjudication" in data["info"]["selection_rule"]
+    assert AuditEvent.objects.filter(action="review.export.coco").exists()
+
+
+def test_coco_export_loads_with_the_training_importer(cast, image, detections, tmp_path):
+    from inference.data import load_coco
+
+    _decide(cast.a.reviewer, detections[0], "accept")
+    _decide(cast.a.reviewer, detections[1], "accept", "round_spermatid")
+    path = tmp_path / "export.json"
+    path.write_bytes(_coco(cast.a.reviewer, image.session_id).content)
+    ds = load_coco(str(path))
+    assert len(ds) == 1
+    rec = ds.records[0]
+    assert rec["um_per_px"] == 0.2 and [a["category_id"] for a in rec["annotations"]] == [0, 0]
+    from inference.data import segmentation_to_mask
+
+    mask = segmentation_to_mask(rec["annotations"][0]["segmentation"], rec["height"], rec["width"])
+    assert mask.sum() == rec["annotations"][0]["area"]
+
+
+def test_coco_zip_holds_annotations_and_images(cast, image, detections):
+    _decide(cast.a.reviewer, detections[0], "accept")
+    r = client_for(cast.a.reviewer).get(reverse("review:coco-zip"), {"session": str(image.session_id)})
+    assert r.status_code == 200
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    names = zf.namelist()
+    assert "annotations.json" in names and f"images/{image.pk}.png" in names
+
+
+def test_coco_export_refuses_other_centers_and_missing_sessions(cast, image):
+    assert _coco(cast.b.reviewer, image.session_id).status_code == 404
+    r = client_for(cast.a.reviewer).get(reverse("api-review-coco"))
+    assert r.status_code == 400 and "session" in r.json()["message"]
+    assert _coco(cast.a.uploader, image.session_id).status_code == 403
+
+
+def _pick(user, session_id):
+    return client_for(user).post(reverse("api-review-picklist-create", kwargs={"session_id": session_id}))
+
+
+def test_pick_list_has_accepted_round_spermatids_by_score_with_the_rule(cast):
+    image = make_reviewable_image(cast.a, n=12, stage=(5000.0, 3000.0))
+    from portal.results.models import Detection
+
+    dets = list(Detection.objects.filter(result_set__image=image).order_by("index"))
+    rs = [d for d in dets if d.class_name == "round_spermatid"]  # indexes 0 and 6
+    for d in rs:
+        _decide(cast.a.reviewer, d, "accept")
+    _decide(cast.a.reviewer, dets[1], "accept", "round_spermatid")  # corrected into the target class
+    _decide(cast.a.reviewer, dets[2], "reject", "round_spermatid")
+    r = _pick(cast.a.reviewer, image.session_id)
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert [i["detection"] for i in body["items"]] == [str(d.pk) for d in sorted(rs + [dets[1]], key=lambda d: -d.score)]
+    assert "adjudication" in body["rule"]
+    pick_list = PickList.objects.get()
+    c = client_for(cast.a.reviewer)
+
+    page = c.get(reverse("review:picklist", kwargs={"pick_list_id": pick_list.pk})).content.decode()
+    assert "Selection rule" in page and reverse("review:detection-crop", kwargs={"detection_id": rs[0].pk}) in page
+
+    r = c.get(reverse("review:picklist-csv", kwargs={"pick_list_id": pick_list.pk}))
+    rows = list(csv.DictReader(io.StringIO(r.content.decode())))
+    assert [float(x["score"]) for x in rows] == sorted((float(x["score"]) for x in rows), reverse=True)
+    assert rows[0]["rule_id"] == "adjudication-else-unanimous" and rows[0]["stage_x_um"]
+    assert float(rows[0]["diameter_um"]) > 6
+
+    r = c.get(reverse("review:picklist-geojson", kwargs={"pick_list_id": pick_list.pk}))
+    geo = json.loads(r.content)
+    assert len(geo["features"]) == 3 and geo["features"][0]["geometry"]["type"] == "Point"
+    assert geo["properties"]["rule"] == pick_list.rule
+
+    r = c.get(reverse("review:picklist-pos", kwargs={"pick_list_id": pick_list.pk}), {"xy_stage": "XY"})
+    pos = json.loads(r.content)
+    assert pos["format"] == "Micro-Manager Property Map"
+    first = pos["map"]["StagePositions"]["array"][0]["DevicePositions"]["array"][0]
+    assert first["Device"]["scalar"] == "XY" and len(first["Position_um"]["array"]) == 2
+    assert AuditEvent.objects.filter(action="review.picklist.export").count() == 3
+
+
+def test_position_list_is_refused_when_an_image_has_no_stage_position(cast, image, detections):
+    _decide(cast.a.reviewer, detections[0], "accept")
+    pick_list_id = _pick(cast.a.reviewer, image.session_id).json()["id"]
+    r = client_for(cast.a.reviewer).get(reverse("review:picklist-pos", kwargs={"pick_list_id": pick_list_id}))
+    assert r.status_code == 400 and str(image.pk) in r.json()["extra"]["images"]
+
+
+def test_a_pick_list_without_accepted_cells_is_refused(cast, image):
+    r = _pick(cast.a.reviewer, image.session_id)
+    assert r.status_code == 400 and "No finally accepted" in r.json()["message"]
+    assert not PickList.objects.exists()
+
+
+def test_pick_lists_are_hidden_from_other_centers_and_uploaders(cast, image, detections):
+    _decide(cast.a.reviewer, detections[0], "accept")
+    pick_list_id = _pick(cast.a.reviewer, image.session_id).json()["id"]
+    url = reverse("review:picklist", kwargs={"pick_list_id": pick_list_id})
+    assert client_for(cast.b.reviewer).get(url).status_code == 404
+    assert client_for(cast.a.uploader).get(url).status_code == 403
+    assert client_for(cast.a.admin).get(url).status_code == 200

@@ -1,0 +1,852 @@
+/* Review viewer: canvas image viewer with detection overlays, decisions, drawing and undo.
+ * Vanilla JS, no dependencies. Config comes from <script type="application/json" id="viewer-config">.
+ * Image coordinates: pixels, origin at the image's top-left corner. Screen = image * scale + (tx, ty).
+ */
+(function () {
+  "use strict";
+
+  var cfgEl = document.getElementById("viewer-config");
+  if (!cfgEl) { return; }
+  var cfg = JSON.parse(cfgEl.textContent);
+  var ZERO = "00000000-0000-0000-0000-000000000000";
+  function $(id) { return document.getElementById(id); }
+
+  var canvas = $("viewer-canvas");
+  var wrap = $("viewer-wrap");
+  var ctx = canvas.getContext("2d");
+
+  var S = {
+    data: null, bitmap: null, instances: [], byId: {}, classes: [], classIndex: {},
+    scale: 1, tx: 0, ty: 0, cw: 0, ch: 0, dpr: window.devicePixelRatio || 1,
+    threshold: 0.5, hidden: {}, showLabels: true, showFill: true,
+    visible: [], selected: null, hover: null,
+    tool: "select", draft: [], cursor: null, drag: null, vertexDrag: null,
+    undo: [], pending: 0, queue: Promise.resolve(), frame: 0,
+    stats: { loadMs: null, firstRenderMs: null, lastRenderMs: null, renders: 0 }
+  };
+  var t0 = performance.now();
+
+  // ---------------------------------------------------------------- RLE (COCO compressed counts)
+  function rleCounts(s) {
+    var counts = [], p = 0, m = 0;
+    while (p < s.length) {
+      var x = 0, k = 0, more = 1, c;
+      while (more) {
+        c = s.charCodeAt(p) - 48;
+        x |= (c & 0x1f) << (5 * k);
+        more = c & 0x20; p++; k++;
+        if (!more && (c & 0x10)) { x |= -1 << (5 * k); }
+      }
+      if (m > 2) { x += counts[m - 2]; }
+      counts.push(x); m++;
+    }
+    return counts;
+  }
+
+  /* Decode the mask inside the instance's box into a Uint8Array (column-major RLE, h x w image). */
+  function decodeCrop(inst) {
+    var h = inst.rle.size[0];
+    var x0 = Math.max(0, Math.floor(inst.box[0])), y0 = Math.max(0, Math.floor(inst.box[1]));
+    var x1 = Math.min(inst.rle.size[1], Math.ceil(inst.box[2])), y1 = Math.min(h, Math.ceil(inst.box[3]));
+    var w = Math.max(1, x1 - x0), hh = Math.max(1, y1 - y0);
+    var mask = new Uint8Array(w * hh);
+    var counts = typeof inst.rle.counts === "string" ? rleCounts(inst.rle.counts) : inst.rle.counts;
+    var pos = 0;
+    for (var i = 0; i < counts.length; i++) {
+      var a = pos, b = pos + counts[i];
+      pos = b;
+      if (i % 2 === 0) { continue; }
+      while (a < b) {
+        var col = Math.floor(a / h), row = a - col * h;
+        var segEnd = Math.min(b, (col + 1) * h);
+        if (col >= x0 && col < x1) {
+          var rEnd = row + (segEnd - a);
+          for (var r = Math.max(row, y0); r < Math.min(rEnd, y1); r++) { mask[(r - y0) * w + (col - x0)] = 1; }
+        }
+        a = segEnd;
+      }
+    }
+    inst.ox = x0; inst.oy = y0; inst.mw = w; inst.mh = hh; inst.mask = mask;
+  }
+
+  function hexRgb(hex) { return [parseInt(hex.substr(1, 2), 16), parseInt(hex.substr(3, 2), 16), parseInt(hex.substr(5, 2), 16)]; }
+
+  /* A small canvas with the instance's fill (translucent) and outline (opaque) in one colour. */
+  function bake(inst, color) {
+    var key = color + (S.showFill ? "f" : "o");
+    if (inst.bakedKey === key) { return inst.baked; }
+    var c = document.createElement("canvas");
+    c.width = inst.mw; c.height = inst.mh;
+    var cx = c.getContext("2d");
+    var id = cx.createImageData(inst.mw, inst.mh);
+    var rgb = hexRgb(color), m = inst.mask, w = inst.mw, h = inst.mh, d = id.data, fillA = S.showFill ? 70 : 0;
+    for (var y = 0; y < h; y++) {
+      for (var x = 0; x < w; x++) {
+        var i = y * w + x;
+        if (!m[i]) { continue; }
+        var edge = x === 0 || y === 0 || x === w - 1 || y === h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w];
+        var j = i * 4;
+        d[j] = rgb[0]; d[j + 1] = rgb[1]; d[j + 2] = rgb[2]; d[j + 3] = edge ? 255 : fillA;
+      }
+    }
+    cx.putImageData(id, 0, 0);
+    inst.baked = c; inst.bakedKey = key;
+    return c;
+  }
+
+  // ---------------------------------------------------------------- helpers
+  function effClass(inst) {
+    if (inst.adjudication && inst.adjudication.class_name) { return inst.adjudication.class_name; }
+    if (inst.mine && inst.mine.class_name) { return inst.mine.class_name; }
+    return inst.class_name;
+  }
+  function colorOf(name) { return (S.classIndex[name] || { color: "#ffffff" }).color; }
+  function label(name) { return name.replace(/_/g, " "); }
+  function fmt(v, n) { return v === null || v === undefined ? "–" : Number(v).toFixed(n); }
+  function isManual(inst) { return inst.source === "manual"; }
+
+  function passes(inst) {
+    if (S.hidden[effClass(inst)]) { return false; }
+    if (inst.score === null || inst.score === undefined) { return true; }
+    return inst.score >= S.threshold;
+  }
+
+  function recomputeVisible() {
+    S.visible = S.instances.filter(passes);
+    $("visible-count").textContent = String(S.visible.length);
+    $("total-count").textContent = String(S.instances.length);
+    if (S.selected && S.visible.indexOf(S.selected) < 0) { select(null); }
+    updateClassCounts();
+  }
+
+  function updateClassCounts() {
+    var counts = {};
+    S.visible.forEach(function (inst) { var c = effClass(inst); counts[c] = (counts[c] || 0) + 1; });
+    S.classes.forEach(function (c) {
+      var el = $("class-count-" + c.name);
+      if (el) { el.textContent = String(counts[c.name] || 0); }
+    });
+  }
+
+  function updateAgreement() {
+    var a = { agree: 0, disagree: 0, single: 0, none: 0 }, mine = 0;
+    S.instances.forEach(function (inst) { a[inst.agreement] = (a[inst.agreement] || 0) + 1; if (inst.mine) { mine++; } });
+    $("agreement").textContent = a.agree + " agree, " + a.disagree + " disagree, " + a.single +
+      " one reviewer, " + a.none + " undecided";
+    $("my-progress").textContent = mine + " of " + S.instances.length;
+  }
+
+  // ---------------------------------------------------------------- view transform
+  function resize() {
+    var r = wrap.getBoundingClientRect();
+    S.dpr = window.devicePixelRatio || 1;
+    S.cw = Math.max(100, Math.floor(r.width)); S.ch = Math.max(100, Math.floor(r.height));
+    canvas.width = Math.floor(S.cw * S.dpr); canvas.height = Math.floor(S.ch * S.dpr);
+    canvas.style.width = S.cw + "px"; canvas.style.height = S.ch + "px";
+    requestRender();
+  }
+
+  function fit() {
+    if (!S.data) { return; }
+    var w = S.data.image.width, h = S.data.image.height;
+    S.scale = Math.min(S.cw / w, S.ch / h) * 0.98;
+    S.tx = (S.cw - w * S.scale) / 2; S.ty = (S.ch - h * S.scale) / 2;
+    requestRender();
+  }
+
+  function zoomAt(factor, sx, sy) {
+    if (sx === undefined) { sx = S.cw / 2; sy = S.ch / 2; }
+    var ns = Math.min(64, Math.max(0.01, S.scale * factor));
+    var f = ns / S.scale;
+    S.tx = sx - (sx - S.tx) * f; S.ty = sy - (sy - S.ty) * f; S.scale = ns;
+    requestRender();
+  }
+
+  function panBy(dx, dy) { S.tx += dx; S.ty += dy; requestRender(); }
+  function toImage(sx, sy) { return [(sx - S.tx) / S.scale, (sy - S.ty) / S.scale]; }
+  function toScreen(x, y) { return [x * S.scale + S.tx, y * S.scale + S.ty]; }
+
+  function centerOn(inst, force) {
+    var c = toScreen((inst.box[0] + inst.box[2]) / 2, (inst.box[1] + inst.box[3]) / 2);
+    var margin = 40;
+    if (force || c[0] < margin || c[1] < margin || c[0] > S.cw - margin || c[1] > S.ch - margin) {
+      S.tx += S.cw / 2 - c[0]; S.ty += S.ch / 2 - c[1];
+    }
+  }
+
+  // ---------------------------------------------------------------- rendering
+  function requestRender() {
+    if (S.frame) { return; }
+    S.frame = requestAnimationFrame(function () { S.frame = 0; render(); });
+  }
+
+  /* The shortest round length (µm) whose bar is at least 60 screen pixels long. */
+  function niceLength(umPerScreenPx) {
+    var steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+    for (var i = 0; i < steps.length; i++) { if (steps[i] / umPerScreenPx >= 60) { return steps[i]; } }
+    return steps[steps.length - 1];
+  }
+
+  function render() {
+    var start = performance.now();
+    var dpr = S.dpr;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = "#20242b";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (!S.data) { return; }
+    ctx.setTransform(dpr * S.scale, 0, 0, dpr * S.scale, dpr * S.tx, dpr * S.ty);
+    if (S.bitmap) {
+      ctx.imageSmoothingEnabled = S.scale < 2;
+      ctx.imageSmoothingQuality = "low";
+      // the preview is smaller than the image: stretch it over the image's pixel grid
+      ctx.drawImage(S.bitmap, 0, 0, S.data.image.width, S.data.image.height);
+    }
+    ctx.imageSmoothingEnabled = false;
+    var v0 = toImage(0, 0), v1 = toImage(S.cw, S.ch);
+    var onScreen = [];
+    for (var i = 0; i < S.visible.length; i++) {
+      var inst = S.visible[i], b = inst.box;
+      if (b[2] < v0[0] || b[0] > v1[0] || b[3] < v0[1] || b[1] > v1[1]) { continue; }
+      onScreen.push(inst);
+      var color = colorOf(effClass(inst));
+      if (isManual(inst) && inst.polygon) {
+        tracePolygon(inst.polygon);
+        if (S.showFill) { ctx.globalAlpha = 0.28; ctx.fillStyle = color; ctx.fill(); ctx.globalAlpha = 1; }
+        ctx.lineWidth = 2 / S.scale; ctx.strokeStyle = color; ctx.setLineDash([6 / S.scale, 3 / S.scale]);
+        ctx.stroke(); ctx.setLineDash([]);
+      } else {
+        if (!inst.mask) { decodeCrop(inst); }
+        ctx.globalAlpha = inst.mine && inst.mine.verdict === "reject" ? 0.45 : 1;
+        ctx.drawImage(bake(inst, color), inst.ox, inst.oy);
+        ctx.globalAlpha = 1;
+      }
+    }
+    // screen-space overlays: verdict badges, labels, selection, draft, scale bar
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.textBaseline = "bottom";
+    for (var k = 0; k < onScreen.length; k++) { drawMarks(onScreen[k]); }
+    if (S.hover && S.hover !== S.selected && passes(S.hover)) { drawBox(S.hover, "#ffffff", 1, [4, 3]); }
+    if (S.selected) {
+      drawBox(S.selected, "#000000", 4, []); drawBox(S.selected, "#ffd400", 2, []);
+      if (S.tool === "edit" && S.selected.editable && S.selected.polygon) { drawHandles(S.selected.polygon); }
+    }
+    drawDraft();
+    drawScaleBar();
+    var ms = performance.now() - start;
+    S.stats.lastRenderMs = ms; S.stats.renders++;
+    canvas.setAttribute("data-render-ms", ms.toFixed(2));
+    $("onscreen-count").textContent = String(onScreen.length);
+  }
+
+  function tracePolygon(pts) {
+    ctx.beginPath();
+    for (var i = 0; i < pts.length; i++) { if (i === 0) { ctx.moveTo(pts[i][0], pts[i][1]); } else { ctx.lineTo(pts[i][0], pts[i][1]); } }
+    ctx.closePath();
+  }
+
+  function drawBox(inst, color, width, dash) {
+    var a = toScreen(inst.box[0], inst.box[1]), b = toScreen(inst.box[2], inst.box[3]);
+    ctx.lineWidth = width; ctx.strokeStyle = color; ctx.setLineDash(dash);
+    ctx.strokeRect(a[0] - 3, a[1] - 3, b[0] - a[0] + 6, b[1] - a[1] + 6);
+    ctx.setLineDash([]);
+  }
+
+  var VERDICT_COLORS = { accept: "#1f9d3a", reject: "#d0021b", uncertain: "#f5a623" };
+  function drawMarks(inst) {
+    var a = toScreen(inst.box[0], inst.box[1]), b = toScreen(inst.box[2], inst.box[3]);
+    var wpx = b[0] - a[0];
+    var verdict = inst.mine ? inst.mine.verdict : null;
+    if (verdict) {
+      var r = wpx > 24 ? 7 : 3.5;
+      ctx.beginPath(); ctx.arc(b[0], a[1], r, 0, 2 * Math.PI);
+      ctx.fillStyle = VERDICT_COLORS[verdict]; ctx.fill();
+      ctx.lineWidth = 1; ctx.strokeStyle = "#000"; ctx.stroke();
+      if (r > 5) {
+        ctx.fillStyle = "#fff"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
+        ctx.fillText(verdict === "accept" ? "✓" : verdict === "reject" ? "✕" : "?", b[0], a[1] + 0.5);
+        ctx.textAlign = "start"; ctx.textBaseline = "bottom";
+      }
+      if (verdict === "reject" && wpx > 12) {
+        ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.moveTo(b[0], a[1]); ctx.lineTo(a[0], b[1]);
+        ctx.strokeStyle = "rgba(208,2,27,0.8)"; ctx.lineWidth = 1.5; ctx.stroke();
+      }
+    }
+    if (S.showLabels && wpx >= 36) {
+      var txt = label(effClass(inst)) + (inst.score !== null && inst.score !== undefined ? " " + inst.score.toFixed(2) : " (drawn)");
+      var tw = ctx.measureText(txt).width;
+      ctx.fillStyle = "rgba(0,0,0,0.72)"; ctx.fillRect(a[0], a[1] - 16, tw + 6, 15);
+      ctx.fillStyle = "#fff"; ctx.fillText(txt, a[0] + 3, a[1] - 3);
+    }
+  }
+
+  function drawHandles(pts) {
+    ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = 1;
+    for (var i = 0; i < pts.length; i++) {
+      var p = toScreen(pts[i][0], pts[i][1]);
+      ctx.fillRect(p[0] - 4, p[1] - 4, 8, 8); ctx.strokeRect(p[0] - 4, p[1] - 4, 8, 8);
+    }
+  }
+
+  function drawDraft() {
+    if (S.tool === "circle" && S.cursor) {
+      var rpx = circleRadiusPx() * S.scale;
+      ctx.beginPath(); ctx.arc(S.cursor[0], S.cursor[1], rpx, 0, 2 * Math.PI);
+      ctx.strokeStyle = "#ffd400"; ctx.lineWidth = 1.5; ctx.setLineDash([4, 3]); ctx.stroke(); ctx.setLineDash([]);
+    }
+    if (S.tool !== "polygon" || !S.draft.length) { return; }
+    ctx.beginPath();
+    S.draft.forEach(function (p, i) { var s = toScreen(p[0], p[1]); if (i === 0) { ctx.moveTo(s[0], s[1]); } else { ctx.lineTo(s[0], s[1]); } });
+    if (S.cursor) { ctx.lineTo(S.cursor[0], S.cursor[1]); }
+    ctx.strokeStyle = "#ffd400"; ctx.lineWidth = 2; ctx.stroke();
+    drawHandles(S.draft);
+  }
+
+  function drawScaleBar() {
+    var um = S.data.image.um_per_px;
+    var el = $("scale-bar-label");
+    if (!um) { el.textContent = "no pixel size"; return; }
+    var len = niceLength(um / S.scale);
+    var px = len / um * S.scale;
+    var x = 16, y = S.ch - 18;
+    ctx.fillStyle = "rgba(0,0,0,0.6)"; ctx.fillRect(x - 6, y - 22, px + 12, 30);
+    ctx.fillStyle = "#fff"; ctx.fillRect(x, y, px, 4);
+    ctx.textAlign = "center"; ctx.fillText(len + " µm", x + px / 2, y - 3); ctx.textAlign = "start";
+    el.textContent = len + " µm";
+  }
+
+  // ---------------------------------------------------------------- hit testing
+  function pointInPolygon(x, y, pts) {
+    var inside = false;
+    for (var i = 0, j = pts.length - 1; i < pts.length; j = i++) {
+      var xi = pts[i][0], yi = pts[i][1], xj = pts[j][0], yj = pts[j][1];
+      if (((yi > y) !== (yj > y)) && (x < (xj - xi) * (y - yi) / (yj - yi) + xi)) { inside = !inside; }
+    }
+    return inside;
+  }
+
+  function hit(sx, sy) {
+    var p = toImage(sx, sy), best = null, bestArea = Infinity;
+    for (var i = 0; i < S.visible.length; i++) {
+      var inst = S.visible[i], b = inst.box;
+      if (p[0] < b[0] || p[0] > b[2] || p[1] < b[1] || p[1] > b[3]) { continue; }
+      var inside;
+      if (isManual(inst) && inst.polygon) { inside = pointInPolygon(p[0], p[1], inst.polygon); }
+      else {
+        if (!inst.mask) { decodeCrop(inst); }
+        var mx = Math.floor(p[0]) - inst.ox, my = Math.floor(p[1]) - inst.oy;
+        inside = mx >= 0 && my >= 0 && mx < inst.mw && my < inst.mh && inst.mask[my * inst.mw + mx] === 1;
+      }
+      if (inside && inst.area_px < bestArea) { best = inst; bestArea = inst.area_px; }
+    }
+    return best;
+  }
+
+  // ---------------------------------------------------------------- panels
+  function describe(inst) {
+    var parts = [label(effClass(inst))];
+    if (inst.score !== null && inst.score !== undefined) { parts.push("score " + inst.score.toFixed(2)); }
+    parts.push("Ø " + fmt(inst.diameter_um, 1) + " µm", "area " + fmt(inst.area_um2, 1) + " µm²");
+    return parts.join(" · ");
+  }
+
+  function showHover(inst) {
+    $("hover-info").textContent = inst ? describe(inst) : "Point at a cell to see its diameter and area.";
+  }
+
+  function select(inst, opts) {
+    S.selected = inst;
+    var panel = $("selection");
+    if (!inst) {
+      panel.hidden = true; $("selection-empty").hidden = false;
+      $("selection-live").textContent = "No cell selected.";
+      requestRender(); return;
+    }
+    panel.hidden = false; $("selection-empty").hidden = true;
+    if (opts && opts.center) { centerOn(inst, false); }
+    var pos = S.visible.indexOf(inst);
+    $("sel-title").textContent = "Cell " + (pos + 1) + " of " + S.visible.length + (isManual(inst) ? " (drawn by " + (inst.created_by || "?") + ")" : "");
+    $("sel-class").textContent = label(effClass(inst)) + (effClass(inst) !== inst.class_name ? " (model: " + label(inst.class_name) + ")" : "");
+    $("sel-score").textContent = inst.score === null || inst.score === undefined ? "drawn" : inst.score.toFixed(3);
+    $("sel-diameter").textContent = fmt(inst.diameter_um, 2) + " µm";
+    $("sel-area").textContent = fmt(inst.area_um2, 1) + " µm²";
+    $("sel-centroid").textContent = fmt(inst.centroid_px[0], 1) + ", " + fmt(inst.centroid_px[1], 1) + " px" +
+      (inst.centroid_um ? " · " + fmt(inst.centroid_um[0], 1) + ", " + fmt(inst.centroid_um[1], 1) + " µm" : "");
+    $("sel-mine").textContent = inst.mine ? inst.mine.verdict + (inst.mine.class_name ? " as " + label(inst.mine.class_name) : "") : "not decided";
+    $("sel-others").textContent = inst.others.accept + " accept, " + inst.others.reject + " reject, " + inst.others.uncertain + " uncertain";
+    $("sel-agreement").textContent = inst.agreement;
+    $("sel-final").textContent = inst.final ? inst.final.verdict + " " + label(inst.final.class_name) + " (" + inst.final.decided_by + ")" : "open";
+    var adj = $("sel-adjudication");
+    if (adj) { adj.textContent = inst.adjudication ? inst.adjudication.verdict + " " + (inst.adjudication.class_name ? label(inst.adjudication.class_name) : "") + " by " + inst.adjudication.by : "none"; }
+    var dec = $("sel-decisions");
+    if (dec) {
+      dec.textContent = "";
+      (inst.decisions || []).forEach(function (d) {
+        var li = document.createElement("li");
+        li.textContent = d.reviewer + ": " + d.verdict + (d.class_name ? " as " + label(d.class_name) : "");
+        dec.appendChild(li);
+      });
+    }
+    var del = $("btn-delete");
+    if (del) { del.disabled = !inst.editable; }
+    $("selection-live").textContent = "Selected: " + describe(inst) + ". Your decision: " + $("sel-mine").textContent + ".";
+    requestRender();
+  }
+
+  function setStatus(text, isError) {
+    var el = $("save-status");
+    el.textContent = text;
+    el.classList.toggle("error", !!isError);
+    el.setAttribute("data-pending", String(S.pending));
+  }
+
+  // ---------------------------------------------------------------- API
+  function csrf() {
+    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  function api(method, url, body) {
+    var opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json", "X-CSRFToken": csrf() } };
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    return fetch(url, opts).then(function (r) {
+      if (r.status === 204) { return null; }
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) { var e = new Error(j.message || ("HTTP " + r.status)); e.status = r.status; throw e; }
+        return j;
+      });
+    });
+  }
+
+  /* Writes run one after another, in the order they were made. */
+  function enqueue(fn) {
+    S.pending++; setStatus("Saving…");
+    var p = S.queue.then(fn);
+    S.queue = p.catch(function () {}).then(function () {
+      S.pending--;
+      if (S.pending === 0 && !$("save-status").classList.contains("error")) { setStatus("All changes saved"); }
+      else { setStatus($("save-status").textContent, $("save-status").classList.contains("error")); }
+    });
+    return p;
+  }
+
+  function urlFor(template, id) { return template.replace(ZERO, id); }
+
+  function applyState(inst, st) {
+    inst.mine = st.mine; inst.others = st.others; inst.reviewers = st.reviewers;
+    inst.agreement = st.agreement; inst.final = st.final; inst.adjudication = st.adjudication;
+  }
+
+  function decide(inst, verdict, className, fromUndo) {
+    if (!S.data.me.can_decide) { setStatus("You may view this image but not decide (read-only).", true); return; }
+    var prev = inst.mine ? { verdict: inst.mine.verdict, class_name: inst.mine.class_name } : null;
+    if (!fromUndo) { S.undo.push({ type: "decision", inst: inst, prev: prev }); }
+    inst.mine = verdict ? { verdict: verdict, class_name: className || "" } : null;
+    recomputeVisible(); updateAgreement(); select(S.selected);
+    var url = urlFor(cfg.apiDecision, inst.id);
+    return enqueue(function () {
+      return (verdict ? api("PUT", url, { verdict: verdict, class_name: className || "" }) : api("DELETE", url))
+        .then(function (st) { applyState(inst, st); updateAgreement(); if (S.selected === inst) { select(inst); } })
+        .catch(function (e) {
+          inst.mine = prev; recomputeVisible(); updateAgreement(); select(S.selected);
+          setStatus("Not saved: " + e.message, true);
+        });
+    });
+  }
+
+  function adjudicate(inst, verdict, className) {
+    var url = urlFor(cfg.apiAdjudication, inst.id);
+    return enqueue(function () {
+      return (verdict ? api("PUT", url, { verdict: verdict, class_name: className || "" }) : api("DELETE", url))
+        .then(function (st) { applyState(inst, st); recomputeVisible(); updateAgreement(); select(inst); })
+        .catch(function (e) { setStatus("Not saved: " + e.message, true); });
+    });
+  }
+
+  function addInstance(obj) {
+    var inst = {
+      id: obj.id, result_set: obj.result_set, source: "manual", index: obj.index, class_name: obj.class_name,
+      score: null, box: obj.box, rle: obj.rle, polygon: obj.polygon, area_px: obj.area_px,
+      area_um2: obj.area_um2, diameter_um: obj.diameter_um, centroid_px: obj.centroid_px,
+      centroid_um: S.data.image.um_per_px ? [obj.centroid_px[0] * S.data.image.um_per_px, obj.centroid_px[1] * S.data.image.um_per_px] : null,
+      created_by: S.data.me.username, editable: true,
+      mine: { verdict: "accept", class_name: "" }, others: { accept: 0, reject: 0, uncertain: 0 },
+      reviewers: 1, agreement: "single", adjudication: null, final: { verdict: "accept", class_name: obj.class_name, decided_by: "unanimous:1" }
+    };
+    S.instances.push(inst); S.byId[inst.id] = inst;
+    return inst;
+  }
+
+  function removeInstance(inst) {
+    S.instances = S.instances.filter(function (i) { return i !== inst; });
+    delete S.byId[inst.id];
+    if (S.selected === inst) { S.selected = null; }
+  }
+
+  function createInstance(polygon, className, fromUndo) {
+    if (!S.data.me.can_annotate) { setStatus("You may view this image but not draw (read-only).", true); return; }
+    return enqueue(function () {
+      return api("POST", cfg.apiInstanceCreate, { polygon: polygon, class_name: className })
+        .then(function (obj) {
+          var inst = addInstance(obj);
+          if (!fromUndo) { S.undo.push({ type: "create", inst: inst }); }
+          recomputeVisible(); updateAgreement(); select(inst);
+          $("drawn-count").textContent = String(S.instances.filter(isManual).length);
+          return inst;
+        })
+        .catch(function (e) { setStatus("Not saved: " + e.message, true); });
+    });
+  }
+
+  function updatePolygon(inst, polygon, prevPolygon, fromUndo) {
+    return enqueue(function () {
+      return api("PATCH", urlFor(cfg.apiInstance, inst.id), { polygon: polygon })
+        .then(function (obj) {
+          inst.polygon = obj.polygon; inst.box = obj.box; inst.rle = obj.rle; inst.area_px = obj.area_px;
+          inst.area_um2 = obj.area_um2; inst.diameter_um = obj.diameter_um; inst.centroid_px = obj.centroid_px;
+          if (!fromUndo) { S.undo.push({ type: "edit", inst: inst, prev: prevPolygon }); }
+          select(inst);
+        })
+        .catch(function (e) { inst.polygon = prevPolygon; setStatus("Not saved: " + e.message, true); requestRender(); });
+    });
+  }
+
+  function deleteInstance(inst, fromUndo) {
+    if (!inst || !inst.editable) { setStatus("Only drawn cells can be deleted; reject model detections instead.", true); return; }
+    return enqueue(function () {
+      return api("DELETE", urlFor(cfg.apiInstance, inst.id))
+        .then(function () {
+          removeInstance(inst);
+          if (!fromUndo) { S.undo.push({ type: "delete", polygon: inst.polygon, class_name: inst.class_name }); }
+          recomputeVisible(); updateAgreement(); select(null);
+          $("drawn-count").textContent = String(S.instances.filter(isManual).length);
+        })
+        .catch(function (e) { setStatus("Not deleted: " + e.message, true); });
+    });
+  }
+
+  function undo() {
+    var step = S.undo.pop();
+    if (!step) { setStatus("Nothing to undo."); return; }
+    if (step.type === "decision") {
+      var p = step.prev;
+      select(step.inst, { center: true });
+      decide(step.inst, p ? p.verdict : null, p ? p.class_name : "", true);
+    } else if (step.type === "create") {
+      deleteInstance(step.inst, true);
+    } else if (step.type === "edit") {
+      updatePolygon(step.inst, step.prev, step.inst.polygon, true);
+    } else if (step.type === "delete") {
+      createInstance(step.polygon, step.class_name, true);
+    }
+  }
+
+  // ---------------------------------------------------------------- tools
+  function circleRadiusPx() {
+    var um = S.data && S.data.image.um_per_px;
+    return um ? cfg.typicalDiameterUm / 2 / um : 20;
+  }
+
+  function circleAt(x, y) {
+    var r = circleRadiusPx(), pts = [];
+    for (var k = 0; k < 24; k++) { pts.push([x + r * Math.cos(2 * Math.PI * k / 24), y + r * Math.sin(2 * Math.PI * k / 24)]); }
+    return pts;
+  }
+
+  function drawClass() { return $("draw-class").value || cfg.targetClass; }
+
+  function setTool(tool) {
+    S.tool = tool; S.draft = [];
+    ["select", "polygon", "circle", "edit"].forEach(function (t) {
+      var b = $("tool-" + t);
+      if (b) { b.setAttribute("aria-pressed", String(t === tool)); }
+    });
+    canvas.setAttribute("data-tool", tool);
+    var hints = {
+      select: "Click a cell to select it; drag to pan.",
+      polygon: "Click to add vertices; Enter or double-click closes the polygon; Backspace removes the last vertex; Escape cancels.",
+      circle: "Click (or press Enter for the view centre) to place a " + cfg.typicalDiameterUm + " µm circle.",
+      edit: "Drag the vertices of the selected drawn cell; Delete removes it."
+    };
+    $("tool-hint").textContent = hints[tool];
+    requestRender();
+  }
+
+  function finishPolygon() {
+    if (S.draft.length < 3) { setStatus("A polygon needs at least 3 vertices.", true); return; }
+    var pts = S.draft.map(function (p) { return [Math.round(p[0] * 100) / 100, Math.round(p[1] * 100) / 100]; });
+    S.draft = [];
+    createInstance(pts, drawClass());
+    requestRender();
+  }
+
+  // ---------------------------------------------------------------- navigation
+  function step(delta) {
+    if (!S.visible.length) { return; }
+    var i = S.selected ? S.visible.indexOf(S.selected) : -1;
+    i = i < 0 ? (delta > 0 ? 0 : S.visible.length - 1) : (i + delta + S.visible.length) % S.visible.length;
+    select(S.visible[i], { center: true });
+  }
+
+  function gotoImage(delta) {
+    var id = delta > 0 ? S.data.image.next_id : S.data.image.prev_id;
+    if (!id) { setStatus(delta > 0 ? "This is the last image of the session." : "This is the first image of the session."); return; }
+    S.queue.then(function () { window.location.assign(urlFor(cfg.viewerUrl, id)); });
+  }
+
+  // ---------------------------------------------------------------- events
+  function localXY(ev) { var r = canvas.getBoundingClientRect(); return [ev.clientX - r.left, ev.clientY - r.top]; }
+
+  canvas.addEventListener("wheel", function (ev) {
+    ev.preventDefault();
+    var p = localXY(ev);
+    zoomAt(Math.exp(-ev.deltaY * 0.0015), p[0], p[1]);
+  }, { passive: false });
+
+  canvas.addEventListener("mousedown", function (ev) {
+    if (ev.button !== 0 || !S.data) { return; }
+    canvas.focus();
+    var p = localXY(ev);
+    if (S.tool === "edit" && S.selected && S.selected.editable && S.selected.polygon) {
+      var pts = S.selected.polygon;
+      for (var i = 0; i < pts.length; i++) {
+        var s = toScreen(pts[i][0], pts[i][1]);
+        if (Math.abs(s[0] - p[0]) <= 7 && Math.abs(s[1] - p[1]) <= 7) {
+          S.vertexDrag = { index: i, prev: pts.map(function (q) { return q.slice(); }) };
+          return;
+        }
+      }
+    }
+    S.drag = { x: p[0], y: p[1], moved: false };
+  });
+
+  window.addEventListener("mousemove", function (ev) {
+    if (!S.data) { return; }
+    var p = localXY(ev);
+    if (S.vertexDrag) {
+      var q = toImage(p[0], p[1]);
+      S.selected.polygon[S.vertexDrag.index] = [Math.round(q[0] * 100) / 100, Math.round(q[1] * 100) / 100];
+      requestRender(); return;
+    }
+    if (S.drag) {
+      var dx = p[0] - S.drag.x, dy = p[1] - S.drag.y;
+      if (S.drag.moved || Math.abs(dx) + Math.abs(dy) > 3) {
+        S.drag.moved = true; S.drag.x = p[0]; S.drag.y = p[1];
+        canvas.classList.add("panning"); panBy(dx, dy);
+      }
+      return;
+    }
+    if (ev.target !== canvas) { return; }
+    S.cursor = p;
+    var h = hit(p[0], p[1]);
+    var changed = h !== S.hover;
+    if (changed) { S.hover = h; showHover(h); }
+    if (changed || S.tool === "polygon" || S.tool === "circle") { requestRender(); }
+  });
+
+  window.addEventListener("mouseup", function (ev) {
+    if (S.vertexDrag) {
+      var vd = S.vertexDrag; S.vertexDrag = null;
+      updatePolygon(S.selected, S.selected.polygon.map(function (q) { return q.slice(); }), vd.prev);
+      return;
+    }
+    if (!S.drag) { return; }
+    var d = S.drag; S.drag = null; canvas.classList.remove("panning");
+    if (d.moved) { return; }
+    var p = localXY(ev), q = toImage(p[0], p[1]);
+    if (S.tool === "polygon") { S.draft.push(q); requestRender(); }
+    else if (S.tool === "circle") { createInstance(circleAt(q[0], q[1]), drawClass()); }
+    else { select(hit(p[0], p[1])); }
+  });
+
+  canvas.addEventListener("dblclick", function (ev) {
+    if (S.tool === "polygon") {
+      ev.preventDefault();
+      // the double click added the same vertex twice
+      if (S.draft.length > 3) { S.draft.pop(); }
+      finishPolygon();
+    }
+  });
+
+  canvas.addEventListener("mouseleave", function () { S.cursor = null; S.hover = null; showHover(null); requestRender(); });
+
+  function typing(el) {
+    if (!el) { return false; }
+    var tag = el.tagName;
+    return tag === "TEXTAREA" || (tag === "INPUT" && el.type !== "range" && el.type !== "checkbox" && el.type !== "button") || el.isContentEditable;
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    if (!S.data || typing(ev.target)) { return; }
+    if (ev.altKey || ev.metaKey) { return; }
+    var k = ev.key, sel = S.selected, handled = true;
+    if (ev.ctrlKey) {
+      if (k === "z" || k === "Z") { undo(); ev.preventDefault(); }
+      return;
+    }
+    var onRange = ev.target && ev.target.type === "range";
+    if (onRange && (k.indexOf("Arrow") === 0 || k === "Home" || k === "End" || k === "PageUp" || k === "PageDown")) { return; }
+    var onSelect = ev.target && ev.target.tagName === "SELECT";
+    if (onSelect && k.indexOf("Arrow") === 0) { return; }
+    var onButton = ev.target && (ev.target.tagName === "BUTTON" || ev.target.tagName === "A");
+    switch (k) {
+      case "n": step(1); break;
+      case "p": step(-1); break;
+      case "N": case "]": gotoImage(1); break;
+      case "P": case "[": gotoImage(-1); break;
+      case "a": if (sel) { decide(sel, "accept", sel.mine ? sel.mine.class_name : ""); } break;
+      case "r": if (sel) { decide(sel, "reject", sel.mine ? sel.mine.class_name : ""); } break;
+      case "u": if (sel) { decide(sel, "uncertain", sel.mine ? sel.mine.class_name : ""); } break;
+      case "1": case "2": case "3": case "4": case "5": case "6":
+        var c = S.classes[parseInt(k, 10) - 1];
+        if (S.tool === "polygon" || S.tool === "circle") { $("draw-class").value = c.name; setStatus("Drawing " + label(c.name) + "."); }
+        else if (sel) { decide(sel, "accept", c.name); }
+        break;
+      case "z": undo(); break;
+      case "+": case "=": zoomAt(1.25); break;
+      case "-": case "_": zoomAt(0.8); break;
+      case "0": case "f": fit(); break;
+      case "v": setTool("select"); break;
+      case "g": setTool("polygon"); break;
+      case "c": setTool("circle"); break;
+      case "e": setTool("edit"); break;
+      case "ArrowLeft": if (onButton) { handled = false; } else { panBy(60, 0); } break;
+      case "ArrowRight": if (onButton) { handled = false; } else { panBy(-60, 0); } break;
+      case "ArrowUp": if (onButton) { handled = false; } else { panBy(0, 60); } break;
+      case "ArrowDown": if (onButton) { handled = false; } else { panBy(0, -60); } break;
+      case "Enter":
+        if (onButton) { handled = false; }
+        else if (S.tool === "polygon") { finishPolygon(); }
+        else if (S.tool === "circle") { var q = toImage(S.cw / 2, S.ch / 2); createInstance(circleAt(q[0], q[1]), drawClass()); }
+        else { handled = false; }
+        break;
+      case "Escape":
+        if (S.draft.length) { S.draft = []; requestRender(); } else if (S.tool !== "select") { setTool("select"); } else { select(null); }
+        break;
+      case "Backspace":
+        if (S.tool === "polygon" && S.draft.length) { S.draft.pop(); requestRender(); } else { handled = false; }
+        break;
+      case "Delete":
+        if (sel && sel.editable) { deleteInstance(sel); } else { handled = false; }
+        break;
+      case "?": $("shortcuts").open = !$("shortcuts").open; break;
+      default: handled = false;
+    }
+    if (handled) { ev.preventDefault(); }
+  });
+
+  function bindClick(id, fn) { var el = $(id); if (el) { el.addEventListener("click", fn); } }
+  bindClick("zoom-in", function () { zoomAt(1.25); });
+  bindClick("zoom-out", function () { zoomAt(0.8); });
+  bindClick("zoom-fit", fit);
+  ["select", "polygon", "circle", "edit"].forEach(function (t) { bindClick("tool-" + t, function () { setTool(t); }); });
+  bindClick("btn-accept", function () { if (S.selected) { decide(S.selected, "accept", S.selected.mine ? S.selected.mine.class_name : ""); } });
+  bindClick("btn-reject", function () { if (S.selected) { decide(S.selected, "reject", S.selected.mine ? S.selected.mine.class_name : ""); } });
+  bindClick("btn-uncertain", function () { if (S.selected) { decide(S.selected, "uncertain", S.selected.mine ? S.selected.mine.class_name : ""); } });
+  bindClick("btn-clear", function () { if (S.selected) { decide(S.selected, null, ""); } });
+  bindClick("btn-undo", undo);
+  bindClick("btn-prev", function () { step(-1); });
+  bindClick("btn-next", function () { step(1); });
+  bindClick("btn-delete", function () { deleteInstance(S.selected); });
+  bindClick("img-prev", function () { gotoImage(-1); });
+  bindClick("img-next", function () { gotoImage(1); });
+  var reclass = $("sel-reclass");
+  if (reclass) {
+    reclass.addEventListener("change", function () {
+      if (S.selected && reclass.value) { decide(S.selected, "accept", reclass.value); }
+      reclass.value = "";
+    });
+  }
+  ["accept", "reject", "uncertain"].forEach(function (v) {
+    bindClick("adj-" + v, function () { if (S.selected) { adjudicate(S.selected, v, $("adj-class").value); } });
+  });
+  bindClick("adj-clear", function () { if (S.selected) { adjudicate(S.selected, null, ""); } });
+
+  var slider = $("score-threshold");
+  function onThreshold() {
+    S.threshold = parseFloat(slider.value);
+    $("score-threshold-value").textContent = S.threshold.toFixed(2);
+    recomputeVisible(); requestRender();
+  }
+  slider.addEventListener("input", onThreshold);
+
+  document.querySelectorAll("input[data-class-toggle]").forEach(function (cb) {
+    cb.addEventListener("change", function () {
+      S.hidden[cb.getAttribute("data-class-toggle")] = !cb.checked;
+      recomputeVisible(); requestRender();
+    });
+  });
+  var labels = $("show-labels");
+  if (labels) { labels.addEventListener("change", function () { S.showLabels = labels.checked; requestRender(); }); }
+  var fills = $("show-fill");
+  if (fills) { fills.addEventListener("change", function () { S.showFill = fills.checked; requestRender(); }); }
+
+  if (window.ResizeObserver) { new ResizeObserver(resize).observe(wrap); } else { window.addEventListener("resize", resize); }
+
+  // ---------------------------------------------------------------- load
+  function loadBitmap(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) { throw new Error("image " + r.status); }
+      return r.blob();
+    }).then(function (blob) { return window.createImageBitmap ? createImageBitmap(blob) : blobImage(blob); });
+  }
+  function blobImage(blob) {
+    return new Promise(function (resolve, reject) {
+      var im = new Image(); im.onload = function () { resolve(im); }; im.onerror = reject; im.src = URL.createObjectURL(blob);
+    });
+  }
+
+  resize();
+  setTool("select");
+  slider.value = String(S.threshold);
+  $("score-threshold-value").textContent = S.threshold.toFixed(2);
+  setStatus("Loading…");
+  /* Large images: a reduced preview is painted first and replaced by the full-resolution PNG when decoded. */
+  var apiP = api("GET", cfg.apiImage).then(function (d) { S.stats.apiMs = performance.now() - t0; return d; });
+  var fullP = loadBitmap(cfg.displayUrl).then(function (b) { S.stats.imageMs = performance.now() - t0; return b; });
+  var firstP = cfg.previewUrl ? Promise.race([
+    loadBitmap(cfg.previewUrl).then(function (b) { S.stats.previewMs = performance.now() - t0; return { bmp: b, full: false }; }),
+    fullP.then(function (b) { return { bmp: b, full: true }; })
+  ]).catch(function () { return fullP.then(function (b) { return { bmp: b, full: true }; }); })
+    : fullP.then(function (b) { return { bmp: b, full: true }; });
+  firstP = firstP.catch(function (e) { setStatus("Image not shown: " + e.message, true); return { bmp: null, full: true }; });
+  function swapFull() {
+    if (S.data && S.fullBitmap && !S.bitmapFull) {
+      S.bitmap = S.fullBitmap; S.bitmapFull = true; S.stats.fullMs = performance.now() - t0;
+      canvas.setAttribute("data-full-resolution", "1"); requestRender();
+    }
+  }
+  fullP.then(function (b) { S.fullBitmap = b; swapFull(); }).catch(function () {});
+  Promise.all([apiP, firstP])
+    .then(function (res) {
+      var data = res[0];
+      S.data = data; S.bitmap = res[1].bmp; S.bitmapFull = res[1].full;
+      if (S.bitmapFull) { canvas.setAttribute("data-full-resolution", "1"); }
+      S.classes = data.classes;
+      data.classes.forEach(function (c) { S.classIndex[c.name] = c; });
+      S.instances = data.instances;
+      var td = performance.now();
+      S.instances.forEach(function (inst) { S.byId[inst.id] = inst; if (!isManual(inst) || !inst.polygon) { decodeCrop(inst); } });
+      S.stats.decodeMs = performance.now() - td;
+      S.stats.loadMs = performance.now() - t0;
+      $("image-position").textContent = data.image.position + " of " + data.image.count;
+      if ($("img-prev")) { $("img-prev").disabled = !data.image.prev_id; }
+      if ($("img-next")) { $("img-next").disabled = !data.image.next_id; }
+      resize(); fit();
+      recomputeVisible(); updateAgreement();
+      $("drawn-count").textContent = String(S.instances.filter(isManual).length);
+      if (!data.me.can_decide) { document.body.classList.add("read-only"); }
+      setStatus(data.me.can_decide ? "Ready" : "Read-only: you may view this session but not decide.");
+      render();
+      S.stats.firstRenderMs = performance.now() - t0;
+      swapFull();
+      document.body.setAttribute("data-viewer-ready", "1");
+    })
+    .catch(function (e) { setStatus("Could not load the image: " + e.message, true); });
+
+  window.reviewViewer = {
+    state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,
+    setThreshold: function (v) { slider.value = String(v); onThreshold(); },
+    toScreen: toScreen, toImage: toImage
+  };
+})();
