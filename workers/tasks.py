@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 
+from workers import sweeper  # noqa: F401  (connects the in-worker sweeper to worker signals)
 from workers.celery_app import app
 
 
@@ -11,3 +12,19 @@ from workers.celery_app import app
 def smoke(value: int) -> dict:
     """Round trip through broker and worker: returns ``value * 2`` and who computed it."""
     return {"value": value * 2, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+@app.task(name="workers.tasks.run_inference_job", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_inference_job(job_id: str) -> str:
+    """Work on job ``job_id``: the database says what is left to do (a duplicate message does nothing)."""
+    from portal.jobs.services import job_run
+
+    return job_run(job_id=job_id)
+
+
+@app.task(name="workers.tasks.sweep_stale_jobs", ignore_result=True)
+def sweep_stale_jobs() -> dict:
+    """Periodic (beat): re-queue jobs whose worker died, re-send messages a broker lost."""
+    from portal.jobs.services import jobs_sweep_stale
+
+    return jobs_sweep_stale()

@@ -36,12 +36,21 @@ class InferenceJob(UUIDModel):
     worker_id = models.CharField(max_length=200, blank=True)
     error_message = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="A failed attempt is retried after this time.")
+    last_enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When a message was last sent.")
+    enqueue_count = models.PositiveIntegerField(default=0)
+    triggered_by = models.CharField(max_length=10, default="user", help_text='"user" or "upload" (automatic).')
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat")]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobImageStatus(models.TextChoices):

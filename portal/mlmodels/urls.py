@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from portal.mlmodels import views
 
 app_name = "mlmodels"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.model_list, name="list"),
+    path("<uuid:model_version_id>/activate/", views.model_activate, name="activate"),
+]

@@ -1,0 +1,145 @@
+"""Reading, unpacking and verifying model bundles (the ``inference.bundle`` format), for the registry.
+
+The engine's own loader (``inference.bundle.load_bundle``) decides what a bundle is; this module adds what
+the portal needs around it: safe unpacking of uploaded zips, sha256 of the weights file, and errors as
+``DomainError`` with a clear message.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import stat
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from portal.core.api import DomainError
+
+MAX_ZIP_MEMBERS = 200
+
+
+class BundleInvalid(DomainError):
+    """The bundle cannot be read, or its weights do not match their declared sha256."""
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    name: str
+    version: str
+    class_names: list[str]
+    weights_sha256: str
+    weights_path: Path
+    config_path: Path
+    root: Path
+    metrics: dict = field(default_factory=dict)
+    training_summary: dict = field(default_factory=dict)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_bundle(path: Path):
+    try:
+        from inference.bundle import BundleError, load_bundle
+    except ImportError as exc:  # the engine is part of this repository; only a broken install lacks it
+        raise BundleInvalid("The inference engine's bundle loader is not available.", extra={"error": str(exc)})
+    try:
+        return load_bundle(path)
+    except BundleError as exc:
+        raise BundleInvalid(f"Not a valid model bundle: {exc}", extra={"path": path.name})
+    except (OSError, ValueError, KeyError) as exc:
+        raise BundleInvalid(f"Not a valid model bundle: {exc}", extra={"path": path.name})
+
+
+def bundle_read(path: Path | str) -> BundleInfo:
+    """Read a bundle directory and verify that its weights file has the sha256 the bundle declares."""
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleInvalid("A model bundle must be a directory (or a zip of one).", extra={"path": str(root.name)})
+    bundle = _load_bundle(root)
+    weights_path = Path(bundle.weights_path)
+    if not weights_path.is_file():
+        raise BundleInvalid("The bundle's weights file is missing.", extra={"weights": weights_path.name})
+    actual = file_sha256(weights_path)
+    declared = (getattr(bundle, "weights_sha256", "") or "").lower()
+    if declared and declared != actual:
+        raise BundleInvalid(
+            "The weights file does not match the sha256 declared by the bundle (corrupt or altered file).",
+            extra={"declared_sha256": declared, "actual_sha256": actual},
+        )
+    metrics = getattr(bundle, "metrics", None) or {}
+    summary = getattr(bundle, "training_data", None) or getattr(bundle, "training_summary", None) or {}
+    return BundleInfo(
+        name=str(bundle.name), version=str(bundle.version), class_names=[str(c) for c in bundle.class_names],
+        weights_sha256=actual, weights_path=weights_path, config_path=Path(bundle.config_path), root=root,
+        metrics=dict(metrics) if isinstance(metrics, dict) else {},
+        training_summary=dict(summary) if isinstance(summary, dict) else {},
+    )
+
+
+def bundle_unpack_zip(zip_path: Path, dest: Path, *, max_bytes: int) -> Path:
+    """Unpack a zipped bundle into ``dest`` safely and return the bundle's root directory.
+
+    Refuses absolute paths, ``..``, links, too many members and more than ``max_bytes`` uncompressed.
+    A zip holding one top-level folder has that folder as its root.
+    """
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleInvalid(f"The upload is not a zip file: {exc}")
+    with archive:
+        members = archive.infolist()
+        if not members or len(members) > MAX_ZIP_MEMBERS:
+            raise BundleInvalid(f"A bundle zip must hold 1 to {MAX_ZIP_MEMBERS} files.", extra={"files": len(members)})
+        total = 0
+        for info in members:
+            name = PurePosixPath(info.filename)
+            if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
+                raise BundleInvalid("The zip holds an unsafe path.", extra={"member": info.filename})
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise BundleInvalid("The zip holds a link.", extra={"member": info.filename})
+            total += info.file_size
+        if total > max_bytes:
+            raise BundleInvalid("The bundle is too large.", extra={"bytes": total, "max_bytes": max_bytes})
+        dest.mkdir(parents=True, exist_ok=True)
+        for info in members:
+            target = dest / PurePosixPath(info.filename)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    entries = [p for p in dest.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return dest
+
+
+def bundle_copy_into_store(info: BundleInfo, store: Path) -> Path:
+    """Copy a bundle directory into the model store under a name derived from its sha256; idempotent.
+
+    Returns the stored directory. The copy is made beside the target and renamed, so a half-copied
+    bundle is never visible under its final name.
+    """
+    store.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{info.name}-{info.version}")[:80]
+    target = store / f"{safe}-{info.weights_sha256[:16]}"
+    if target.exists():
+        return target
+    if info.root.resolve() == target.resolve():
+        return target
+    staging = store / f".staging-{uuid.uuid4().hex}"
+    shutil.copytree(info.root, staging)
+    try:
+        staging.rename(target)
+    except OSError:  # a concurrent registration won the rename
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,132 @@
+"""Model registry: register/upload bundles with sha256 verification, activation, immutability."""
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import pytest
+
+from portal.audit.models import AuditEvent
+from portal.core.api import Conflict, DomainError
+from portal.mlmodels.bundles import BundleInvalid
+from portal.mlmodels.models import ActiveModel, ModelVersion
+from portal.mlmodels.selectors import model_active_for_center
+from portal.mlmodels.services import model_activate, model_delete, model_register_bundle
+
+
+def _zip(bundle_dir, zip_path):
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for path in sorted(bundle_dir.iterdir()):
+            archive.write(path, f"bundle/{path.name}")
+    return zip_path
+
+
+def test_it_registers_a_bundle_once_by_name_version_and_sha(cast, storage, tiny_bundle_dir):
+    first = model_register_bundle(path=tiny_bundle_dir)
+    again = model_register_bundle(path=tiny_bundle_dir)
+    assert first.pk == again.pk
+    assert ModelVersion.objects.count() == 1
+    assert len(first.weights_sha256) == 64 and first.class_names[0] == "round_spermatid"
+    assert model_active_for_center(center=cast.a.center) == first  # site default
+    assert AuditEvent.objects.filter(action="model_version.create").count() == 1
+
+
+def test_it_refuses_same_name_and_version_with_other_weights(cast, storage, tiny_bundle_dir, tmp_path):
+    model_register_bundle(path=tiny_bundle_dir)
+    other = tmp_path / "other"
+    shutil.copytree(tiny_bundle_dir, other)
+    with open(other / "model_final.pth", "ab") as handle:
+        handle.write(b"\0")
+    meta = json.loads((other / "bundle.json").read_text())
+    from portal.mlmodels.bundles import file_sha256
+
+    meta["weights_sha256"] = file_sha256(other / "model_final.pth")
+    (other / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(Conflict):
+        model_register_bundle(path=other)
+
+
+def test_it_refuses_a_bundle_whose_weights_do_not_match_their_sha(cast, storage, tiny_bundle_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle_dir, broken)
+    with open(broken / "model_final.pth", "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"corrupt!")
+    with pytest.raises(BundleInvalid, match="sha256"):
+        model_register_bundle(path=broken)
+    assert not ModelVersion.objects.exists()
+
+
+def test_it_activates_per_center_with_site_default_fallback(cast, storage, tiny_bundle_dir):
+    site = model_register_bundle(path=tiny_bundle_dir)
+    own = ModelVersion.objects.create(name="own", version="1", center=cast.a.center, class_names=["x"],
+                                      weights_sha256="1" * 64, bundle_path="/nowhere")
+    model_activate(model_version=own, center=cast.a.center, user=cast.a.admin)
+    assert model_active_for_center(center=cast.a.center) == own
+    assert model_active_for_center(center=cast.b.center) == site
+    with pytest.raises(DomainError):  # center B's admin may not activate A's model
+        model_activate(model_version=own, center=cast.b.center, user=cast.b.admin)
+    with pytest.raises(DomainError):  # a reviewer is no admin
+        model_activate(model_version=site, center=cast.a.center, user=cast.a.reviewer)
+
+
+def test_a_used_model_cannot_be_deleted(cast, storage, tiny_bundle_dir):
+    from portal.jobs.services import job_create
+    from portal.jobs.testing import make_image, make_session
+
+    model_version = model_register_bundle(path=tiny_bundle_dir, activate=False)
+    session = make_session(cast.a)
+    make_image(session, seed=1)
+    job_create(session=session, user=cast.a.uploader, model_version=model_version)
+    with pytest.raises(Conflict, match="immutable"):
+        model_delete(model_version=model_version, user=cast.superuser)
+
+
+def test_center_admin_uploads_a_zipped_bundle_through_the_api(cast, storage, tiny_bundle_dir, tmp_path, client):
+    archive = _zip(tiny_bundle_dir, tmp_path / "bundle.zip")
+    client.force_login(cast.a.admin)
+    with open(archive, "rb") as handle:
+        response = client.post("/api/v1/models/", {"file": handle, "center_id": str(cast.a.center.pk),
+                                                   "activate": "true"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["center_id"] == str(cast.a.center.pk) and body["is_used"] is False
+    assert ActiveModel.objects.get(center=cast.a.center).model_version_id.hex == body["id"].replace("-", "")
+    # center B sees neither the model nor may activate it
+    client.force_login(cast.b.admin)
+    assert client.get(f"/api/v1/models/{body['id']}/").status_code == 404
+    assert body["id"] not in client.get("/api/v1/models/").content.decode()
+
+
+def test_an_uploader_may_not_upload_a_model(cast, storage, tiny_bundle_dir, tmp_path, client):
+    archive = _zip(tiny_bundle_dir, tmp_path / "bundle.zip")
+    client.force_login(cast.a.uploader)
+    with open(archive, "rb") as handle:
+        response = client.post("/api/v1/models/", {"file": handle, "center_id": str(cast.a.center.pk)})
+    assert response.status_code == 403
+    assert response.json()["message"]
+
+
+def test_a_zip_with_an_unsafe_path_is_refused(cast, storage, tmp_path, client):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("../evil.txt", "x")
+    client.force_login(cast.a.admin)
+    with open(archive, "rb") as handle:
+        response = client.post("/api/v1/models/", {"file": handle, "center_id": str(cast.a.center.pk)})
+    assert response.status_code == 400
+    assert "unsafe" in response.json()["message"]
+
+
+def test_registry_page_lists_models_and_offers_activation_to_admins(cast, storage, tiny_bundle_dir, client):
+    model_version = model_register_bundle(path=tiny_bundle_dir)
+    client.force_login(cast.a.admin)
+    page = client.get("/models/").content.decode()
+    assert model_version.name in page and "Activate for CA" in page and "Upload and verify" in page
+    response = client.post(f"/models/{model_version.pk}/activate/", {"center_id": str(cast.a.center.pk)})
+    assert response.status_code == 302
+    assert ActiveModel.objects.get(center=cast.a.center).model_version == model_version
+    client.force_login(cast.a.reviewer)
+    page = client.get("/models/").content.decode()
+    assert "Upload and verify" not in page

@@ -1,0 +1,103 @@
+// Session page: analysis status and per-image progress, polled from the JSON endpoint while a job is
+// queued or running (no reload, no extra server). CSP-safe: no inline code, no style attributes.
+(function () {
+  "use strict";
+  var PLACEHOLDER = "00000000-0000-0000-0000-000000000000";
+  var FAST_MS = 2000, SLOW_MS = 15000;
+
+  function csrfToken(root) {
+    var input = root.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function el(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  }
+
+  function render(root, data) {
+    var list = root.querySelector(".session-jobs-list");
+    list.textContent = "";
+    if (!data.jobs.length) {
+      list.appendChild(el("p", "No analysis yet.", "hint"));
+      return;
+    }
+    var table = el("table");
+    var head = el("tr");
+    ["Started", "Model", "Status", "Progress", "Images", ""].forEach(function (h) {
+      var th = el("th", h); th.scope = "col"; head.appendChild(th);
+    });
+    var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+    var body = el("tbody");
+    data.jobs.forEach(function (job) {
+      var row = el("tr");
+      row.dataset.jobId = job.id;
+      row.dataset.status = job.status;
+      var link = el("a", new Date(job.created_at).toLocaleString());
+      link.href = root.dataset.jobUrlTemplate.replace(PLACEHOLDER, job.id);
+      var started = el("td"); started.appendChild(link); row.appendChild(started);
+      row.appendChild(el("td", job.model_version));
+      var status = job.status + (job.cancel_requested && job.status === "running" ? " (cancelling)" : "");
+      var statusCell = el("td", status, "job-status job-" + job.status);
+      if (job.error_message) statusCell.appendChild(el("div", job.error_message, "error"));
+      row.appendChild(statusCell);
+      var progress = el("progress");
+      progress.max = Math.max(job.images_total, 1);
+      progress.value = job.images_done;
+      var pcell = el("td"); pcell.appendChild(progress);
+      pcell.appendChild(el("span", " " + job.images_done + " / " + job.images_total, "job-count"));
+      row.appendChild(pcell);
+      var details = el("details"); details.appendChild(el("summary", job.images.length + " image(s)"));
+      var ul = el("ul", null, "job-images");
+      job.images.forEach(function (img) {
+        ul.appendChild(el("li", img.image_id.slice(0, 8) + ": " + img.status, "image-" + img.status));
+      });
+      details.appendChild(ul);
+      var icell = el("td"); icell.appendChild(details); row.appendChild(icell);
+      var actions = el("td");
+      if ((job.status === "queued" || job.status === "running") && !job.cancel_requested) {
+        var button = el("button", "Cancel"); button.type = "button";
+        button.addEventListener("click", function () { cancel(root, job.id); });
+        actions.appendChild(button);
+      }
+      row.appendChild(actions);
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+    list.appendChild(table);
+  }
+
+  function cancel(root, jobId) {
+    fetch(root.dataset.cancelUrlTemplate.replace(PLACEHOLDER, jobId), {
+      method: "POST", credentials: "same-origin",
+      headers: {"X-CSRFToken": csrfToken(root), "Content-Type": "application/json"}, body: "{}"
+    }).then(function () { poll(root, true); });
+  }
+
+  function poll(root, once) {
+    fetch(root.dataset.progressUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        render(root, data);
+        if (!once) schedule(root, data.active ? FAST_MS : SLOW_MS);
+      })
+      .catch(function () { if (!once) schedule(root, SLOW_MS); });
+  }
+
+  function schedule(root, ms) {
+    clearTimeout(root._pollTimer);
+    root._pollTimer = setTimeout(function () { poll(root, false); }, ms);
+  }
+
+  function start() {
+    document.querySelectorAll(".session-jobs[data-progress-url]").forEach(function (root) { poll(root, false); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
