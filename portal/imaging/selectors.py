@@ -42,7 +42,7 @@ def patient_list(*, user, center_id=None, code: str = "") -> QuerySet[Patient]:
         qs = qs.filter(center_id=center_id)
     if code:
         qs = qs.filter(code__icontains=code.strip())
-    return qs.annotate(session_count=Count("sessions"))
+    return qs.annotate(session_count=Count("sessions")).order_by("code")
 
 
 def patient_get(*, user, pk, for_write: bool = False) -> Patient:
@@ -68,7 +68,7 @@ def session_list(
         qs = qs.filter(acquisition_date__gte=date_from)
     if date_to:
         qs = qs.filter(acquisition_date__lte=date_to)
-    return qs.annotate(image_count=Count("images"))
+    return qs.annotate(image_count=Count("images")).order_by("-acquisition_date", "-created_at")
 
 
 def session_get(*, user, pk, for_write: bool = False) -> ImageSession:
