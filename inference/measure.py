@@ -1,0 +1,55 @@
+"""Per-instance measurements from masks: area, equivalent-circle diameter, centroid (px and µm).
+
+Centroids are in continuous pixel coordinates from the image's top-left corner (a pixel (col, row)
+covers [col, col + 1) x [row, row + 1), so its centre is (col + 0.5, row + 0.5)), like the boxes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mask_areas_px(masks: np.ndarray) -> np.ndarray:
+    """bool [N, H, W] -> float64 [N] pixel counts."""
+    masks = np.asarray(masks, dtype=bool)
+    if masks.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    return masks.reshape(masks.shape[0], -1).sum(axis=1).astype(np.float64)
+
+
+def mask_centroids_px(masks: np.ndarray) -> np.ndarray:
+    """bool [N, H, W] -> float64 [N, 2] (x, y) centroid; NaN for empty masks."""
+    masks = np.asarray(masks, dtype=bool)
+    n, h, w = masks.shape
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.float64)
+    area = mask_areas_px(masks)
+    col = masks.sum(axis=1, dtype=np.float64)  # [N, W]
+    row = masks.sum(axis=2, dtype=np.float64)  # [N, H]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = (col @ (np.arange(w, dtype=np.float64) + 0.5)) / area
+        cy = (row @ (np.arange(h, dtype=np.float64) + 0.5)) / area
+    return np.stack([cx, cy], axis=1)
+
+
+def equivalent_diameter(area_px: np.ndarray, um_per_px: float | None) -> np.ndarray:
+    """``2 * sqrt(area_px / pi) * um_per_px`` (NaN when ``um_per_px`` is None)."""
+    area_px = np.asarray(area_px, dtype=np.float64)
+    if um_per_px is None:
+        return np.full(area_px.shape, np.nan)
+    return 2.0 * np.sqrt(area_px / np.pi) * float(um_per_px)
+
+
+def measure(masks: np.ndarray, um_per_px: float | None = None) -> dict[str, np.ndarray | None]:
+    """All measurements: area_px, area_um2, diameter_um, centroid_px, centroid_um (None without scale)."""
+    if um_per_px is not None and not (float(um_per_px) > 0):
+        raise ValueError(f"um_per_px must be a positive number, got {um_per_px!r}")
+    area = mask_areas_px(masks)
+    cen = mask_centroids_px(masks)
+    scale = None if um_per_px is None else float(um_per_px)
+    return {
+        "area_px": area,
+        "area_um2": area * scale**2 if scale is not None else np.full(area.shape, np.nan),
+        "diameter_um": equivalent_diameter(area, scale),
+        "centroid_px": cen,
+        "centroid_um": cen * scale if scale is not None else None,
+    }

@@ -1,0 +1,169 @@
+"""Building blocks with detectron2's parameter names: Conv2d with norm/activation, FrozenBN, inits."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm2d with fixed statistics and affine parameters, stored as buffers.
+
+    State-dict keys: ``weight``, ``bias``, ``running_mean``, ``running_var`` (no ``num_batches_tracked``).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features) - eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        bias = self.bias - self.running_mean * scale
+        scale = scale.reshape(1, -1, 1, 1)
+        bias = bias.reshape(1, -1, 1, 1)
+        out_dtype = x.dtype
+        return x * scale.to(out_dtype) + bias.to(out_dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        # a BatchNorm checkpoint carries num_batches_tracked; it means nothing to a frozen norm
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+    def __repr__(self) -> str:
+        return f"FrozenBatchNorm2d(num_features={self.num_features}, eps={self.eps})"
+
+    @classmethod
+    def convert_frozen_batchnorm(cls, module: nn.Module) -> nn.Module:
+        """Replace every BatchNorm in ``module`` by a FrozenBatchNorm2d with the same statistics."""
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            res = cls(module.num_features, module.eps)
+            if module.affine:
+                res.weight.data = module.weight.data.clone().detach()
+                res.bias.data = module.bias.data.clone().detach()
+            res.running_mean.data = module.running_mean.data
+            res.running_var.data = module.running_var.data
+            return res
+        for name, child in module.named_children():
+            new_child = cls.convert_frozen_batchnorm(child)
+            if new_child is not child:
+                module.add_module(name, new_child)
+        return module
+
+
+class _BNWithCompatLoad(nn.BatchNorm2d):
+    """BatchNorm2d that also loads FrozenBN checkpoints (no ``num_batches_tracked``)."""
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        key = prefix + "num_batches_tracked"
+        if key not in state_dict:
+            state_dict[key] = torch.tensor(0, dtype=torch.long)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+
+def get_norm(norm: str | Callable | None, out_channels: int) -> nn.Module | None:
+    """"" -> None; "BN"/"SyncBN" -> BatchNorm2d; "FrozenBN"; "GN" -> GroupNorm(32, C)."""
+    if norm is None or norm == "":
+        return None
+    if callable(norm):
+        return norm(out_channels)
+    if norm in ("BN", "SyncBN", "naiveSyncBN", "nnSyncBN"):
+        return _BNWithCompatLoad(out_channels)
+    if norm == "FrozenBN":
+        return FrozenBatchNorm2d(out_channels)
+    if norm == "GN":
+        return nn.GroupNorm(32, out_channels)
+    raise ValueError(f"unsupported norm {norm!r} (expected '', BN, SyncBN, FrozenBN or GN)")
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d followed by an optional ``norm`` submodule and ``activation`` (detectron2 naming)."""
+
+    def __init__(self, *args, norm: nn.Module | None = None, activation: Callable | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.norm = norm
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+
+def fold_frozen_bn(module: nn.Module) -> int:
+    """Fold every ``Conv2d`` + ``FrozenBatchNorm2d`` pair into the convolution (inference only).
+
+    The state-dict names of the loaded checkpoint are not needed afterwards: call this after loading.
+    Returns the number of folded convolutions.
+    """
+    n = 0
+    for m in module.modules():
+        if isinstance(m, Conv2d) and isinstance(m.norm, FrozenBatchNorm2d):
+            bn = m.norm
+            scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
+            shift = bn.bias - bn.running_mean * scale
+            w = m.weight.detach() * scale.reshape(-1, 1, 1, 1)
+            b = shift if m.bias is None else m.bias.detach() * scale + shift
+            m.weight = nn.Parameter(w, requires_grad=False)
+            m.bias = nn.Parameter(b.detach().clone(), requires_grad=False)
+            m.norm = None
+            n += 1
+    return n
+
+
+def c2_msra_fill(module: nn.Module) -> None:
+    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    if module.bias is not None:
+        nn.init.constant_(module.bias, 0)
+
+
+def c2_xavier_fill(module: nn.Module) -> None:
+    nn.init.kaiming_uniform_(module.weight, a=1)
+    if module.bias is not None:
+        nn.init.constant_(module.bias, 0)
+
+
+def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, beta: float, reduction: str = "none") -> torch.Tensor:
+    """fvcore's smooth L1: plain L1 when ``beta < 1e-5``."""
+    if beta < 1e-5:
+        loss = torch.abs(input - target)
+    else:
+        n = torch.abs(input - target)
+        cond = n < beta
+        loss = torch.where(cond, 0.5 * n**2 / beta, n - 0.5 * beta)
+    if reduction == "mean":
+        loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
+    elif reduction == "sum":
+        loss = loss.sum()
+    return loss
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, **kwargs) -> torch.Tensor:
+    """cross_entropy that returns 0 (connected to the graph) for empty inputs, as detectron2."""
+    if target.numel() == 0 and kwargs.get("reduction", "mean") == "mean":
+        return input.sum() * 0.0
+    return F.cross_entropy(input, target, **kwargs)
+
+
+class ShapeSpec:
+    """Channels and stride of a feature map."""
+
+    def __init__(self, channels: int | None = None, height: int | None = None, width: int | None = None, stride: int | None = None):
+        self.channels, self.height, self.width, self.stride = channels, height, width, stride
+
+    def __repr__(self) -> str:
+        return f"ShapeSpec(channels={self.channels}, height={self.height}, width={self.width}, stride={self.stride})"
+
+
+def log2_int(x: float) -> int:
+    return int(round(math.log2(x)))

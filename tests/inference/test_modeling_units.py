@@ -1,0 +1,144 @@
+"""Hand-computed unit cases: anchors, Box2BoxTransform, FrozenBN, BN folding, pooler levels, matcher."""
+import math
+
+import pytest
+import torch
+
+from inference.modeling.box_regression import Box2BoxTransform
+from inference.modeling.layers import Conv2d, FrozenBatchNorm2d, fold_frozen_bn
+from inference.modeling.matcher import Matcher
+from inference.modeling.poolers import assign_boxes_to_levels
+from inference.modeling.proposal_generator.anchor_generator import (
+    DefaultAnchorGenerator,
+    generate_cell_anchors,
+)
+from inference.structures import Boxes
+
+
+def test_cell_anchors_by_hand():
+    a = generate_cell_anchors([32], [0.5, 1.0, 2.0])
+    w05 = math.sqrt(32 * 32 / 0.5)  # 45.25
+    h05 = 0.5 * w05  # 22.63
+    expected = torch.tensor([
+        [-w05 / 2, -h05 / 2, w05 / 2, h05 / 2],
+        [-16.0, -16.0, 16.0, 16.0],
+        [-h05 / 2, -w05 / 2, h05 / 2, w05 / 2],
+    ])
+    torch.testing.assert_close(a, expected)
+
+
+def test_grid_anchors_order_and_offset():
+    gen = DefaultAnchorGenerator(sizes=[[8], [16]], aspect_ratios=[[1.0]], strides=[4, 8], offset=0.5)
+    f1 = torch.zeros(1, 1, 2, 3)
+    f2 = torch.zeros(1, 1, 1, 2)
+    a1, a2 = gen([f1, f2])
+    # level 1: centres at (2 + 4x, 2 + 4y), row-major over (y, x), size 8
+    centres = [(2, 2), (6, 2), (10, 2), (2, 6), (6, 6), (10, 6)]
+    torch.testing.assert_close(a1, torch.tensor([[cx - 4, cy - 4, cx + 4, cy + 4] for cx, cy in centres], dtype=torch.float32))
+    torch.testing.assert_close(a2, torch.tensor([[-4.0, -4, 12, 12], [4, -4, 20, 12]]))
+    assert gen.num_cell_anchors == [1, 1]
+
+
+def test_anchor_levels_broadcast_and_count():
+    gen = DefaultAnchorGenerator(sizes=[[32, 64]], aspect_ratios=[[0.5, 1.0, 2.0]], strides=[4, 8])
+    a1, a2 = gen([torch.zeros(1, 1, 5, 7), torch.zeros(1, 1, 3, 4)])
+    assert a1.shape == (5 * 7 * 6, 4) and a2.shape == (3 * 4 * 6, 4)
+    # first cell, offset 0: size 32 ratio 0.5 anchor centred at the origin
+    assert torch.allclose(a1[0], torch.tensor([-22.6274, -11.3137, 22.6274, 11.3137]), atol=1e-3)
+
+
+def test_box_transform_round_trip_and_known_values():
+    t = Box2BoxTransform(weights=(10.0, 10.0, 5.0, 5.0))
+    src = torch.tensor([[0.0, 0.0, 10.0, 20.0], [5.0, 5.0, 15.0, 9.0]])
+    dst = torch.tensor([[1.0, 2.0, 13.0, 22.0], [4.0, 6.0, 20.0, 10.0]])
+    d = t.get_deltas(src, dst)
+    # first box: centre (5, 10) -> (7, 12), w 10 -> 12, h 20 -> 20
+    torch.testing.assert_close(d[0], torch.tensor([10 * 2 / 10, 10 * 2 / 20, 5 * math.log(1.2), 0.0]))
+    torch.testing.assert_close(t.apply_deltas(d, src), dst, atol=1e-4, rtol=1e-5)
+    # class-specific layout: k boxes per row
+    d2 = torch.cat([d, torch.zeros_like(d)], dim=1)
+    out = t.apply_deltas(d2, src)
+    torch.testing.assert_close(out[:, :4], dst, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(out[:, 4:], src)
+
+
+def test_box_transform_clamps_scale():
+    t = Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0))
+    out = t.apply_deltas(torch.tensor([[0.0, 0.0, 100.0, 100.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    assert torch.isfinite(out).all() and out[0, 2] - out[0, 0] == pytest.approx(1000 / 16, rel=1e-4)
+
+
+def test_frozen_bn_equals_bn_eval():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(5)
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-1, 1)
+    bn.eval()
+    frozen = FrozenBatchNorm2d.convert_frozen_batchnorm(torch.nn.Sequential(bn))[0]
+    assert isinstance(frozen, FrozenBatchNorm2d)
+    x = torch.randn(2, 5, 4, 4)
+    torch.testing.assert_close(frozen(x), bn(x), atol=1e-5, rtol=1e-5)
+    assert set(frozen.state_dict()) == {"weight", "bias", "running_mean", "running_var"}
+
+
+def test_fold_frozen_bn_keeps_outputs():
+    torch.manual_seed(0)
+    conv = Conv2d(3, 4, kernel_size=3, padding=1, bias=False, norm=FrozenBatchNorm2d(4))
+    conv.norm.running_mean.uniform_(-1, 1)
+    conv.norm.running_var.uniform_(0.5, 2)
+    conv.norm.weight.uniform_(0.5, 1.5)
+    conv.norm.bias.uniform_(-1, 1)
+    x = torch.randn(1, 3, 8, 8)
+    ref = conv(x)
+    assert fold_frozen_bn(conv) == 1
+    assert conv.norm is None
+    torch.testing.assert_close(conv(x), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_pooler_level_assignment_canonical():
+    boxes = Boxes(torch.tensor([[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 448, 448], [0, 0, 10, 10], [0, 0, 2000, 2000.0]]))
+    lv = assign_boxes_to_levels([boxes], min_level=2, max_level=5, canonical_box_size=224, canonical_level=4)
+    assert lv.tolist() == [2, 1, 3, 0, 3]
+
+
+def test_matcher_low_quality_and_labels():
+    m = Matcher([0.3, 0.7], [0, -1, 1], allow_low_quality_matches=True)
+    iou = torch.tensor([[0.1, 0.5, 0.8, 0.2], [0.25, 0.1, 0.0, 0.2]])
+    matches, labels = m(iou)
+    assert matches.tolist() == [1, 0, 0, 0]
+    # column 0: best 0.25 < 0.3 but it is gt 1's best match -> positive
+    assert labels.tolist() == [1, -1, 1, 0]
+
+
+def test_gn_norms_and_conv_box_head_build_and_run():
+    from inference.config import get_cfg
+    from inference.modeling import build_model
+
+    cfg = get_cfg()
+    cfg.merge_from_list([
+        "MODEL.MASK_ON", "True", "MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone", "MODEL.RESNETS.NORM", "GN",
+        "MODEL.RESNETS.DEPTH", "101", "MODEL.RESNETS.OUT_FEATURES", "[res2, res3, res4, res5]",
+        "MODEL.RESNETS.STEM_OUT_CHANNELS", "32", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
+        "MODEL.RESNETS.WIDTH_PER_GROUP", "8", "MODEL.RESNETS.NUM_GROUPS", "4", "MODEL.RESNETS.STRIDE_IN_1X1", "False",
+        "MODEL.FPN.IN_FEATURES", "[res2, res3, res4, res5]", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.FPN.NORM", "GN",
+        "MODEL.RPN.IN_FEATURES", "[p2, p3, p4, p5, p6]", "MODEL.ANCHOR_GENERATOR.SIZES", "[[16], [32], [64], [128], [256]]",
+        "MODEL.ROI_HEADS.IN_FEATURES", "[p2, p3, p4, p5]", "MODEL.ROI_HEADS.NAME", "StandardROIHeads",
+        "MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead", "MODEL.ROI_BOX_HEAD.NUM_CONV", "4", "MODEL.ROI_BOX_HEAD.NUM_FC", "1",
+        "MODEL.ROI_BOX_HEAD.CONV_DIM", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64", "MODEL.ROI_BOX_HEAD.NORM", "GN",
+        "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", "7", "MODEL.ROI_MASK_HEAD.NUM_CONV", "2", "MODEL.ROI_MASK_HEAD.CONV_DIM", "32",
+        "MODEL.ROI_MASK_HEAD.NORM", "GN", "MODEL.RPN.POST_NMS_TOPK_TEST", "50", "MODEL.BACKBONE.FREEZE_AT", "2",
+    ])
+    model = build_model(cfg).eval()
+    sd = model.state_dict()
+    assert "backbone.bottom_up.res4.22.conv3.norm.weight" in sd  # depth 101
+    assert sd["backbone.bottom_up.res2.0.conv2.weight"].shape == (32, 8, 3, 3)  # 4 groups x 8
+    assert "roi_heads.box_head.conv4.norm.weight" in sd and "backbone.fpn_lateral3.norm.bias" in sd
+    assert "backbone.fpn_lateral3.bias" not in sd
+    # FREEZE_AT 2: stem and res2 frozen, res3 trainable
+    assert not any(p.requires_grad for n, p in model.named_parameters() if ".res2." in n or ".stem." in n)
+    assert all(p.requires_grad for n, p in model.named_parameters() if ".res3." in n)
+    with torch.no_grad():
+        out = model([{"image": torch.rand(3, 64, 96) * 255, "height": 64, "width": 96}])
+    assert out[0]["instances"].image_size == (64, 96)
