@@ -1,0 +1,16 @@
+"""Training: optimizer and LR schedule, gradient clipping, checkpoints with resume, the loop."""
+from .checkpointer import TrainingCheckpointer, load_pretrained_backbone, load_weights_file
+from .defaults import add_training_config, get_training_cfg, inference_config, load_training_config
+from .optim import (
+           GradientClipper,
+           LRScheduler,
+           WarmupSchedule,
+           build_lr_scheduler,
+           build_optimizer,
+           param_groups,
+)
+from .trainer import Trainer
+
+__all__ = ["GradientClipper", "LRScheduler", "Trainer", "TrainingCheckpointer", "WarmupSchedule",
+           "add_training_config", "build_lr_scheduler", "build_optimizer", "get_training_cfg", "inference_config",
+           "load_pretrained_backbone", "load_training_config", "load_weights_file", "param_groups"]
