@@ -2,6 +2,8 @@
 
 Centroids are in continuous pixel coordinates from the image's top-left corner (a pixel (col, row)
 covers [col, col + 1) x [row, row + 1), so its centre is (col + 0.5, row + 0.5)), like the boxes.
+An instance whose pasted mask is empty (a tiny box whose mask probabilities all fall below 0.5) has
+no mask centroid; given the boxes, its centroid is the box centre instead, so every instance has one.
 """
 from __future__ import annotations
 
@@ -39,12 +41,21 @@ def equivalent_diameter(area_px: np.ndarray, um_per_px: float | None) -> np.ndar
     return 2.0 * np.sqrt(area_px / np.pi) * float(um_per_px)
 
 
-def measure(masks: np.ndarray, um_per_px: float | None = None) -> dict[str, np.ndarray | None]:
-    """All measurements: area_px, area_um2, diameter_um, centroid_px, centroid_um (None without scale)."""
+def measure(masks: np.ndarray, um_per_px: float | None = None,
+            boxes: np.ndarray | None = None) -> dict[str, np.ndarray | None]:
+    """All measurements: area_px, area_um2, diameter_um, centroid_px, centroid_um (None without scale).
+
+    ``boxes`` (float [N, 4] x1 y1 x2 y2) give the centroid of instances whose mask is empty.
+    """
     if um_per_px is not None and not (float(um_per_px) > 0):
         raise ValueError(f"um_per_px must be a positive number, got {um_per_px!r}")
     area = mask_areas_px(masks)
     cen = mask_centroids_px(masks)
+    if boxes is not None and len(cen):
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        empty = area == 0
+        cen[empty, 0] = (boxes[empty, 0] + boxes[empty, 2]) / 2.0
+        cen[empty, 1] = (boxes[empty, 1] + boxes[empty, 3]) / 2.0
     scale = None if um_per_px is None else float(um_per_px)
     return {
         "area_px": area,

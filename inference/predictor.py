@@ -138,7 +138,7 @@ class Prediction:
 
     def _m(self) -> dict:
         if self._measures is None:
-            self._measures = measure(self.masks, self.um_per_px)
+            self._measures = measure(self.masks, self.um_per_px, boxes=self.boxes)
         return self._measures
 
     @property

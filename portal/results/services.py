@@ -72,14 +72,14 @@ def detections_from_prediction(
             rle = mask_to_rle(mask)
             if area_px > 0:
                 ys, xs = np.nonzero(mask)
-                cx, cy = float(xs.mean()), float(ys.mean())
+                cx, cy = float(xs.mean()) + 0.5, float(ys.mean()) + 0.5  # pixel centres, as the engine
             else:
                 cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         else:
             area_px = max(0.0, x2 - x1) * max(0.0, y2 - y1)
             rle = {"size": [0, 0], "counts": ""}
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        if centroid_px is not None and centroid_px.shape[0] == n:
+        if centroid_px is not None and centroid_px.shape[0] == n and np.isfinite(centroid_px[i]).all():
             cx, cy = float(centroid_px[i][0]), float(centroid_px[i][1])
         row = {
             "source": ResultSource.MODEL, "class_name": name[:50], "score": score,

@@ -117,6 +117,16 @@ def test_measurements_by_hand():
         measure(m, um_per_px=-1)
 
 
+def test_an_empty_mask_takes_its_centroid_from_the_box():
+    m = np.zeros((2, 20, 30), bool)
+    m[0, 2:6, 10:20] = True
+    boxes = np.array([[10, 2, 20, 6], [3, 4, 5, 8]], dtype=np.float32)
+    r = measure(m, um_per_px=0.5, boxes=boxes)
+    np.testing.assert_allclose(r["centroid_px"], [[15.0, 4.0], [4.0, 6.0]])
+    assert r["area_px"][1] == 0 and r["diameter_um"][1] == 0
+    assert np.isnan(measure(m)["centroid_px"][1]).all()  # without boxes there is no centroid to give
+
+
 def test_batched_nms_matches_torchvision():
     from torchvision.ops import batched_nms as tv
 
