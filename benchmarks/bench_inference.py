@@ -12,6 +12,9 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
   cascade80-plain  cascade80 without FrozenBN folding and channels_last (--cases to include it).
 "CPU s/img" is process CPU time (all threads) per image: on a busy machine it stays put while the
 wall clock grows; with 2 idle cores the wall clock is roughly half of it or a bit more.
+Threads: each row calls torch.set_num_threads(2) (OMP_NUM_THREADS=2); the single-threaded torchvision
+CPU kernels (roi_align over many ROIs, the per-class NMS of SCORE_THRESH_TEST 0) are split over that
+many Python threads by the model itself, so both cores work there too.
 Each row runs in its own subprocess so that peak RSS (ru_maxrss) is that row's own.
 detectron2 v0.6 measured the cascade80 way on these 2-core machines: 3.28 s/img (cascade),
 2.45 s/img (Mask R-CNN), peak RSS ~1.7 GB. Target: <= 0.8x, i.e. <= 2.6 s/img for the cascade.

@@ -17,10 +17,36 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, i
         return _tv_batched_nms(boxes, scores, idxs, iou_threshold)
     order = torch.argsort(idxs, stable=True)
     counts = torch.bincount(idxs[order]).tolist()
-    keeps = []
-    for group in torch.split(order, counts):
-        if group.numel():
-            keeps.append(group[nms(boxes[group], scores[group], iou_threshold)])
+    groups = [g for g in torch.split(order, counts) if g.numel()]
+
+    def run(gs):
+        return [g[nms(boxes.index_select(0, g), scores.index_select(0, g), iou_threshold)] for g in gs]
+
+    workers = min(torch.get_num_threads(), len(groups))
+    if workers > 1 and boxes.device.type == "cpu" and not torch.is_grad_enabled():
+        # torchvision's CPU nms is single-threaded: the groups are independent, so run them on
+        # `workers` threads at once (cut at equal shares of the boxes; the result is the same)
+        from .poolers import _executor
+
+        total, acc, bounds = sum(len(g) for g in groups), 0, [0]
+        for i, g in enumerate(groups):
+            acc += len(g)
+            if acc * workers >= total * len(bounds) and len(bounds) < workers:
+                bounds.append(i + 1)
+        bounds.append(len(groups))
+        parts = [groups[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        inference_mode = torch.is_inference_mode_enabled()
+
+        def run_in(gs):
+            with torch.inference_mode(inference_mode), torch.no_grad():
+                return run(gs)
+
+        futures = [_executor(len(parts) - 1).submit(run_in, gs) for gs in parts[1:]]
+        keeps = run(parts[0]) if parts else []
+        for f in futures:
+            keeps += f.result()
+    else:
+        keeps = run(groups)
     if not keeps:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     keep = torch.sort(torch.cat(keeps)).values

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -25,6 +28,32 @@ def convert_boxes_to_pooler_format(box_lists: list[Boxes]) -> torch.Tensor:
     sizes = torch.tensor([len(b) for b in box_lists], device=boxes.device)
     indices = torch.repeat_interleave(torch.arange(len(box_lists), dtype=boxes.dtype, device=boxes.device), sizes)
     return torch.cat([indices[:, None], boxes], dim=1)
+
+
+# torchvision's CPU roi_align runs on one thread; with at least this many ROIs in a call the ROIs are
+# split into chunks pooled concurrently (per-ROI independent, so the concatenation is exact)
+PARALLEL_MIN_ROIS = 64
+_pool_lock = threading.Lock()
+_pool_executor: ThreadPoolExecutor | None = None
+
+
+def _forget_executor() -> None:  # a forked child has none of the parent's threads
+    global _pool_executor, _pool_lock
+    _pool_executor = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """Process-wide pool of ``workers`` threads for single-threaded CPU kernels (roi_align, nms)."""
+    global _pool_executor
+    with _pool_lock:
+        if _pool_executor is None or _pool_executor._max_workers < workers:
+            _pool_executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roi_align")
+        return _pool_executor
 
 
 class ROIPooler(nn.Module):
@@ -62,23 +91,75 @@ class ROIPooler(nn.Module):
             x = x.to(rois.dtype)
         return roi_align(x, rois, self.output_size, self.scales[level], self.sampling_ratio, self.aligned)
 
+    @staticmethod
+    def _num_workers(x: list[torch.Tensor], num_boxes: int) -> int:
+        if (num_boxes < PARALLEL_MIN_ROIS or x[0].device.type != "cpu" or torch.is_grad_enabled()
+                or torch.jit.is_scripting()):
+            return 1
+        return min(torch.get_num_threads(), num_boxes // (PARALLEL_MIN_ROIS // 2))
+
     def forward(self, x: list[torch.Tensor], box_lists: list[Boxes]) -> torch.Tensor:
-        """``x``: per level Tensor[N, C, Hi, Wi]; returns Tensor[K, C, out, out] in box order."""
+        """``x``: per level Tensor[N, C, Hi, Wi]; returns Tensor[K, C, out, out] in box order.
+
+        The features should be contiguous (NCHW, what roi_align reads; the model converts them once per
+        batch). On CPU, calls with many ROIs are split into chunks pooled on ``torch.get_num_threads()``
+        threads at once (torchvision's CPU kernel is single-threaded).
+        """
         num_level_assignments = len(self.scales)
         if len(x) != num_level_assignments:
             raise ValueError(f"pooler got {len(x)} feature maps for {num_level_assignments} levels")
+        x = [f if f.is_contiguous() else f.contiguous() for f in x]
         pooler_fmt_boxes = convert_boxes_to_pooler_format(box_lists)
-        if num_level_assignments == 1:
-            return self._pool(x[0], pooler_fmt_boxes, 0)
-        level_assignments = assign_boxes_to_levels(box_lists, self.min_level, self.max_level,
-                                                   self.canonical_box_size, self.canonical_level)
         num_boxes = pooler_fmt_boxes.size(0)
+        workers = self._num_workers(x, num_boxes)
+        if num_level_assignments == 1:
+            tasks = [(0, None, pooler_fmt_boxes)]
+        else:
+            level_assignments = assign_boxes_to_levels(box_lists, self.min_level, self.max_level,
+                                                       self.canonical_box_size, self.canonical_level)
+            # boxes grouped by level with one stable sort (no per-level scans)
+            order = torch.argsort(level_assignments, stable=True)
+            counts = torch.bincount(level_assignments, minlength=num_level_assignments).tolist()
+            tasks = [(level, inds, pooler_fmt_boxes.index_select(0, inds))
+                     for level, inds in enumerate(torch.split(order, counts)) if inds.numel()]
+        if workers > 1:
+            # cut the level-sorted ROIs into `workers` equal ranges; each range is pooled (level by level)
+            # on its own thread, the calling thread taking the first
+            chunk = -(-num_boxes // workers)
+            groups: list[list] = [[] for _ in range(workers)]
+            pos = 0
+            for level, inds, rois in tasks:
+                n = rois.size(0)
+                start = 0
+                while start < n:
+                    g = (pos + start) // chunk
+                    stop = min(n, (g + 1) * chunk - pos)
+                    groups[g].append((level, None if inds is None else inds[start:stop], rois[start:stop]))
+                    start = stop
+                pos += n
+            ex = _executor(workers - 1)
+            inference_mode = torch.is_inference_mode_enabled()  # thread-local: carried into the workers
+            futures = [ex.submit(self._pool_group, x, g, inference_mode) for g in groups[1:] if g]
+            pieces = self._pool_group(x, groups[0])
+            for f in futures:
+                pieces += f.result()
+        else:
+            pieces = self._pool_group(x, tasks)
+        if len(pieces) == 1 and pieces[0][0] is None:
+            return pieces[0][1]
         num_channels = x[0].shape[1]
+        if num_level_assignments == 1:
+            if not pieces:
+                return pooler_fmt_boxes.new_empty((0, num_channels) + self.output_size)
+            return torch.cat([r for _, r in pieces], dim=0)
         # every box gets exactly one level (assignments are clamped), so no zero fill is needed
         output = pooler_fmt_boxes.new_empty((num_boxes, num_channels) + self.output_size)
-        for level in range(num_level_assignments):
-            inds = torch.nonzero(level_assignments == level, as_tuple=True)[0]
-            if inds.numel() == 0:
-                continue
-            output.index_put_((inds,), self._pool(x[level], pooler_fmt_boxes[inds], level))
+        for inds, r in pieces:
+            output.index_copy_(0, inds, r)
         return output
+
+    def _pool_group(self, x: list[torch.Tensor], group: list, inference_mode: bool | None = None) -> list:
+        if inference_mode is None:
+            return [(inds, self._pool(x[level], rois, level)) for level, inds, rois in group]
+        with torch.inference_mode(inference_mode), torch.no_grad():
+            return [(inds, self._pool(x[level], rois, level)) for level, inds, rois in group]

@@ -47,16 +47,29 @@ class GeneralizedRCNN(nn.Module):
             raise ValueError(f"PIXEL_MEAN {pixel_mean} and PIXEL_STD {pixel_std} have different lengths")
 
     def set_channels_last(self, enabled: bool = True) -> GeneralizedRCNN:
-        """Run the backbone in channels_last memory format (same results; faster convolutions)."""
-        self.backbone.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+        """Run the convolutions (backbone, RPN head, mask head) in channels_last memory format (same
+        results; faster on CPU). The ROI poolers get contiguous (NCHW) features, converted once per batch."""
+        fmt = torch.channels_last if enabled else torch.contiguous_format
+        self.backbone.to(memory_format=fmt)
+        head = getattr(self.proposal_generator, "rpn_head", None)
+        if head is not None:
+            head.to(memory_format=fmt)
+        mask_head = getattr(self.roi_heads, "mask_head", None)
+        if mask_head is not None:
+            mask_head.to(memory_format=fmt)
+            mask_head.channels_last = enabled
         self.channels_last = enabled
         return self
 
     def _backbone(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.channels_last:
             return self.backbone(x)
-        feats = self.backbone(x.contiguous(memory_format=torch.channels_last))
-        return {k: v.contiguous() for k, v in feats.items()}
+        return self.backbone(x.contiguous(memory_format=torch.channels_last))
+
+    def _roi_features(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The features the ROI heads pool from, in roi_align's layout (NCHW), converted once per batch."""
+        names = set(getattr(self.roi_heads, "box_in_features", ())) | set(getattr(self.roi_heads, "mask_in_features", ()))
+        return {k: (v.contiguous() if k in names else v) for k, v in features.items()}
 
     @property
     def device(self) -> torch.device:
@@ -110,7 +123,7 @@ class GeneralizedRCNN(nn.Module):
         images = self.preprocess_image(batched_inputs)
         features = self._backbone(images.tensor)
         proposals, _ = self.proposal_generator(images, features, None)
-        results, _ = self.roi_heads(images, features, proposals, None)
+        results, _ = self.roi_heads(images, self._roi_features(features), proposals, None)
         if not do_postprocess:
             return results
         processed = []

@@ -49,7 +49,7 @@ class StandardRPNHead(nn.Module):
         """Per level: objectness Tensor[N, A, Hi, Wi] and deltas Tensor[N, A * 4, Hi, Wi]."""
         pred_objectness_logits, pred_anchor_deltas = [], []
         for x in features:
-            t = F.relu(self.conv(x)) if self._single_conv else self.conv(x)
+            t = F.relu_(self.conv(x)) if self._single_conv else self.conv(x)
             pred_objectness_logits.append(self.objectness_logits(t))
             pred_anchor_deltas.append(self.anchor_deltas(t))
         return pred_objectness_logits, pred_anchor_deltas

@@ -28,7 +28,7 @@ class FastRCNNConvFCHead(nn.Sequential):
                 self.add_module("flatten", nn.Flatten())
             fc = nn.Linear(int(np.prod(self._output_size)), fc_dim)
             self.add_module(f"fc{k + 1}", fc)
-            self.add_module(f"fc_relu{k + 1}", nn.ReLU())
+            self.add_module(f"fc_relu{k + 1}", nn.ReLU(inplace=True))
             self.fcs.append(fc)
             self._output_size = fc_dim
         for layer in self.conv_norm_relus:

@@ -56,11 +56,12 @@ class MaskRCNNConvUpsampleHead(nn.Module):
         super().__init__()
         assert len(conv_dims) >= 1, "conv_dims have to be non-empty!"
         self.loss_weight = loss_weight
+        self.channels_last = False  # run the convolutions in channels_last (set by set_channels_last)
         self.conv_norm_relus = []
         cur_channels = input_shape.channels
         for k, conv_dim in enumerate(conv_dims[:-1]):
             conv = Conv2d(cur_channels, conv_dim, kernel_size=3, stride=1, padding=1, bias=not conv_norm,
-                          norm=get_norm(conv_norm, conv_dim), activation=nn.ReLU())
+                          norm=get_norm(conv_norm, conv_dim), activation=nn.ReLU(inplace=True))
             self.add_module(f"mask_fcn{k + 1}", conv)
             self.conv_norm_relus.append(conv)
             cur_channels = conv_dim
@@ -75,9 +76,11 @@ class MaskRCNNConvUpsampleHead(nn.Module):
             nn.init.constant_(self.predictor.bias, 0)
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and not self.training:
+            x = x.contiguous(memory_format=torch.channels_last)
         for layer in self.conv_norm_relus:
             x = layer(x)
-        x = F.relu(self.deconv(x))
+        x = F.relu_(self.deconv(x))
         return self.predictor(x)
 
     def forward(self, x: torch.Tensor, instances: list[Instances]):
