@@ -58,17 +58,26 @@ def session_list(
     date_to: date | None = None,
 ) -> QuerySet[ImageSession]:
     qs = ImageSession.objects.filter(center_id__in=readable_center_ids(user)).select_related("center", "patient")
-    if center_id:
-        qs = qs.filter(center_id=center_id)
     if patient_id:
         qs = qs.filter(patient_id=patient_id)
+    qs = session_filter(qs, center_id=center_id, patient_code=patient_code, date_from=date_from, date_to=date_to)
+    return qs.annotate(image_count=Count("images")).order_by("-acquisition_date", "-created_at")
+
+
+def session_filter(
+    qs: QuerySet[ImageSession], *, center_id=None, patient_code: str = "", date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[ImageSession]:
+    """The session-list filters shared by every page that lists sessions (center, patient code, dates)."""
+    if center_id:
+        qs = qs.filter(center_id=center_id)
     if patient_code:
         qs = qs.filter(patient__code__icontains=patient_code.strip())
     if date_from:
         qs = qs.filter(acquisition_date__gte=date_from)
     if date_to:
         qs = qs.filter(acquisition_date__lte=date_to)
-    return qs.annotate(image_count=Count("images")).order_by("-acquisition_date", "-created_at")
+    return qs
 
 
 def session_get(*, user, pk, for_write: bool = False) -> ImageSession:

@@ -17,6 +17,7 @@ from django.http import Http404
 from portal.centers.models import Role
 from portal.centers.selectors import center_ids_for_user, user_roles_in_center
 from portal.imaging.models import Image, ImageSession
+from portal.imaging.selectors import session_filter
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
 from portal.review.lib.finalcall import Call, agreement, final_call
 from portal.review.models import Adjudication, Decision, PickList
@@ -116,14 +117,7 @@ def session_list(*, user, center_id=None, patient_code: str = "", status: str = 
     blinded = _blinded_session_ids(user)
     if blinded:
         qs = qs.exclude(pk__in=blinded)
-    if center_id:
-        qs = qs.filter(center_id=center_id)
-    if patient_code:
-        qs = qs.filter(patient__code__icontains=patient_code.strip())
-    if date_from:
-        qs = qs.filter(acquisition_date__gte=date_from)
-    if date_to:
-        qs = qs.filter(acquisition_date__lte=date_to)
+    qs = session_filter(qs, center_id=center_id, patient_code=patient_code, date_from=date_from, date_to=date_to)
     qs = qs.annotate(
         n_images=Count("images", distinct=True),
         n_analyzed=Count("images", filter=Q(images__status="analyzed"), distinct=True),
