@@ -1,22 +1,10 @@
-"""The detector's class list, by name (``../shared/spec/labels.md``).
+"""The detector's class list (defined in ``inference.labels``, which the web process imports without torch).
 
 Category ids are 1..6 in COCO files and 0..5 inside the model. Names are the contract between
 training data, model bundles and the portal: map by name, never by index alone.
 """
 from __future__ import annotations
 
-CLASS_NAMES: tuple[str, ...] = (
-    "round_spermatid",
-    "spermatocyte",
-    "elongated_spermatid",
-    "spermatozoon",
-    "erythrocyte",
-    "leukocyte",
-)
+from inference.labels import CLASS_NAMES, TARGET_CLASS, coco_categories
 
-TARGET_CLASS = "round_spermatid"
-
-
-def coco_categories(class_names=CLASS_NAMES) -> list[dict]:
-    """COCO ``categories`` for ``class_names``: ids 1..K in list order."""
-    return [{"id": i + 1, "name": name, "supercategory": "cell"} for i, name in enumerate(class_names)]
+__all__ = ["CLASS_NAMES", "TARGET_CLASS", "coco_categories"]
