@@ -68,14 +68,14 @@ def broker(redis_server):
     """Point this process's Celery app at the private Redis (the workers get it through the env)."""
     from workers.celery_app import app
 
-    saved = (app.conf.broker_url, app.conf.result_backend)
+    saved = (app.conf.broker_url, app.conf.result_backend, app.conf.broker_transport_options)
     app.conf.broker_url = redis_server.url
     app.conf.result_backend = redis_server.url
     app.conf.broker_transport_options = {"visibility_timeout": 3600}
     _reset_pools(app)
     yield redis_server
     _reset_pools(app)
-    app.conf.broker_url, app.conf.result_backend = saved
+    app.conf.broker_url, app.conf.result_backend, app.conf.broker_transport_options = saved
     _reset_pools(app)
 
 
