@@ -70,10 +70,10 @@ class Instances:
     def __len__(self) -> int:
         for v in self._fields.values():
             return v.__len__()
-        raise NotImplementedError("Empty Instances does not support __len__!")
+        raise ValueError("Instances with no fields have no length: set a field first")
 
     def __iter__(self):
-        raise NotImplementedError("`Instances` object is not iterable!")
+        raise TypeError("Instances is not iterable: index it or read its fields")
 
     @staticmethod
     def cat(instance_lists: list[Instances]) -> Instances:

@@ -466,7 +466,7 @@ def job_run(*, job_id, worker_id: str | None = None, device: str | None = None) 
                 um_per_px = image.um_per_px or image.session.um_per_px
                 prediction = predictor.predict(image_rgb_uint8(image), um_per_px=um_per_px, **predict_options)
                 rows = detections_from_prediction(prediction, class_names=job.model_version.class_names,
-                                                  um_per_px=um_per_px, score_threshold=threshold)
+                                                  score_threshold=threshold)
                 _store_image(job=job, job_image=job_image, worker_id=worker_id, result_set=result_set,
                              rows=rows, seconds=time.perf_counter() - started)
                 heartbeat.image_id = None

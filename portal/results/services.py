@@ -12,88 +12,43 @@ from portal.audit.services import audit_record
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
 
 
-def mask_to_rle(mask: np.ndarray) -> dict:
-    """COCO RLE ``{"size": [h, w], "counts": str}`` of a boolean mask."""
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    counts = rle["counts"]
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])],
-            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
-
-
-def _field(prediction, name: str):
-    value = getattr(prediction, name, None)
-    if value is None:
-        return None
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def detections_from_prediction(
-    prediction, *, class_names: list[str], um_per_px: float | None, score_threshold: float | None = None
+    prediction, *, class_names: list[str], score_threshold: float | None = None
 ) -> list[dict[str, Any]]:
-    """Rows for ``Detection`` from the engine's per-image result, by score (highest first).
+    """Rows for ``Detection`` from the engine's ``inference.predictor.Prediction``, highest score first.
 
-    Measurements in µm come from the engine when it gives them, else from ``um_per_px``; they are
-    empty when the pixel size is unknown.
+    Masks (COCO RLE), areas, diameters and centroids are the engine's own measurements; µm values are
+    empty when the image's pixel size is unknown. Class names come from the model version, by class id.
     """
-    boxes = _field(prediction, "boxes")
-    n = 0 if boxes is None else int(boxes.shape[0])
+    n = len(prediction)
     if n == 0:
         return []
-    scores = _field(prediction, "scores")
-    class_ids = _field(prediction, "class_ids")
-    masks = _field(prediction, "masks")
-    area_um2 = _field(prediction, "area_um2")
-    diameter_um = _field(prediction, "diameter_um")
-    centroid_px = _field(prediction, "centroid_px")
-    predicted_names = list(getattr(prediction, "class_names", None) or [])
+    rles = prediction.masks_rle()
+    centroid_um = prediction.centroid_um
     rows = []
-    order = np.argsort(-scores, kind="stable") if scores is not None else np.arange(n)
-    for i in order:
-        score = float(scores[i]) if scores is not None else None
-        if score_threshold is not None and score is not None and score < score_threshold:
+    for i in np.argsort(-prediction.scores, kind="stable"):
+        score = float(prediction.scores[i])
+        if score_threshold is not None and score < score_threshold:
             continue
-        cid = int(class_ids[i]) if class_ids is not None else 0
-        if 0 <= cid < len(class_names):
-            name = class_names[cid]
-        elif len(predicted_names) == n:
-            name = str(predicted_names[i])
-        elif 0 <= cid < len(predicted_names):
-            name = str(predicted_names[cid])
-        else:
-            name = str(cid)
-        x1, y1, x2, y2 = (float(v) for v in boxes[i])
-        if masks is not None:
-            mask = masks[i].astype(bool)
-            area_px = float(mask.sum())
-            rle = mask_to_rle(mask)
-            if area_px > 0:
-                ys, xs = np.nonzero(mask)
-                cx, cy = float(xs.mean()) + 0.5, float(ys.mean()) + 0.5  # pixel centres, as the engine
-            else:
-                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        else:
-            area_px = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-            rle = {"size": [0, 0], "counts": ""}
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        if centroid_px is not None and centroid_px.shape[0] == n and np.isfinite(centroid_px[i]).all():
-            cx, cy = float(centroid_px[i][0]), float(centroid_px[i][1])
-        row = {
+        class_id = int(prediction.class_ids[i])
+        name = class_names[class_id] if 0 <= class_id < len(class_names) else str(prediction.class_names[i])
+        x1, y1, x2, y2 = (float(v) for v in prediction.boxes[i])
+        rows.append({
             "source": ResultSource.MODEL, "class_name": name[:50], "score": score,
-            "x1": x1, "y1": y1, "x2": x2, "y2": y2, "mask_rle": rle, "area_px": area_px,
-            "centroid_x_px": cx, "centroid_y_px": cy,
-            "area_um2": None, "diameter_um": None, "centroid_x_um": None, "centroid_y_um": None,
-        }
-        if um_per_px:
-            row["area_um2"] = (float(area_um2[i]) if area_um2 is not None and np.isfinite(area_um2[i])
-                               else area_px * um_per_px * um_per_px)
-            row["diameter_um"] = (float(diameter_um[i]) if diameter_um is not None and np.isfinite(diameter_um[i])
-                                  else 2.0 * math.sqrt(row["area_um2"] / math.pi))
-            row["centroid_x_um"], row["centroid_y_um"] = cx * um_per_px, cy * um_per_px
-        rows.append(row)
+            "x1": x1, "y1": y1, "x2": x2, "y2": y2, "mask_rle": rles[i],
+            "area_px": float(prediction.area_px[i]),
+            "area_um2": _finite_or_none(prediction.area_um2[i]),
+            "diameter_um": _finite_or_none(prediction.diameter_um[i]),
+            "centroid_x_px": float(prediction.centroid_px[i][0]),
+            "centroid_y_px": float(prediction.centroid_px[i][1]),
+            "centroid_x_um": _finite_or_none(centroid_um[i][0]) if centroid_um is not None else None,
+            "centroid_y_um": _finite_or_none(centroid_um[i][1]) if centroid_um is not None else None,
+        })
     return rows
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from portal.centers.models import Center, Role
 from portal.centers.services import center_create, membership_grant
+from portal.core.demo import seed_demo_model_and_session
 
 DEMO_CENTER_CODE = "C01"
 DEMO_USERS = [
@@ -47,7 +48,7 @@ class Command(BaseCommand):
     help = "Create the demo center, users, a synthetic image session and the demo model."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-images", action="store_true", help="skip the synthetic session")
+        parser.add_argument("--no-images", action="store_true", help="skip the demo model and the synthetic session")
 
     def handle(self, *args, **options):
         passwords = _credentials()
@@ -66,7 +67,7 @@ class Command(BaseCommand):
                     membership_grant(user=user, center=center, role=role)
         extras = []
         if not options["no_images"]:
-            extras = seed_demo_content(center=center, stdout=self.stdout)
+            extras = seed_demo_model_and_session(center=center)
         self.stdout.write(self.style.SUCCESS(f"Demo center {center.code} ready. Logins:"))
         for username, role in DEMO_USERS:
             label = Role(role).label if role else "Site auditor"
@@ -74,9 +75,3 @@ class Command(BaseCommand):
         for line in extras:
             self.stdout.write(line)
 
-
-def seed_demo_content(*, center, stdout) -> list[str]:
-    """Register the demo model and create a synthetic image session; returns lines to print."""
-    from portal.core.demo import seed_demo_model_and_session
-
-    return seed_demo_model_and_session(center=center)
