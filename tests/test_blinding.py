@@ -189,3 +189,20 @@ def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(ca
     # another validator of the center, not in the study, reads them
     client.force_login(cast.a.reviewer)
     assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client):
+    from portal.jobs.models import InferenceJob, JobStatus
+
+    study = vt.make_open_study(cast, cast.a)
+    session = study.sessions.first()
+    job = InferenceJob.objects.create(center=cast.a.center, session=session, model_version=study.model_version,
+                                      status=JobStatus.SUCCEEDED)
+    client.force_login(cast.a.reviewer)
+    assert str(job.pk) in client.get(f"/api/v1/sessions/{session.pk}/jobs/").content.decode()
+    client.force_login(cast.a.validator)
+    assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
+    assert client.get(f"/api/v1/jobs/{job.pk}/").status_code == 404
+    listing = client.get("/api/v1/jobs/")
+    assert str(job.pk) not in listing.content.decode() and str(study.model_version) not in listing.content.decode()

@@ -9,9 +9,17 @@ from portal.jobs.models import InferenceJob, JobImage
 from portal.results.models import ResultSet
 
 
+def _blinded_session_ids(user) -> set:
+    """Sessions the user is blinded from: a validator must not learn job or model ids of them."""
+    from portal.validation.selectors import blinded_session_ids_for  # validation reads jobs' models
+
+    return blinded_session_ids_for(user)
+
+
 def job_list(*, user, session_id=None, status: str | None = None) -> QuerySet[InferenceJob]:
-    """Jobs of the user's centers (any role), newest first."""
-    qs = InferenceJob.objects.filter(center_id__in=center_ids_for_user(user)).select_related("model_version")
+    """Jobs of the user's centers (any role) outside sessions they are blinded from, newest first."""
+    qs = (InferenceJob.objects.filter(center_id__in=center_ids_for_user(user))
+          .exclude(session_id__in=_blinded_session_ids(user)).select_related("model_version"))
     if session_id is not None:
         qs = qs.filter(session_id=session_id)
     if status:
@@ -28,7 +36,9 @@ def job_get(*, user, job_id) -> InferenceJob | None:
 
 
 def session_for_user(*, user, session_id) -> ImageSession | None:
-    """The session when it belongs to one of the user's centers."""
+    """The session when it belongs to one of the user's centers and the user is not blinded from it."""
+    if session_id in _blinded_session_ids(user):
+        return None
     return ImageSession.objects.filter(pk=session_id, center_id__in=center_ids_for_user(user)).first()
 
 
