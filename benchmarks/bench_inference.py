@@ -9,7 +9,8 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
              random weights whose BatchNorm statistics come from one training-mode forward pass on
              that image, SCORE_THRESH_TEST 0 (asserts that exactly 100 detections reach the mask head);
   maskrcnn80 the same for plain Mask R-CNN R50-FPN;
-  cascade80-plain  cascade80 without FrozenBN folding and channels_last (--cases to include it).
+  cascade80-plain  cascade80 without FrozenBN folding, channels_last and NNPACK (--cases to include it);
+  cascade80-nonnpack  cascade80 without NNPACK only (what the NNPACK 3x3 convolutions buy).
 "CPU s/img" is process CPU time (all threads) per image: on a busy machine it stays put while the
 wall clock grows; with 2 idle cores the wall clock is roughly half of it or a bit more.
 Threads: each row calls torch.set_num_threads(2) (OMP_NUM_THREADS=2); the single-threaded torchvision
@@ -34,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT.parent / "shared" / "fixtures"
-DETECTRON2 = {"cascade80": 3.28, "maskrcnn80": 2.45, "cascade80-plain": 3.28}
+DETECTRON2 = {"cascade80": 3.28, "maskrcnn80": 2.45, "cascade80-plain": 3.28, "cascade80-nonnpack": 3.28}
 TARGET = {"cascade80": 2.6}
 
 
@@ -57,7 +58,7 @@ def _fixture_images():
     return [np.asarray(Image.open(p).convert("RGB").resize((1000, 800), Image.BILINEAR)) for p in sorted(d.glob("*.png"))]
 
 
-def _random_predictor(kind: str, device: str, amp: bool, image, plain: bool = False):
+def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = ""):
     """Random-weight 80-class model, BN statistics from one train-mode forward, saved and reloaded."""
     import torch
 
@@ -88,8 +89,10 @@ def _random_predictor(kind: str, device: str, amp: bool, image, plain: bool = Fa
     path = Path(tempfile.mkdtemp()) / "random_bnstats.pth"
     torch.save({"model": sd}, path)
     del model
-    if plain:  # no FrozenBN folding, no channels_last: what the optimisations buy
-        return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, channels_last=False)
+    if variant == "plain":  # no FrozenBN folding, no channels_last, no NNPACK: what the optimisations buy
+        return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, channels_last=False, nnpack=False)
+    if variant == "nonnpack":
+        return Predictor(cfg, path, device=device, amp=amp, nnpack=False)
     return Predictor(cfg, path, device=device, amp=amp)
 
 
@@ -117,7 +120,8 @@ def run_row(case: str, device: str, amp: bool, batch: int, repeats: int) -> dict
     else:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 256, (800, 1067, 3), dtype=np.uint8)]
-        predictor = _random_predictor(case.replace("-plain", ""), device, amp, images[0], plain=case.endswith("-plain"))
+        kind, _, variant = case.partition("-")
+        predictor = _random_predictor(kind, device, amp, images[0], variant)
     counts = []
     mh = predictor.model.roi_heads.mask_head
     mh.register_forward_hook(lambda m, inp, out: counts.append(int(inp[0].shape[0])))

@@ -213,12 +213,14 @@ class Predictor:
     class_names: names in model order (default ``class_{i}``); tile_size/tile_overlap: images with a
     side larger than ``tile_size`` are cut into overlapping tiles (each preprocessed like an image)
     and the instances merged (None: never tile); amp: autocast on CUDA; fold_bn: fold FrozenBN into
-    the convolutions after loading (same results, faster).
+    the convolutions after loading (same results, faster); channels_last / nnpack (default on): the CPU
+    speed-ups of ``GeneralizedRCNN.set_channels_last`` / ``set_nnpack`` (same results up to rounding).
     """
 
     def __init__(self, config: str | os.PathLike | CfgNode, weights: str | os.PathLike | None, device: str = "cpu",
                  class_names: Sequence[str] | None = None, *, tile_size: int | None = None, tile_overlap: int = 128,
-                 amp: bool = False, fold_bn: bool = True, channels_last: bool | None = None, strict: bool = True):
+                 amp: bool = False, fold_bn: bool = True, channels_last: bool | None = None,
+                 nnpack: bool | None = None, strict: bool = True):
         from .checkpoint import load_checkpoint
         from .modeling import build_model
         from .modeling.layers import fold_frozen_bn
@@ -238,6 +240,8 @@ class Predictor:
             channels_last = True
         self.model.set_channels_last(bool(channels_last))
         self.channels_last = bool(channels_last)
+        self.nnpack = bool(nnpack if nnpack is not None else self.device.type == "cpu")
+        self.model.set_nnpack(self.nnpack)
         self.amp = amp and self.device.type == "cuda"
         self.num_classes = int(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         if class_names is None:

@@ -56,6 +56,52 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool_executor
 
 
+def _roi_align_chunk(x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
+                     sampling_ratio: int, aligned: bool) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.ops.torchvision.roi_align(x, rois, spatial_scale, output_size[0], output_size[1], sampling_ratio,
+                                               aligned)
+
+
+def _roi_align_backward_chunk(grad: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
+                              spatial_scale: float, sampling_ratio: int, aligned: bool,
+                              input_shape: torch.Size) -> torch.Tensor:
+    n, c, h, w = input_shape
+    with torch.no_grad():
+        return torch.ops.torchvision._roi_align_backward(grad.contiguous(), rois, spatial_scale, output_size[0],
+                                                         output_size[1], n, c, h, w, sampling_ratio, aligned)
+
+
+class ThreadedROIAlign(torch.autograd.Function):
+    """torchvision's roi_align with its forward and backward split by ROI over ``workers`` threads (CPU
+    training: torchvision's CPU kernels, backward included, run on one thread). Each ROI's output and
+    gradient are computed as torchvision computes them; the chunks' input gradients are summed."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
+                sampling_ratio: int, aligned: bool, workers: int) -> torch.Tensor:
+        ctx.save_for_backward(rois)
+        ctx.settings = (output_size, spatial_scale, sampling_ratio, aligned, workers, x.shape)
+        chunks = rois.tensor_split(workers)
+        futures = [_executor(workers - 1).submit(_roi_align_chunk, x, r, output_size, spatial_scale, sampling_ratio,
+                                                 aligned) for r in chunks[1:]]
+        first = _roi_align_chunk(x, chunks[0], output_size, spatial_scale, sampling_ratio, aligned)
+        return torch.cat([first] + [f.result() for f in futures], dim=0)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (rois,) = ctx.saved_tensors
+        output_size, spatial_scale, sampling_ratio, aligned, workers, shape = ctx.settings
+        sizes = [r.size(0) for r in rois.tensor_split(workers)]
+        pairs = list(zip(grad_output.split(sizes), rois.split(sizes)))
+        args = (output_size, spatial_scale, sampling_ratio, aligned, shape)
+        futures = [_executor(workers - 1).submit(_roi_align_backward_chunk, g, r, *args) for g, r in pairs[1:]]
+        grad_input = _roi_align_backward_chunk(*pairs[0], *args)
+        for f in futures:
+            grad_input += f.result()
+        return grad_input, None, None, None, None, None, None
+
+
 class ROIPooler(nn.Module):
     """``pooler_type``: ROIAlignV2 (aligned=True) or ROIAlign (aligned=False); ``scales`` = 1 / stride per level."""
 
@@ -89,7 +135,19 @@ class ROIPooler(nn.Module):
         # features follow them up to float32
         if x.dtype != rois.dtype:
             x = x.to(rois.dtype)
+        workers = self._num_training_workers(x, rois.size(0))
+        if workers > 1:
+            return ThreadedROIAlign.apply(x, rois, self.output_size, self.scales[level], self.sampling_ratio,
+                                          self.aligned, workers)
         return roi_align(x, rois, self.output_size, self.scales[level], self.sampling_ratio, self.aligned)
+
+    @staticmethod
+    def _num_training_workers(x: torch.Tensor, num_boxes: int) -> int:
+        """Threads for one level's ROIs when the features need a gradient (training on CPU); else 1."""
+        if (not x.requires_grad or not torch.is_grad_enabled() or x.device.type != "cpu" or torch.jit.is_scripting()
+                or num_boxes < PARALLEL_MIN_ROIS):
+            return 1
+        return min(torch.get_num_threads(), num_boxes // (PARALLEL_MIN_ROIS // 2))
 
     @staticmethod
     def _num_workers(x: list[torch.Tensor], num_boxes: int) -> int:

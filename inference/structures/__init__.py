@@ -4,6 +4,7 @@ from .image_list import ImageList
 from .instances import Instances
 from .masks import (
     BitMasks,
+    IndexedBitMasks,
     PolygonMasks,
     masks_to_rle,
     paste_masks_in_image,
@@ -17,6 +18,7 @@ __all__ = [
     "ImageList",
     "Instances",
     "BitMasks",
+    "IndexedBitMasks",
     "PolygonMasks",
     "paste_masks_in_image",
     "polygons_to_bitmask",

@@ -75,6 +75,53 @@ class BitMasks:
         return BitMasks(torch.cat([m.tensor for m in masks_list], dim=0))
 
 
+class IndexedBitMasks:
+    """Rows ``index`` of a BitMasks, without copying the masks: what each sampled proposal's matched gt
+    mask is during training. ``crop_and_resize`` gives exactly ``BitMasks(masks.tensor[index])``'s,
+    converting only the distinct gt masks (not one full-image copy per proposal) to float."""
+
+    def __init__(self, masks: BitMasks, index: torch.Tensor):
+        self.masks = masks
+        self.index = index.to(device=masks.device, dtype=torch.int64).reshape(-1)
+
+    def __len__(self) -> int:
+        return self.index.numel()
+
+    @property
+    def device(self) -> torch.device:
+        return self.masks.device
+
+    def to(self, *args: Any, **kwargs: Any) -> IndexedBitMasks:
+        masks = self.masks.to(*args, **kwargs)
+        return IndexedBitMasks(masks, self.index.to(masks.device))
+
+    def __getitem__(self, item) -> IndexedBitMasks:
+        if isinstance(item, int):
+            item = slice(item, item + 1 if item != -1 else None)
+        return IndexedBitMasks(self.masks, self.index[item])
+
+    def to_bitmasks(self) -> BitMasks:
+        return BitMasks(self.masks.tensor[self.index])
+
+    def crop_and_resize(self, boxes: torch.Tensor, mask_size: int) -> torch.Tensor:
+        """As ``BitMasks.crop_and_resize`` of the selected rows."""
+        assert len(boxes) == len(self), f"{len(boxes)} != {len(self)}"
+        if len(self) == 0:
+            return torch.zeros(0, mask_size, mask_size, dtype=torch.bool, device=boxes.device)
+        used, batch_inds = torch.unique(self.index, return_inverse=True)
+        rois = torch.cat([batch_inds.to(boxes.dtype)[:, None], boxes.to(self.device)], dim=1)
+        bit_masks = self.masks.tensor[used].to(dtype=torch.float32)
+        out = roi_align(bit_masks[:, None], rois, (mask_size, mask_size), 1.0, 0, True).squeeze(1)
+        return out >= 0.5
+
+    @staticmethod
+    def cat(masks_list: list[IndexedBitMasks]) -> IndexedBitMasks | BitMasks:
+        first = masks_list[0].masks
+        if all(m.masks is first for m in masks_list):
+            return IndexedBitMasks(first, torch.cat([m.index for m in masks_list]))
+        return BitMasks.cat([m.to_bitmasks() for m in masks_list])
+
+
 class PolygonMasks:
     """``polygons``: per instance a list of flat float arrays [x0, y0, x1, y1, ...] (pixels)."""
 

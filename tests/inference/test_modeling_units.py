@@ -142,3 +142,112 @@ def test_gn_norms_and_conv_box_head_build_and_run():
     with torch.no_grad():
         out = model([{"image": torch.rand(3, 64, 96) * 255, "height": 64, "width": 96}])
     assert out[0]["instances"].image_size == (64, 96)
+
+
+def _random_rois(n: int, batch: int, size: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g) * size
+    wh = torch.rand(n, 2, generator=g) * size / 2 + 1
+    batch_index = torch.randint(0, batch, (n, 1), generator=g).float()
+    return torch.cat([batch_index, xy, xy + wh], dim=1)
+
+
+def test_threaded_roi_align_equals_torchvision_forward_and_backward():
+    from torchvision.ops import roi_align
+
+    from inference.modeling.poolers import ThreadedROIAlign
+
+    x = torch.randn(2, 8, 40, 50, requires_grad=True)
+    rois = _random_rois(300, 2, 60)
+    expected = roi_align(x, rois, (7, 7), 0.5, 0, True)
+    grad = torch.randn_like(expected)
+    (expected_grad,) = torch.autograd.grad(expected, x, grad)
+    got = ThreadedROIAlign.apply(x, rois, (7, 7), 0.5, 0, True, 2)
+    (got_grad,) = torch.autograd.grad(got, x, grad)
+    assert torch.equal(got, expected)  # per-ROI outputs are computed exactly as torchvision computes them
+    assert torch.allclose(got_grad, expected_grad, atol=1e-5)  # chunk gradients summed in another order
+    x64 = torch.randn(2, 2, 16, 16, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: ThreadedROIAlign.apply(t, _random_rois(70, 2, 20).double(), (3, 3), 0.5,
+                                                                     2, True, 2), (x64,))
+
+
+def test_pooler_uses_threads_only_for_training_with_many_rois():
+    from inference.modeling.poolers import PARALLEL_MIN_ROIS, ROIPooler
+
+    x = torch.randn(1, 4, 8, 8, requires_grad=True)
+    assert ROIPooler._num_training_workers(x, PARALLEL_MIN_ROIS) == min(torch.get_num_threads(), 2)
+    assert ROIPooler._num_training_workers(x, PARALLEL_MIN_ROIS - 1) == 1
+    assert ROIPooler._num_training_workers(x.detach(), 1000) == 1
+    with torch.no_grad():
+        assert ROIPooler._num_training_workers(x, 1000) == 1
+
+
+@pytest.mark.skipif(not __import__("inference.modeling.layers", fromlist=["x"]).nnpack_available(),
+                    reason="this torch build has no NNPACK (the convolution falls back to oneDNN)")
+@pytest.mark.parametrize("c_in,c_out,batch,size", [(128, 32, 16, 14), (256, 256, 16, 14), (192, 8, 20, 16),
+                                                   (128, 8, 2, 40)])
+def test_nnpack_conv_matches_direct_convolution_with_gradients(c_in, c_out, batch, size, monkeypatch):
+    from inference.modeling import layers
+
+    calls = []
+    original = layers._nnpack_conv
+    monkeypatch.setattr(layers, "_nnpack_conv", lambda *a: calls.append(1) or original(*a))
+    torch.manual_seed(0)
+    conv = Conv2d(c_in, c_out, 3, padding=1, activation=torch.relu)
+    x = torch.randn(batch, c_in, size, size, requires_grad=True)
+    y = conv(x)
+    grad = torch.randn_like(y)
+    expected = torch.autograd.grad(y, [x, conv.weight, conv.bias], grad)
+    conv.use_nnpack = True
+    y_nnpack = conv(x)
+    got = torch.autograd.grad(y_nnpack, [x, conv.weight, conv.bias], grad)
+    # forward and input gradient through NNPACK; the weight gradient too on maps up to 16x16
+    assert len(calls) == (3 if size <= 16 else 2)
+    assert torch.allclose(y_nnpack, y, atol=1e-4, rtol=1e-4)
+    for e, g in zip(expected, got):
+        assert torch.allclose(g, e, atol=1e-4 * float(e.abs().max()), rtol=1e-4)
+
+
+def test_nnpack_is_used_only_where_it_applies():
+    def applies(conv: Conv2d, x: torch.Tensor) -> bool:
+        conv.use_nnpack = True
+        return conv._nnpack_applies(x)
+
+    big = torch.randn(1, 128, 64, 64)
+    assert applies(Conv2d(128, 128, 3, padding=1), big) is __import__("inference.modeling.layers", fromlist=["x"]).nnpack_available()
+    assert not applies(Conv2d(128, 128, 3, stride=2, padding=1), big)
+    assert not applies(Conv2d(128, 128, 1), big)  # 1x1: no Winograd gain
+    assert not applies(Conv2d(128, 128, 3, padding=1), big.double())
+    assert not applies(Conv2d(64, 64, 3, padding=1), torch.randn(1, 64, 64, 64))  # too few channels
+    assert not applies(Conv2d(512, 512, 3, padding=1), torch.randn(1, 512, 64, 64))  # too many
+    assert not applies(Conv2d(128, 128, 3, padding=1), torch.randn(1, 128, 20, 20))  # too few pixels
+    strided = Conv2d(128, 8, 3, stride=2, padding=1)
+    strided.use_nnpack = True
+    assert strided(big).shape == (1, 8, 32, 32)  # falls back to the direct convolution
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_mask_head_deconv_backward_as_matrix_products_matches_conv_transpose(channels_last):
+    import torch.nn.functional as F
+
+    from inference.modeling.roi_heads.mask_head import Deconv2x2
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 16, 14, 14)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    weight = torch.randn(16, 12, 2, 2, requires_grad=True)
+    bias = torch.randn(12, requires_grad=True)
+    expected_out = F.conv_transpose2d(x, weight, bias, stride=2)
+    grad = torch.randn_like(expected_out)
+    expected = torch.autograd.grad(expected_out, [x, weight, bias], grad)
+    out = Deconv2x2.apply(x, weight, bias)
+    got = torch.autograd.grad(out, [x, weight, bias], grad)
+    assert torch.equal(out, expected_out)
+    for e, g in zip(expected, got):
+        assert torch.allclose(g, e, atol=1e-4, rtol=1e-4)
+    x64 = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    w64 = torch.randn(3, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    b64 = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(Deconv2x2.apply, (x64, w64, b64))

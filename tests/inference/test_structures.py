@@ -89,3 +89,29 @@ def test_bitmask_crop_and_resize_and_rle():
     rles = masks_to_rle(m.numpy())
     assert isinstance(rles[0]["counts"], str)
     assert np.array_equal(rle_to_masks(rles), m.numpy())
+
+
+def test_indexed_bitmasks_crop_like_the_copied_masks():
+    from inference.structures import IndexedBitMasks
+
+    g = torch.Generator().manual_seed(0)
+    masks = BitMasks(torch.rand(5, 60, 80, generator=g) > 0.5)
+    index = torch.randint(0, 5, (40,), generator=g)
+    boxes = torch.rand(40, 4, generator=g) * 40
+    boxes[:, 2:] += boxes[:, :2] + 1
+    expected = BitMasks(masks.tensor[index]).crop_and_resize(boxes, 28)
+    indexed = IndexedBitMasks(masks, index)
+    assert len(indexed) == 40
+    assert torch.equal(indexed.crop_and_resize(boxes, 28), expected)
+    picked = torch.tensor([3, 7, 11])
+    assert torch.equal(indexed[picked].crop_and_resize(boxes[picked], 28), expected[picked])
+    chosen = torch.zeros(40, dtype=torch.bool)
+    chosen[5:9] = True
+    assert torch.equal(indexed[chosen].crop_and_resize(boxes[chosen], 28), expected[chosen])
+    assert len(indexed[2]) == 1 and len(indexed[-1]) == 1
+    joined = IndexedBitMasks.cat([indexed[:10], indexed[10:]])
+    assert torch.equal(joined.crop_and_resize(boxes, 28), expected)
+    other = IndexedBitMasks(BitMasks(masks.tensor.clone()), index[:5])
+    mixed = IndexedBitMasks.cat([indexed[:10], other])  # different sources: copied into one BitMasks
+    assert torch.equal(mixed.tensor, torch.cat([masks.tensor[index[:10]], masks.tensor[index[:5]]]))
+    assert indexed[:0].crop_and_resize(boxes[:0], 28).shape == (0, 28, 28)

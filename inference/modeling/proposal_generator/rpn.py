@@ -7,7 +7,7 @@ from torch import nn
 
 from ...structures import Boxes, ImageList, Instances, pairwise_iou
 from ..box_regression import Box2BoxTransform
-from ..layers import ShapeSpec, smooth_l1_loss
+from ..layers import Conv2d, ShapeSpec, smooth_l1_loss
 from ..matcher import Matcher
 from ..nms import batched_nms
 from ..sampling import subsample_labels
@@ -22,7 +22,7 @@ class StandardRPNHead(nn.Module):
         conv_dims = list(conv_dims)
         if len(conv_dims) == 1:
             out_channels = in_channels if conv_dims[0] == -1 else conv_dims[0]
-            self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
+            self.conv = Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
             nn.init.normal_(self.conv.weight, std=0.01)
             nn.init.constant_(self.conv.bias, 0)
             convs = [self.conv]
@@ -31,7 +31,7 @@ class StandardRPNHead(nn.Module):
             out_channels = in_channels
             for k, d in enumerate(conv_dims):
                 out_channels = in_channels if d == -1 else d
-                c = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
+                c = Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
                 nn.init.normal_(c.weight, std=0.01)
                 nn.init.constant_(c.bias, 0)
                 self.conv.add_module(f"conv{k}", c)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from ...structures import Boxes, Instances, pairwise_iou
+from ...structures import BitMasks, Boxes, IndexedBitMasks, Instances, pairwise_iou
 from ..layers import ShapeSpec
 from ..matcher import Matcher
 from ..poolers import ROIPooler
@@ -130,7 +130,11 @@ class StandardROIHeads(nn.Module):
                 sampled_targets = matched_idxs[sampled_idxs]
                 for name, value in targets_per_image.get_fields().items():
                     if name.startswith("gt_") and not proposals_per_image.has(name):
-                        proposals_per_image.set(name, value[sampled_targets])
+                        if isinstance(value, BitMasks):  # a reference per proposal, not a full-image copy
+                            value = IndexedBitMasks(value, sampled_targets)
+                        else:
+                            value = value[sampled_targets]
+                        proposals_per_image.set(name, value)
             else:
                 proposals_per_image.gt_boxes = Boxes(torch.zeros(len(sampled_idxs), 4, device=gt_classes.device))
             out.append(proposals_per_image)
