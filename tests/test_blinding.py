@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from django.urls import get_resolver
+from django.urls import get_resolver, reverse
 
 from portal.core.access_matrix import iter_url_entries
 from portal.core.testing import PASSWORD
@@ -206,3 +206,22 @@ def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client):
     assert client.get(f"/api/v1/jobs/{job.pk}/").status_code == 404
     listing = client.get("/api/v1/jobs/")
     assert str(job.pk) not in listing.content.decode() and str(study.model_version) not in listing.content.decode()
+
+
+def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client):
+    from portal.centers.models import Membership, Role
+
+    study = vt.make_open_study(cast, cast.a)
+    session = study.sessions.first()
+    url = reverse("imaging:session-detail", kwargs={"pk": session.pk})
+    client.force_login(cast.a.reviewer)
+    assert 'id="session-jobs"' in client.get(url).content.decode()
+    client.force_login(cast.a.validator)
+    assert client.get(url).status_code == 404  # a validator-only user sees no imaging at all
+    # also a reviewer of the center: the session page opens, but the session stays blinded, so the
+    # analysis panel (jobs and models; its API answers 404) is left out instead of showing an error
+    Membership.objects.create(user=cast.a.validator, center=cast.a.center, role=Role.REVIEWER)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert 'id="session-jobs"' not in response.content.decode()
+    assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404

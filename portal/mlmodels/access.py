@@ -8,7 +8,9 @@ ROUTES = [
     Route(
         name="api-models", build=build_job_world, list_ids=lambda o: [o["model"].pk],
         checks=[
-            GET(own=statuses(200, auditor=403, anonymous=403, superuser=200), other=200),
+            # validators and stain technicians work blinded to the model: no registry (404)
+            GET(own=statuses(200, auditor=403, anonymous=403, superuser=200, validator=404, stain=404),
+                other=statuses(200, validator=404, stain=404)),
             # a non-zip upload: admins reach the bundle check (400), other roles are refused first (403)
             POST(payload=lambda o: {"file": SimpleUploadedFile("m.zip", b"not a zip"),
                                     "center_id": str(o["center"].pk)},
@@ -16,14 +18,15 @@ ROUTES = [
         ],
     ),
     Route(name="api-model-detail", build=build_job_world, kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
-          checks=[GET(own=statuses(200, auditor=403, anonymous=403)),
-                  DELETE(own=statuses(403, center_admin=204, anonymous=403))]),
+          checks=[GET(own=statuses(200, auditor=403, anonymous=403, validator=404, stain=404)),
+                  DELETE(own=statuses(403, center_admin=204, anonymous=403, validator=404, stain=404))]),
     Route(name="api-model-activate", build=build_job_world,
           kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
           checks=[POST(payload=lambda o: {"center_id": str(o["center"].pk)},
-                       own=statuses(403, center_admin=200, anonymous=403))]),
+                       own=statuses(403, center_admin=200, anonymous=403, validator=404, stain=404))]),
     Route(name="mlmodels:list", build=build_job_world, list_ids=lambda o: [o["model"].pk], own_ids_must_appear=False,
-          checks=[GET(own=statuses(200, auditor=404, anonymous=302), other=200)]),
+          checks=[GET(own=statuses(200, auditor=404, anonymous=302, validator=404, stain=404),
+                      other=statuses(200, validator=404, stain=404))]),
     Route(name="mlmodels:activate", build=build_job_world,
           kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
           checks=[POST(payload=lambda o: {"center_id": str(o["center"].pk)}, fmt="multipart",

@@ -64,6 +64,8 @@ class ModelListApi(APIView):
 
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request):
+        if not selectors.user_sees_registry(request.user):
+            raise Http404
         rows = selectors.model_version_list(user=request.user)
         return Response(ModelVersionOutput(rows, many=True).data)
 

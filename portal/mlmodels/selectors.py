@@ -3,19 +3,33 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from portal.centers.models import Center
+from portal.centers.models import Center, Role
 from portal.centers.selectors import center_ids_for_user
 from portal.mlmodels.models import ActiveModel, ModelVersion
 
 
+# Roles that work with the detector's output see the registry; validators and stain technicians work
+# blinded to the model and see none of it (unless they hold one of these roles too).
+REGISTRY_ROLES = (Role.UPLOADER, Role.REVIEWER, Role.CENTER_ADMIN)
+
+
+def registry_center_ids(user) -> list:
+    """Ids of the centers whose models ``user`` may see (where they hold a ``REGISTRY_ROLES`` role)."""
+    return center_ids_for_user(user, REGISTRY_ROLES)
+
+
+def user_sees_registry(user) -> bool:
+    """Whether ``user`` may see the model registry at all (superusers, and ``REGISTRY_ROLES`` holders)."""
+    return bool(getattr(user, "is_superuser", False) or registry_center_ids(user))
+
+
 def model_version_list(*, user) -> QuerySet[ModelVersion]:
-    """Site-wide models and the models of the user's centers (superusers: all)."""
+    """Site-wide models and the models of the user's centers (superusers: all; blinded-only roles and
+    auditors without a membership: none)."""
     qs = ModelVersion.objects.select_related("center")
     if getattr(user, "is_superuser", False):
         return qs
-    if getattr(user, "is_auditor", False) and not center_ids_for_user(user):
-        return qs.none()
-    ids = center_ids_for_user(user)
+    ids = registry_center_ids(user)
     if not ids:
         return qs.none()
     return qs.filter(Q(center__isnull=True) | Q(center_id__in=ids))
@@ -37,6 +51,6 @@ def model_active_for_center(*, center: Center | None) -> ModelVersion | None:
 
 def active_models_by_center(*, user) -> dict:
     """Map center id (None: site default) -> active ModelVersion, for the centers the user sees."""
-    ids = center_ids_for_user(user)
+    ids = registry_center_ids(user)
     rows = ActiveModel.objects.select_related("model_version").filter(Q(center__isnull=True) | Q(center_id__in=ids))
     return {row.center_id: row.model_version for row in rows}

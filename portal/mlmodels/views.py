@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.centers.models import Center, Role
-from portal.centers.selectors import center_ids_for_user, centers_for_user
+from portal.centers.selectors import centers_for_user
 from portal.core.api import DomainError
 from portal.mlmodels import selectors, services
 
@@ -34,7 +34,7 @@ class UploadForm(forms.Form):
 def _visible_or_404(user):
     if user.is_auditor and not user.is_superuser:
         raise Http404
-    if not user.is_superuser and not center_ids_for_user(user):
+    if not selectors.user_sees_registry(user):
         raise Http404
 
 

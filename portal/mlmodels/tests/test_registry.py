@@ -130,3 +130,18 @@ def test_registry_page_lists_models_and_offers_activation_to_admins(cast, storag
     client.force_login(cast.a.reviewer)
     page = client.get("/models/").content.decode()
     assert "Upload and verify" not in page
+
+
+def test_blinded_roles_see_no_registry_unless_they_hold_another_role(cast, storage, tiny_bundle_dir, client):
+    from portal.centers.models import Membership, Role
+
+    model_version = model_register_bundle(path=tiny_bundle_dir)
+    for blinded in (cast.a.validator, cast.a.stain):
+        client.force_login(blinded)
+        assert client.get("/models/").status_code == 404
+        assert client.get("/api/v1/models/").status_code == 404
+        assert client.get(f"/api/v1/models/{model_version.pk}/").status_code == 404
+    Membership.objects.create(user=cast.a.validator, center=cast.a.center, role=Role.REVIEWER)
+    client.force_login(cast.a.validator)
+    assert model_version.name in client.get("/models/").content.decode()
+    assert [row["id"] for row in client.get("/api/v1/models/").json()] == [str(model_version.pk)]
