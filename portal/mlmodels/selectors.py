@@ -7,7 +7,6 @@ from portal.centers.models import Center, Role
 from portal.centers.selectors import center_ids_for_user
 from portal.mlmodels.models import ActiveModel, ModelVersion
 
-
 # Roles that work with the detector's output see the registry; validators and stain technicians work
 # blinded to the model and see none of it (unless they hold one of these roles too).
 REGISTRY_ROLES = (Role.UPLOADER, Role.REVIEWER, Role.CENTER_ADMIN)
