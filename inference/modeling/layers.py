@@ -139,12 +139,13 @@ class NNPACKConv2d(torch.autograd.Function):
         return grad_input, grad_weight, grad_bias, None
 
 
-# Where NNPACK beats oneDNN (measured on the 2-core AVX2 machines, benchmarks/bench_inference.py): 3x3
-# convolutions with 128-256 input channels over at least this many output pixels (N * H * W), e.g. the
-# FPN output and RPN convolutions on P2-P4, ResNet res3/res4 3x3 convolutions, the mask head (2-2.5x on
-# 256 channels). Fewer channels (res2) or 512 channels on small maps (res5) are slower through NNPACK.
-NNPACK_IN_CHANNELS = (128, 256)
-NNPACK_MIN_PIXELS = 3000
+# Where NNPACK beats oneDNN (measured on the 2-core AVX2 machines, benchmarks/bench_inference.py and
+# bench_training_parity.py): 3x3 convolutions with 64-256 input channels and an input of at least
+# NNPACK_MIN_ELEMENTS values (N * C * H * W): the FPN output and RPN convolutions on P2-P4, ResNet
+# res2-res4 3x3 convolutions, the mask head on many ROIs (2-2.5x on 256 channels). Few channels, small
+# maps, or 512 channels (res5) are slower through NNPACK.
+NNPACK_IN_CHANNELS = (64, 256)
+NNPACK_MIN_ELEMENTS = 800_000
 # the largest kernel NNPACK's FFT path takes (16x16 tiles): output maps up to this size get their weight
 # gradient from NNPACK too (2-2.5x faster than oneDNN's for the mask head's 14x14 ROI features)
 NNPACK_MAX_KERNEL = 16
@@ -155,7 +156,7 @@ class Conv2d(nn.Conv2d):
 
     ``use_nnpack`` (off by default; set by ``GeneralizedRCNN.set_nnpack``): run through NNPACK on CPU when
     the convolution allows it (3x3, stride 1, no dilation or groups, float32) and is of a size where it is
-    faster (``NNPACK_IN_CHANNELS``, ``NNPACK_MIN_PIXELS``)."""
+    faster (``NNPACK_IN_CHANNELS``, ``NNPACK_MIN_ELEMENTS``)."""
 
     def __init__(self, *args, norm: nn.Module | None = None, activation: Callable | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -168,7 +169,7 @@ class Conv2d(nn.Conv2d):
                 and self.kernel_size == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == 1 and self.padding_mode == "zeros" and self.padding == (1, 1)
                 and NNPACK_IN_CHANNELS[0] <= x.shape[1] <= NNPACK_IN_CHANNELS[1]
-                and x.shape[0] * x.shape[2] * x.shape[3] >= NNPACK_MIN_PIXELS
+                and x.numel() >= NNPACK_MIN_ELEMENTS
                 and not torch.jit.is_scripting() and nnpack_available())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

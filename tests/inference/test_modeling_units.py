@@ -184,8 +184,8 @@ def test_pooler_uses_threads_only_for_training_with_many_rois():
 
 @pytest.mark.skipif(not __import__("inference.modeling.layers", fromlist=["x"]).nnpack_available(),
                     reason="this torch build has no NNPACK (the convolution falls back to oneDNN)")
-@pytest.mark.parametrize("c_in,c_out,batch,size", [(128, 32, 16, 14), (256, 256, 16, 14), (192, 8, 20, 16),
-                                                   (128, 8, 2, 40)])
+@pytest.mark.parametrize("c_in,c_out,batch,size", [(128, 32, 40, 14), (256, 256, 16, 14), (64, 8, 70, 14),
+                                                   (192, 8, 20, 16), (128, 8, 2, 64)])
 def test_nnpack_conv_matches_direct_convolution_with_gradients(c_in, c_out, batch, size, monkeypatch):
     from inference.modeling import layers
 
@@ -213,24 +213,24 @@ def test_nnpack_is_used_only_where_it_applies():
         conv.use_nnpack = True
         return conv._nnpack_applies(x)
 
-    big = torch.randn(1, 128, 64, 64)
+    big = torch.randn(1, 128, 96, 96)
     assert applies(Conv2d(128, 128, 3, padding=1), big) is __import__("inference.modeling.layers", fromlist=["x"]).nnpack_available()
     assert not applies(Conv2d(128, 128, 3, stride=2, padding=1), big)
     assert not applies(Conv2d(128, 128, 1), big)  # 1x1: no Winograd gain
     assert not applies(Conv2d(128, 128, 3, padding=1), big.double())
-    assert not applies(Conv2d(64, 64, 3, padding=1), torch.randn(1, 64, 64, 64))  # too few channels
+    assert not applies(Conv2d(32, 32, 3, padding=1), torch.randn(1, 32, 200, 200))  # too few channels
     assert not applies(Conv2d(512, 512, 3, padding=1), torch.randn(1, 512, 64, 64))  # too many
-    assert not applies(Conv2d(128, 128, 3, padding=1), torch.randn(1, 128, 20, 20))  # too few pixels
+    assert not applies(Conv2d(128, 128, 3, padding=1), torch.randn(1, 128, 20, 20))  # too small an input
     strided = Conv2d(128, 8, 3, stride=2, padding=1)
     strided.use_nnpack = True
-    assert strided(big).shape == (1, 8, 32, 32)  # falls back to the direct convolution
+    assert strided(big).shape == (1, 8, 48, 48)  # falls back to the direct convolution
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_mask_head_deconv_backward_as_matrix_products_matches_conv_transpose(channels_last):
+def test_mask_head_deconv_relu_backward_as_matrix_products_matches_conv_transpose(channels_last):
     import torch.nn.functional as F
 
-    from inference.modeling.roi_heads.mask_head import Deconv2x2
+    from inference.modeling.roi_heads.mask_head import Deconv2x2ReLU
 
     torch.manual_seed(0)
     x = torch.randn(6, 16, 14, 14)
@@ -239,10 +239,10 @@ def test_mask_head_deconv_backward_as_matrix_products_matches_conv_transpose(cha
     x.requires_grad_(True)
     weight = torch.randn(16, 12, 2, 2, requires_grad=True)
     bias = torch.randn(12, requires_grad=True)
-    expected_out = F.conv_transpose2d(x, weight, bias, stride=2)
+    expected_out = F.relu(F.conv_transpose2d(x, weight, bias, stride=2))
     grad = torch.randn_like(expected_out)
     expected = torch.autograd.grad(expected_out, [x, weight, bias], grad)
-    out = Deconv2x2.apply(x, weight, bias)
+    out = Deconv2x2ReLU.apply(x, weight, bias)
     got = torch.autograd.grad(out, [x, weight, bias], grad)
     assert torch.equal(out, expected_out)
     for e, g in zip(expected, got):
@@ -250,4 +250,4 @@ def test_mask_head_deconv_backward_as_matrix_products_matches_conv_transpose(cha
     x64 = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     w64 = torch.randn(3, 2, 2, 2, dtype=torch.float64, requires_grad=True)
     b64 = torch.randn(2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(Deconv2x2.apply, (x64, w64, b64))
+    assert torch.autograd.gradcheck(Deconv2x2ReLU.apply, (x64, w64, b64))

@@ -48,27 +48,35 @@ def mask_rcnn_inference(pred_mask_logits: torch.Tensor, pred_instances: list[Ins
         instances.pred_masks = prob
 
 
-class Deconv2x2(torch.autograd.Function):
-    """``conv_transpose2d(x, weight, bias, stride=2)`` for a 2x2 kernel (the mask head's ``deconv``) with
-    its backward written as two matrix products: the 2x2 windows do not overlap, so every input pixel
-    owns one 2x2 output block. On CPU that backward is ~1.7x faster than oneDNN's (forward unchanged)."""
+class Deconv2x2ReLU(torch.autograd.Function):
+    """``relu(conv_transpose2d(x, weight, bias, stride=2))`` for a 2x2 kernel (the mask head's ``deconv``
+    and its ReLU) with the backward written as two matrix products: the 2x2 windows do not overlap, so
+    every input pixel owns one 2x2 output block. The ReLU mask is applied while the gradient is laid
+    out in blocks (one pass). On CPU this backward is ~2x faster than oneDNN's plus a separate ReLU's."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
+        y = F.relu_(F.conv_transpose2d(x, weight, bias, stride=2))
+        ctx.save_for_backward(x, weight, y)
         ctx.has_bias = bias is not None
-        return F.conv_transpose2d(x, weight, bias, stride=2)
+        return y
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        x, weight = ctx.saved_tensors
+        x, weight, y = ctx.saved_tensors
         n, c_in, h, w = x.shape
         c_out = weight.shape[1]
-        rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in)  # a view when x is channels_last
-        weight_matrix = weight.permute(0, 2, 3, 1).reshape(c_in, 4 * c_out)  # (c_in; a, b, c_out)
         # output pixel (2i + a, 2j + b) of channel o -> row (n, i, j), column (a, b, o)
-        grad_blocks = (grad_output.permute(0, 2, 3, 1).reshape(n, h, 2, w, 2, c_out)
-                       .permute(0, 1, 3, 2, 4, 5).reshape(n * h * w, 4 * c_out))
+        blocks = grad_output.new_empty((n, h, w, 2, 2, c_out))
+        as_output = blocks.permute(0, 1, 3, 2, 4, 5)  # (n, i, a, j, b, o): the output's pixel order
+
+        def in_blocks(t: torch.Tensor) -> torch.Tensor:
+            return t.permute(0, 2, 3, 1).reshape(n, h, 2, w, 2, c_out)  # a view for channels_last tensors
+
+        torch.ops.aten.threshold_backward.grad_input(in_blocks(grad_output), in_blocks(y), 0.0, grad_input=as_output)
+        grad_blocks = blocks.view(n * h * w, 4 * c_out)
+        weight_matrix = weight.permute(0, 2, 3, 1).reshape(c_in, 4 * c_out)  # (c_in; a, b, o)
+        rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in)  # a view when x is channels_last
         grad_input = (grad_blocks @ weight_matrix.t()).view(n, h, w, c_in).permute(0, 3, 1, 2)
         grad_weight = (rows.t() @ grad_blocks).view(c_in, 2, 2, c_out).permute(0, 3, 1, 2)
         grad_bias = grad_blocks.view(-1, 4, c_out).sum(dim=(0, 1)) if ctx.has_bias else None
@@ -113,10 +121,9 @@ class MaskRCNNConvUpsampleHead(nn.Module):
         d = self.deconv
         if (x.device.type == "cpu" and torch.is_grad_enabled() and d.kernel_size == (2, 2) and d.stride == (2, 2)
                 and d.padding == (0, 0) and d.output_padding == (0, 0) and d.groups == 1):
-            x = Deconv2x2.apply(x, d.weight, d.bias)  # CPU training: the faster backward
+            x = Deconv2x2ReLU.apply(x, d.weight, d.bias)  # CPU training: the faster backward
         else:
-            x = d(x)
-        x = F.relu_(x)
+            x = F.relu_(d(x))
         return self.predictor(x)
 
     def forward(self, x: torch.Tensor, instances: list[Instances]):
