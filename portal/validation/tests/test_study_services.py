@@ -42,12 +42,15 @@ def test_cell_order_differs_between_validators_and_is_not_sorted_by_score(cast):
     for membership in study.validators.all():
         orders.append([a.cell_id for a in selectors.assignments_for(membership)])
     assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]
+    grouped = []
     for order in orders:
         scores = [Cell.objects.get(pk=c).model_score or 0 for c in order]
         assert scores != sorted(scores, reverse=True) and scores != sorted(scores)
-        # model picks and embryologist picks are mixed, not grouped
         flags = [Cell.objects.get(pk=c).from_model for c in order]
-        assert flags != sorted(flags) and flags != sorted(flags, reverse=True)
+        grouped.append(flags in (sorted(flags), sorted(flags, reverse=True)))
+    # model picks and embryologist picks are mixed, not grouped: each list is a seeded random shuffle,
+    # so one list comes out grouped by chance once in ~500 studies (4 of 14 cells), both ~once in 250,000
+    assert not all(grouped)
 
 
 def test_a_reviewer_of_the_studys_sessions_cannot_be_its_validator(cast):
