@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from portal.core.testing import PASSWORD, build_cast
 from portal.validation import testing as vt
@@ -111,4 +112,7 @@ def test_validation_study_end_to_end_in_the_browser(live_server, transactional_d
         page.emulate_media(media="print")
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         browser.close()
+        # the ORM lookup above ran while Playwright's event loop was running, so Django gave it its own
+        # connection (per async context), which nothing else closes: it kept the test database open
+        connections.close_all()
     assert not [e for e in errors if "Content Security Policy" in e], errors
