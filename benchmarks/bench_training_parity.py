@@ -1,7 +1,7 @@
 """Training parity with detectron2 (issue 5): train our engine from scratch exactly as detectron2
 trained ``../shared/fixtures/detectron2_cascade_small`` and compare test-set COCO AP and s/iter.
 
-    .venv/bin/python benchmarks/bench_training_parity.py                 # the full run (~1.5 h on 2 cores)
+    .venv/bin/python benchmarks/bench_training_parity.py                 # the full run (1.5-2.5 h on 2 cores)
     .venv/bin/python benchmarks/bench_training_parity.py --iters 20      # a short s/iter measurement
 
 1. Data: ``../shared/tools/synthcells.py OUT/data --seed 11 --train 150 --val 10 --test 40 --size 512x640``
