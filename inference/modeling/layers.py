@@ -164,8 +164,9 @@ class Conv2d(nn.Conv2d):
         self.activation = activation
         self.use_nnpack = False
 
-    def _nnpack_applies(self, x: torch.Tensor) -> bool:
-        return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
+    def nnpack_applies(self, x: torch.Tensor) -> bool:
+        """Whether ``forward(x)`` runs through NNPACK."""
+        return (self.use_nnpack and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
                 and self.kernel_size == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == 1 and self.padding_mode == "zeros" and self.padding == (1, 1)
                 and NNPACK_IN_CHANNELS[0] <= x.shape[1] <= NNPACK_IN_CHANNELS[1]
@@ -173,7 +174,7 @@ class Conv2d(nn.Conv2d):
                 and not torch.jit.is_scripting() and nnpack_available())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.use_nnpack and self._nnpack_applies(x):
+        if self.nnpack_applies(x):
             x = NNPACKConv2d.apply(x, self.weight, self.bias, self.padding[0])
         else:
             x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

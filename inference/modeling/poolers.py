@@ -56,6 +56,13 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool_executor
 
 
+def _cpu_threads_for(num_rois: int, device: torch.device) -> int:
+    """Threads to split ``num_rois`` ROIs over: 1 off the CPU or for few ROIs, else up to torch's count."""
+    if num_rois < PARALLEL_MIN_ROIS or device.type != "cpu" or torch.jit.is_scripting():
+        return 1
+    return min(torch.get_num_threads(), num_rois // (PARALLEL_MIN_ROIS // 2))
+
+
 def _roi_align_chunk(x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
                      sampling_ratio: int, aligned: bool) -> torch.Tensor:
     with torch.no_grad():
@@ -144,17 +151,16 @@ class ROIPooler(nn.Module):
     @staticmethod
     def _num_training_workers(x: torch.Tensor, num_boxes: int) -> int:
         """Threads for one level's ROIs when the features need a gradient (training on CPU); else 1."""
-        if (not x.requires_grad or not torch.is_grad_enabled() or x.device.type != "cpu" or torch.jit.is_scripting()
-                or num_boxes < PARALLEL_MIN_ROIS):
+        if not (x.requires_grad and torch.is_grad_enabled()):
             return 1
-        return min(torch.get_num_threads(), num_boxes // (PARALLEL_MIN_ROIS // 2))
+        return _cpu_threads_for(num_boxes, x.device)
 
     @staticmethod
     def _num_workers(x: list[torch.Tensor], num_boxes: int) -> int:
-        if (num_boxes < PARALLEL_MIN_ROIS or x[0].device.type != "cpu" or torch.is_grad_enabled()
-                or torch.jit.is_scripting()):
+        """Threads for the whole call's ROIs without autograd (inference on CPU); else 1."""
+        if torch.is_grad_enabled():
             return 1
-        return min(torch.get_num_threads(), num_boxes // (PARALLEL_MIN_ROIS // 2))
+        return _cpu_threads_for(num_boxes, x[0].device)
 
     def forward(self, x: list[torch.Tensor], box_lists: list[Boxes]) -> torch.Tensor:
         """``x``: per level Tensor[N, C, Hi, Wi]; returns Tensor[K, C, out, out] in box order.

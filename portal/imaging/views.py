@@ -13,7 +13,7 @@ from portal.core.api import DomainError
 from portal.imaging import selectors, services
 from portal.imaging.forms import NOTES_WARNING, PatientForm, SessionForm, UmPerPxForm
 from portal.imaging.models import ImageStatus
-from portal.jobs import selectors as job_selectors
+from portal.validation.selectors import session_is_blinded_for
 
 
 def _require_read(user) -> None:
@@ -120,7 +120,7 @@ def session_detail(request, pk):
         "can_write": services.user_has_role(request.user, session.center_id, selectors.WRITE_ROLES),
         "statuses": ImageStatus,
         # the analysis panel lists jobs and models: not for a validator blinded from this session
-        "show_analysis": job_selectors.session_for_user(user=request.user, session_id=session.pk) is not None,
+        "show_analysis": not session_is_blinded_for(request.user, session),
     })
 
 

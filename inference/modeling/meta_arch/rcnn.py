@@ -41,7 +41,6 @@ class GeneralizedRCNN(nn.Module):
         self.input_format = input_format
         # inference speed-up: backbone in channels_last (set by Predictor / set_channels_last)
         self.channels_last = False
-        self.nnpack = False  # set by set_nnpack
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
         if self.pixel_mean.shape != self.pixel_std.shape:
@@ -63,16 +62,15 @@ class GeneralizedRCNN(nn.Module):
         return self
 
     def set_nnpack(self, enabled: bool = True) -> GeneralizedRCNN:
-        """Run the 3x3 convolutions of the sizes where NNPACK is faster than oneDNN (``layers.Conv2d``:
-        FPN outputs, RPN, res3/res4, mask head) through NNPACK on CPU, in training and inference. Same
-        results up to float rounding (``layers.NNPACKConv2d``). Without NNPACK in this torch build the
-        convolutions stay as they are."""
+        """Let every ``layers.Conv2d`` run through NNPACK on CPU where NNPACK is faster than oneDNN
+        (``Conv2d.nnpack_applies``: FPN outputs, RPN, res2-res4, mask head), in training and inference.
+        Same results up to float rounding (``layers.NNPACKConv2d``). Without NNPACK in this torch build
+        the convolutions stay as they are."""
         from ..layers import Conv2d
 
         for m in self.modules():
             if isinstance(m, Conv2d):
                 m.use_nnpack = bool(enabled)
-        self.nnpack = bool(enabled)
         return self
 
     def _backbone(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -111,19 +111,16 @@ class MaskRCNNConvUpsampleHead(nn.Module):
             nn.init.constant_(self.predictor.bias, 0)
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
-        uses_nnpack = any(layer.use_nnpack and layer._nnpack_applies(x) for layer in self.conv_norm_relus[:1])
-        if self.channels_last and not uses_nnpack:  # NNPACK reads NCHW
+        if self.channels_last and not self.conv_norm_relus[0].nnpack_applies(x):  # NNPACK reads NCHW
             x = x.contiguous(memory_format=torch.channels_last)
         for layer in self.conv_norm_relus:
             x = layer(x)
         if self.channels_last:  # oneDNN's deconvolution is ~2x faster in channels_last
             x = x.contiguous(memory_format=torch.channels_last)
-        d = self.deconv
-        if (x.device.type == "cpu" and torch.is_grad_enabled() and d.kernel_size == (2, 2) and d.stride == (2, 2)
-                and d.padding == (0, 0) and d.output_padding == (0, 0) and d.groups == 1):
-            x = Deconv2x2ReLU.apply(x, d.weight, d.bias)  # CPU training: the faster backward
+        if x.device.type == "cpu" and torch.is_grad_enabled():  # CPU training: the faster backward
+            x = Deconv2x2ReLU.apply(x, self.deconv.weight, self.deconv.bias)
         else:
-            x = F.relu_(d(x))
+            x = F.relu_(self.deconv(x))
         return self.predictor(x)
 
     def forward(self, x: torch.Tensor, instances: list[Instances]):
