@@ -10,12 +10,15 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
              that image, SCORE_THRESH_TEST 0 (asserts that exactly 100 detections reach the mask head);
   maskrcnn80 the same for plain Mask R-CNN R50-FPN;
   cascade80-plain  cascade80 without FrozenBN folding, channels_last and NNPACK (--cases to include it);
-  cascade80-nonnpack  cascade80 without NNPACK only (what the NNPACK 3x3 convolutions buy).
+  cascade80-nonnpack  cascade80 without NNPACK only (what the NNPACK 3x3 convolutions buy);
+  cascade80-tvroialign  cascade80 pooling with torchvision's roi_align (NCHW, split over 2 Python
+             threads) instead of the channels-last ``separable_roi_align`` (what that buys).
 "CPU s/img" is process CPU time (all threads) per image: on a busy machine it stays put while the
 wall clock grows; with 2 idle cores the wall clock is roughly half of it or a bit more.
-Threads: each row calls torch.set_num_threads(2) (OMP_NUM_THREADS=2); the single-threaded torchvision
-CPU kernels (roi_align over many ROIs, the per-class NMS of SCORE_THRESH_TEST 0) are split over that
-many Python threads by the model itself, so both cores work there too.
+Threads: each row calls torch.set_num_threads(2) (OMP_NUM_THREADS=2); ROI pooling (embedding_bag) uses
+torch's threads; the single-threaded torchvision CPU kernels (the per-class NMS of SCORE_THRESH_TEST 0,
+roi_align in the -tvroialign row) are split over that many Python threads by the model itself, so both
+cores work there too.
 Each row runs in its own subprocess so that peak RSS (ru_maxrss) is that row's own.
 detectron2 v0.6 measured the cascade80 way on these 2-core machines: 3.28 s/img (cascade),
 2.45 s/img (Mask R-CNN), peak RSS ~1.7 GB. Target: <= 0.8x, i.e. <= 2.6 s/img for the cascade.
@@ -35,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT.parent / "shared" / "fixtures"
-DETECTRON2 = {"cascade80": 3.28, "maskrcnn80": 2.45, "cascade80-plain": 3.28, "cascade80-nonnpack": 3.28}
+DETECTRON2 = {"cascade80": 3.28, "maskrcnn80": 2.45, "cascade80-plain": 3.28, "cascade80-nonnpack": 3.28,
+              "cascade80-tvroialign": 3.28}
 TARGET = {"cascade80": 2.6}
 
 
@@ -93,7 +97,11 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
         return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, channels_last=False, nnpack=False)
     if variant == "nonnpack":
         return Predictor(cfg, path, device=device, amp=amp, nnpack=False)
-    return Predictor(cfg, path, device=device, amp=amp)
+    predictor = Predictor(cfg, path, device=device, amp=amp)
+    if variant == "tvroialign":
+        predictor.model.roi_heads.box_pooler.channels_last = False
+        predictor.model.roi_heads.mask_pooler.channels_last = False
+    return predictor
 
 
 def gemm_gflops(threads: int = 2) -> float:
@@ -175,21 +183,23 @@ def main() -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f}, fp32 GEMM {gemm_gflops():.0f} GFLOP/s on 2 threads "
           "at start (other processes slow the wall-clock column)")
-    print(f"{'case':<11} {'device':<10} {'batch':>5} {'s/img':>8} {'CPU s/img':>10} {'peak RSS MB':>12} {'detectron2 s/img':>17} {'target':>7}")
-    for case in args.cases.split(","):
+    cases = args.cases.split(",")
+    width = max(len(c) for c in cases + ["case"])
+    print(f"{'case':<{width}} {'device':<10} {'batch':>5} {'s/img':>8} {'CPU s/img':>10} {'peak RSS MB':>12} {'detectron2 s/img':>17} {'target':>7}")
+    for case in cases:
         for device, amp in devices:
             for batch in (int(b) for b in args.batches.split(",")):
                 cmd = [sys.executable, __file__, "--row", f"{case}:{device}:{int(amp)}:{batch}", "--repeats", str(args.repeats)]
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="2"))
                 line = [x for x in proc.stdout.splitlines() if x.startswith("ROW ")]
                 if proc.returncode or not line:
-                    print(f"{case:<11} {device:<10} {batch:>5}  FAILED: {proc.stderr.strip().splitlines()[-1:]}")
+                    print(f"{case:<{width}} {device:<10} {batch:>5}  FAILED: {proc.stderr.strip().splitlines()[-1:]}")
                     continue
                 row = json.loads(line[0][4:])
                 rows.append(row)
                 ref = DETECTRON2.get(case) if device == "cpu" else None
                 tgt = TARGET.get(case) if device == "cpu" else None
-                print(f"{case:<11} {row['device']:<10} {batch:>5} {row['s_per_img']:>8.2f} {row['cpu_s_per_img']:>10.2f} {row['peak_rss_mb']:>12.0f} "
+                print(f"{case:<{width}} {row['device']:<10} {batch:>5} {row['s_per_img']:>8.2f} {row['cpu_s_per_img']:>10.2f} {row['peak_rss_mb']:>12.0f} "
                       f"{(f'{ref:.2f}' if ref else '-'):>17} {(f'<={tgt:.2f}' if tgt else '-'):>7}", flush=True)
     print(f"end: load average {os.getloadavg()[0]:.1f}, fp32 GEMM {gemm_gflops():.0f} GFLOP/s on 2 threads")
     return 0

@@ -11,6 +11,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from ..structures import Boxes
+from .separable_roi_align import roi_align_channels_last
 
 
 def assign_boxes_to_levels(box_lists: list[Boxes], min_level: int, max_level: int, canonical_box_size: int,
@@ -136,12 +137,24 @@ class ROIPooler(nn.Module):
             raise ValueError("pooler scales must be consecutive powers of 2")
         self.canonical_level = canonical_level
         self.canonical_box_size = canonical_box_size
+        # set by GeneralizedRCNN.set_channels_last: on CPU without autograd, pool channels-last features
+        # with ``roi_align_channels_last`` (vectorised, all threads) instead of torchvision's kernel
+        self.channels_last = False
+
+    def pools_channels_last(self, device: torch.device) -> bool:
+        """Whether a call now (grad mode, device) pools channels-last features with
+        ``roi_align_channels_last``; the features are then best passed in ``torch.channels_last``."""
+        return self.channels_last and device.type == "cpu" and not torch.is_grad_enabled() \
+            and not torch.jit.is_scripting()
 
     def _pool(self, x: torch.Tensor, rois: torch.Tensor, level: int) -> torch.Tensor:
         # box coordinates stay float32 (fp16 cannot hold pixel positions > 2048 exactly); under AMP the
         # features follow them up to float32
         if x.dtype != rois.dtype:
             x = x.to(rois.dtype)
+        if self.pools_channels_last(x.device):
+            return roi_align_channels_last(x, rois, self.output_size, self.scales[level], self.sampling_ratio,
+                                           self.aligned)
         workers = self._num_training_workers(x, rois.size(0))
         if workers > 1:
             return ThreadedROIAlign.apply(x, rois, self.output_size, self.scales[level], self.sampling_ratio,
@@ -165,17 +178,20 @@ class ROIPooler(nn.Module):
     def forward(self, x: list[torch.Tensor], box_lists: list[Boxes]) -> torch.Tensor:
         """``x``: per level Tensor[N, C, Hi, Wi]; returns Tensor[K, C, out, out] in box order.
 
-        The features should be contiguous (NCHW, what roi_align reads; the model converts them once per
-        batch). On CPU, calls with many ROIs are split into chunks pooled on ``torch.get_num_threads()``
-        threads at once (torchvision's CPU kernel is single-threaded).
+        The features should be in the layout the pooling reads (the model converts them once per
+        batch): channels_last where ``pools_channels_last`` (the output is channels_last too), else
+        contiguous NCHW (torchvision's roi_align). On CPU with autograd, calls with many ROIs are split
+        into chunks pooled on ``torch.get_num_threads()`` threads at once (torchvision's CPU kernel is
+        single-threaded).
         """
         num_level_assignments = len(self.scales)
         if len(x) != num_level_assignments:
             raise ValueError(f"pooler got {len(x)} feature maps for {num_level_assignments} levels")
-        x = [f if f.is_contiguous() else f.contiguous() for f in x]
+        fmt = torch.channels_last if self.pools_channels_last(x[0].device) else torch.contiguous_format
+        x = [f.contiguous(memory_format=fmt) for f in x]
         pooler_fmt_boxes = convert_boxes_to_pooler_format(box_lists)
         num_boxes = pooler_fmt_boxes.size(0)
-        workers = self._num_workers(x, num_boxes)
+        workers = 1 if fmt == torch.channels_last else self._num_workers(x, num_boxes)
         if num_level_assignments == 1:
             tasks = [(0, None, pooler_fmt_boxes)]
         else:
@@ -214,10 +230,12 @@ class ROIPooler(nn.Module):
         num_channels = x[0].shape[1]
         if num_level_assignments == 1:
             if not pieces:
-                return pooler_fmt_boxes.new_empty((0, num_channels) + self.output_size)
+                return torch.empty((0, num_channels) + self.output_size, dtype=pooler_fmt_boxes.dtype,
+                                   device=pooler_fmt_boxes.device, memory_format=fmt)
             return torch.cat([r for _, r in pieces], dim=0)
         # every box gets exactly one level (assignments are clamped), so no zero fill is needed
-        output = pooler_fmt_boxes.new_empty((num_boxes, num_channels) + self.output_size)
+        output = torch.empty((num_boxes, num_channels) + self.output_size, dtype=pooler_fmt_boxes.dtype,
+                             device=pooler_fmt_boxes.device, memory_format=fmt)
         for inds, r in pieces:
             output.index_copy_(0, inds, r)
         return output

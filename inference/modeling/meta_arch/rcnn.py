@@ -48,7 +48,8 @@ class GeneralizedRCNN(nn.Module):
 
     def set_channels_last(self, enabled: bool = True) -> GeneralizedRCNN:
         """Run the convolutions (backbone, RPN head, mask head) in channels_last memory format (same
-        results; faster on CPU). The ROI poolers get contiguous (NCHW) features, converted once per batch."""
+        results; faster on CPU). In CPU inference the ROI poolers then pool the channels-last features
+        (``separable_roi_align``); otherwise they get contiguous (NCHW) features, converted once per batch."""
         fmt = torch.channels_last if enabled else torch.contiguous_format
         self.backbone.to(memory_format=fmt)
         head = getattr(self.proposal_generator, "rpn_head", None)
@@ -58,6 +59,10 @@ class GeneralizedRCNN(nn.Module):
         if mask_head is not None:
             mask_head.to(memory_format=fmt)
             mask_head.channels_last = enabled
+        for name in ("box_pooler", "mask_pooler"):
+            pooler = getattr(self.roi_heads, name, None)
+            if pooler is not None:
+                pooler.channels_last = enabled
         self.channels_last = enabled
         return self
 
@@ -79,9 +84,12 @@ class GeneralizedRCNN(nn.Module):
         return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
     def _roi_features(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The features the ROI heads pool from, in roi_align's layout (NCHW), converted once per batch."""
+        """The features the ROI heads pool from, in the poolers' layout, converted once per batch."""
         names = set(getattr(self.roi_heads, "box_in_features", ())) | set(getattr(self.roi_heads, "mask_in_features", ()))
-        return {k: (v.contiguous() if k in names else v) for k, v in features.items()}
+        pooler = getattr(self.roi_heads, "box_pooler", None)
+        channels_last = pooler is not None and pooler.pools_channels_last(self.device)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return {k: (v.contiguous(memory_format=fmt) if k in names else v) for k, v in features.items()}
 
     @property
     def device(self) -> torch.device:
