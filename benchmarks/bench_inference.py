@@ -10,9 +10,13 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
              that image, SCORE_THRESH_TEST 0 (asserts that exactly 100 detections reach the mask head);
   maskrcnn80 the same for plain Mask R-CNN R50-FPN;
   cascade80-plain  cascade80 without FrozenBN folding, channels_last and NNPACK (--cases to include it);
-  cascade80-nonnpack  cascade80 without NNPACK only (what the NNPACK 3x3 convolutions buy);
+  cascade80-nnpack, cascade80-nonnpack  cascade80 with NNPACK's 3x3 convolutions forced on / off
+             (the default row uses them only where ``nnpack_is_faster_here``: AVX2, not AVX-512 CPUs);
   cascade80-tvroialign  cascade80 pooling with torchvision's roi_align (NCHW, split over 2 Python
-             threads) instead of the channels-last ``separable_roi_align`` (what that buys).
+             threads) instead of the channels-last ``separable_roi_align`` (what that buys);
+  cascade80-detectron2, maskrcnn80-detectron2  detectron2 itself (``DefaultPredictor``'s model and
+             resizing) on the same weights and image, where ``import detectron2`` works (a user's own
+             install; nothing else needs it): the peer measured in the same run.
 "CPU s/img" is process CPU time (all threads) per image: on a busy machine it stays put while the
 wall clock grows; with 2 idle cores the wall clock is roughly half of it or a bit more.
 Threads: each row calls torch.set_num_threads(2) (OMP_NUM_THREADS=2); ROI pooling (embedding_bag) uses
@@ -39,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 DETECTRON2 = {"cascade80": 3.28, "maskrcnn80": 2.45, "cascade80-plain": 3.28, "cascade80-nonnpack": 3.28,
-              "cascade80-tvroialign": 3.28}
+              "cascade80-tvroialign": 3.28, "cascade80-nnpack": 3.28, "cascade80-detectron2": 3.28, "maskrcnn80-detectron2": 2.45}
 TARGET = {"cascade80": 2.6}
 
 
@@ -72,7 +76,8 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
     from inference.modeling.layers import FrozenBatchNorm2d
 
     name = {"cascade80": "cascade_mask_rcnn", "maskrcnn80": "mask_rcnn"}[kind]
-    cfg = load_config(FIXTURES / f"detectron2_{name}_R_50_FPN_3x_config.yaml")
+    config_path = FIXTURES / f"detectron2_{name}_R_50_FPN_3x_config.yaml"
+    cfg = load_config(config_path)
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     torch.manual_seed(0)
     bn_cfg = cfg.clone()
@@ -93,15 +98,51 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
     path = Path(tempfile.mkdtemp()) / "random_bnstats.pth"
     torch.save({"model": sd}, path)
     del model
+    if variant == "detectron2":  # the peer, on the same weights and image, where the user has it installed
+        return Detectron2Predictor(config_path, path, device)
     if variant == "plain":  # no FrozenBN folding, no channels_last, no NNPACK: what the optimisations buy
         return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, channels_last=False, nnpack=False)
-    if variant == "nonnpack":
-        return Predictor(cfg, path, device=device, amp=amp, nnpack=False)
+    if variant in ("nonnpack", "nnpack"):
+        return Predictor(cfg, path, device=device, amp=amp, nnpack=variant == "nnpack")
     predictor = Predictor(cfg, path, device=device, amp=amp)
     if variant == "tvroialign":
         predictor.model.roi_heads.box_pooler.channels_last = False
         predictor.model.roi_heads.mask_pooler.channels_last = False
     return predictor
+
+
+class Detectron2Predictor:
+    """detectron2's own model, preprocessing and ``DefaultPredictor`` settings behind our
+    ``predict_batch`` (RGB uint8 images in; one model call per batch), for the peer rows. Needs a
+    detectron2 the user installed; nothing else here uses it."""
+
+    def __init__(self, config_path: Path, weights: Path, device: str):
+        from detectron2.config import get_cfg
+        from detectron2.engine import DefaultPredictor
+
+        cfg = get_cfg()
+        cfg.merge_from_file(str(config_path))
+        cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+        cfg.MODEL.WEIGHTS = str(weights)
+        cfg.MODEL.DEVICE = device
+        self._predictor = DefaultPredictor(cfg)
+        self.model = self._predictor.model
+
+    def predict_batch(self, images, batch_size: int):
+        import torch
+
+        inputs = []
+        for rgb in images:
+            image = rgb[:, :, ::-1] if self._predictor.input_format == "BGR" else rgb
+            height, width = image.shape[:2]
+            resized = self._predictor.aug.get_transform(image).apply_image(image)
+            inputs.append({"image": torch.as_tensor(resized.astype("float32").transpose(2, 0, 1)),
+                           "height": height, "width": width})
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                outputs += self.model(inputs[start:start + batch_size])
+        return outputs
 
 
 def gemm_gflops(threads: int = 2) -> float:
@@ -181,8 +222,11 @@ def main() -> int:
         devices += [("cuda", False), ("cuda", True)]
     rows = []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f}, fp32 GEMM {gemm_gflops():.0f} GFLOP/s on 2 threads "
-          "at start (other processes slow the wall-clock column)")
+    from inference.modeling.layers import nnpack_is_faster_here
+
+    print(f"machine: {os.cpu_count()} CPUs ({torch.backends.cpu.get_cpu_capability()} kernels, NNPACK by default: "
+          f"{'yes' if nnpack_is_faster_here() else 'no'}), load average {load:.1f}, fp32 GEMM {gemm_gflops():.0f} "
+          "GFLOP/s on 2 threads at start (other processes slow the wall-clock column)")
     cases = args.cases.split(",")
     width = max(len(c) for c in cases + ["case"])
     print(f"{'case':<{width}} {'device':<10} {'batch':>5} {'s/img':>8} {'CPU s/img':>10} {'peak RSS MB':>12} {'detectron2 s/img':>17} {'target':>7}")

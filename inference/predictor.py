@@ -213,8 +213,9 @@ class Predictor:
     class_names: names in model order (default ``class_{i}``); tile_size/tile_overlap: images with a
     side larger than ``tile_size`` are cut into overlapping tiles (each preprocessed like an image)
     and the instances merged (None: never tile); amp: autocast on CUDA; fold_bn: fold FrozenBN into
-    the convolutions after loading (same results, faster); channels_last / nnpack (default on): the CPU
-    speed-ups of ``GeneralizedRCNN.set_channels_last`` / ``set_nnpack`` (same results up to rounding).
+    the convolutions after loading (same results, faster); channels_last (default on) / nnpack (default:
+    on CPUs where ``layers.nnpack_is_faster_here``): the CPU speed-ups of
+    ``GeneralizedRCNN.set_channels_last`` / ``set_nnpack`` (same results up to rounding).
     """
 
     def __init__(self, config: str | os.PathLike | CfgNode, weights: str | os.PathLike | None, device: str = "cpu",
@@ -223,7 +224,7 @@ class Predictor:
                  nnpack: bool | None = None, strict: bool = True):
         from .checkpoint import load_checkpoint
         from .modeling import build_model
-        from .modeling.layers import fold_frozen_bn
+        from .modeling.layers import fold_frozen_bn, nnpack_is_faster_here
 
         self.cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else config.clone()
         self.device = torch.device(device)
@@ -240,7 +241,9 @@ class Predictor:
             channels_last = True
         self.model.set_channels_last(bool(channels_last))
         self.channels_last = bool(channels_last)
-        self.nnpack = bool(nnpack if nnpack is not None else self.device.type == "cpu")
+        if nnpack is None:
+            nnpack = self.device.type == "cpu" and nnpack_is_faster_here()
+        self.nnpack = bool(nnpack)
         self.model.set_nnpack(self.nnpack)
         self.amp = amp and self.device.type == "cuda"
         self.num_classes = int(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)

@@ -1,5 +1,6 @@
 """Hand-computed unit cases: anchors, Box2BoxTransform, FrozenBN, BN folding, pooler levels, matcher."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,8 @@ from inference.modeling.proposal_generator.anchor_generator import (
     generate_cell_anchors,
 )
 from inference.structures import Boxes
+
+FIXTURE_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "detectron2_cascade_small"
 
 
 def test_cell_anchors_by_hand():
@@ -274,6 +277,20 @@ def test_nnpack_is_used_only_where_it_applies():
     strided.use_nnpack = True
     assert strided(big).shape == (1, 8, 48, 48)  # falls back to the direct convolution
 
+
+
+@pytest.mark.parametrize("capability,expected", [("AVX2", True), ("AVX512", False), ("DEFAULT", False)])
+def test_nnpack_default_follows_the_cpu(capability, expected, monkeypatch):
+    from inference import Predictor
+    from inference.modeling import layers
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert layers.nnpack_is_faster_here() is (expected and nnpack_available())
+    d = FIXTURE_DIR
+    predictor = Predictor(d / "config.yaml", d / "model_final.pth")
+    assert predictor.nnpack is layers.nnpack_is_faster_here()
+    assert all(m.use_nnpack is predictor.nnpack for m in predictor.model.modules() if isinstance(m, Conv2d))
+    assert Predictor(d / "config.yaml", d / "model_final.pth", nnpack=True).nnpack  # asked for: on anywhere
 
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_mask_head_deconv_relu_backward_as_matrix_products_matches_conv_transpose(channels_last):

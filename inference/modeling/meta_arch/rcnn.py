@@ -67,8 +67,10 @@ class GeneralizedRCNN(nn.Module):
         return self
 
     def set_nnpack(self, enabled: bool = True) -> GeneralizedRCNN:
-        """Let every ``layers.Conv2d`` run through NNPACK on CPU where NNPACK is faster than oneDNN
-        (``Conv2d.nnpack_applies``: FPN outputs, RPN, res2-res4, mask head), in training and inference.
+        """Let every ``layers.Conv2d`` run through NNPACK on CPU where NNPACK is faster than oneDNN on
+        AVX2 CPUs (``Conv2d.nnpack_applies``: FPN outputs, RPN, res2-res4, mask head), in training and
+        inference. Predictor and the trainer turn it on by default only where
+        ``layers.nnpack_is_faster_here`` (not on AVX-512 CPUs, where oneDNN is faster).
         Same results up to float rounding (``layers.NNPACKConv2d``). Without NNPACK in this torch build
         the convolutions stay as they are."""
         from ..layers import Conv2d
