@@ -25,13 +25,12 @@ CHUNK_ROIS = 256
 def _axis_samples(start: torch.Tensor, bin_size: torch.Tensor, grid: torch.Tensor, size: int, pooled: int):
     """Sample rows along one axis, as torchvision's ``pre_calc`` computes them.
 
-    start, bin_size: Tensor[R] float32; grid: Tensor[R] samples per bin. Returns low, high
+    start, bin_size: Tensor[R] float32 (R > 0); grid: Tensor[R] samples per bin. Returns low, high
     (Tensor[R, pooled, G] int64 map indices), w_low, w_high (their weights, 0 for samples outside the
     map or past the ROI's grid), first (Tensor[R, pooled]: the lowest row a bin reads) and extent
     (Tensor[R]: the most rows one of the ROI's bins spans).
     """
-    num_rois = start.shape[0]
-    max_grid = max(int(grid.max()), 1) if num_rois else 1
+    max_grid = max(int(grid.max()), 1)
     gridf = grid.to(torch.float32)[:, None, None]
     step = torch.arange(max_grid, dtype=torch.float32, device=start.device)
     bins = torch.arange(pooled, dtype=torch.float32, device=start.device)
