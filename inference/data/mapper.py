@@ -16,9 +16,15 @@ from .coco import segmentation_to_mask
 from .transforms import (
     RandomDefocus,
     RandomFlip,
+    RandomGrayscale,
+    RandomIllumination,
+    RandomJPEG,
+    RandomNoise,
     RandomPhotometric,
     RandomRotate90,
+    RandomWhiteBalance,
     ResizeShortestEdge,
+    ResizeToPixelSize,
     Sample,
     apply_augmentations,
 )
@@ -32,11 +38,23 @@ def read_image(path: str, fmt: str = "RGB") -> np.ndarray:
 
 
 def build_augmentations(cfg, is_train: bool) -> list:
-    """Resize (+ flip and the microscopy augmentations of ``INPUT.AUGMENT`` when training)."""
+    """Resize (+ flip and the microscopy augmentations of ``INPUT.AUGMENT`` when training).
+
+    With ``INPUT.PHYSICAL_SCALE.ENABLED`` training resamples every image to ``INPUT.UM_PER_PX``
+    (jittered) and crops it instead of the short-edge resize; the trainer fills ``INPUT.UM_PER_PX``
+    from the data first when it is 0.
+    """
     if not is_train:
         return [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]
-    augs: list = [ResizeShortestEdge(list(cfg.INPUT.MIN_SIZE_TRAIN), cfg.INPUT.MAX_SIZE_TRAIN,
-                                     cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+    physical = cfg.INPUT.get("PHYSICAL_SCALE")
+    if physical is not None and physical.ENABLED:
+        um = float(cfg.INPUT.get("UM_PER_PX", 0.0) or 0.0)
+        if not um > 0:
+            raise ValueError("INPUT.PHYSICAL_SCALE.ENABLED needs INPUT.UM_PER_PX > 0 (the trainer computes it from the data)")
+        augs: list = [ResizeToPixelSize(um, tuple(physical.JITTER), tuple(physical.CROP))]
+    else:
+        augs = [ResizeShortestEdge(list(cfg.INPUT.MIN_SIZE_TRAIN), cfg.INPUT.MAX_SIZE_TRAIN,
+                                   cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
     flip = cfg.INPUT.RANDOM_FLIP
     if flip == "horizontal":
         augs.append(RandomFlip(0.5, horizontal=True))
@@ -53,8 +71,20 @@ def build_augmentations(cfg, is_train: bool) -> list:
         if extra.PHOTOMETRIC_PROB > 0:
             augs.append(RandomPhotometric(tuple(extra.BRIGHTNESS), tuple(extra.CONTRAST), tuple(extra.GAMMA),
                                           extra.PHOTOMETRIC_PROB))
+        # the order of image formation: lamp, camera colour, optics, sensor, file
+        if extra.ILLUMINATION_PROB > 0:
+            augs.append(RandomIllumination(extra.ILLUMINATION_TILT, tuple(extra.ILLUMINATION_VIGNETTE),
+                                           extra.ILLUMINATION_PROB))
+        if extra.WHITE_BALANCE_PROB > 0:
+            augs.append(RandomWhiteBalance(tuple(extra.WHITE_BALANCE), extra.WHITE_BALANCE_PROB))
+        if extra.GRAYSCALE_PROB > 0:
+            augs.append(RandomGrayscale(extra.GRAYSCALE_PROB))
         if extra.DEFOCUS_PROB > 0:
             augs.append(RandomDefocus(tuple(extra.DEFOCUS_SIGMA), extra.DEFOCUS_PROB))
+        if extra.NOISE_PROB > 0:
+            augs.append(RandomNoise(tuple(extra.NOISE_SIGMA), extra.NOISE_PROB))
+        if extra.JPEG_PROB > 0:
+            augs.append(RandomJPEG(tuple(extra.JPEG_QUALITY), extra.JPEG_PROB))
     return augs
 
 
@@ -90,7 +120,7 @@ class DatasetMapper:
             masks = np.zeros((0, h, w), bool)
         # one generator per sample, from (seed, sample index): the same stream after a resume
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(sample_index)]))
-        s = apply_augmentations(self.augmentations, Sample(image, boxes, masks), rng)
+        s = apply_augmentations(self.augmentations, Sample(image, boxes, masks, record.get("um_per_px")), rng)
         nh, nw = s.hw
         out = {"file_name": record["file_name"], "image_id": record["image_id"], "height": h, "width": w,
                "um_per_px": record.get("um_per_px"),

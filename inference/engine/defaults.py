@@ -21,6 +21,24 @@ TRAINING_KEYS = {
             "GAMMA": [0.85, 1.15],
             "DEFOCUS_PROB": 0.0,             # probability of a Gaussian defocus blur
             "DEFOCUS_SIGMA": [0.3, 1.5],     # pixels
+            "ILLUMINATION_PROB": 0.0,        # probability of an uneven lamp (tilt + off-centre vignette)
+            "ILLUMINATION_TILT": 0.2,        # largest relative brightness change across the frame
+            "ILLUMINATION_VIGNETTE": [0.0, 0.3],
+            "WHITE_BALANCE_PROB": 0.0,       # probability of per-channel gains
+            "WHITE_BALANCE": [0.85, 1.15],
+            "GRAYSCALE_PROB": 0.0,           # probability of a monochrome camera (luminance in R, G, B)
+            "NOISE_PROB": 0.0,               # probability of read + shot noise
+            "NOISE_SIGMA": [1.0, 6.0],       # grey levels (read noise; shot noise at level 128)
+            "JPEG_PROB": 0.0,                # probability of a JPEG round trip
+            "JPEG_QUALITY": [40, 95],
+        },
+        # train at one physical scale: every image resampled to INPUT.UM_PER_PX (computed from the
+        # training set's um_per_px when 0) times a factor drawn from JITTER, then cropped at random
+        # to at most CROP (H, W) pixels; replaces the MIN_SIZE_TRAIN resize
+        "PHYSICAL_SCALE": {
+            "ENABLED": False,
+            "JITTER": [0.85, 1.2],
+            "CROP": [512, 640],
         },
     },
     "MODEL": {"BACKBONE": {"PRETRAINED": ""}},  # a user-provided backbone weights file (.pth/.pkl)

@@ -36,6 +36,39 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def model_um_per_px(records: Sequence[dict], min_size_test: int) -> float | None:
+    """The pixel size (µm) at the model's input that the test-time resize gives the training images:
+    the median over images of ``um_per_px * short edge / MIN_SIZE_TEST`` (``um_per_px`` itself when
+    there is no resize). None when an image has no ``um_per_px``."""
+    values = []
+    for r in records:
+        um = r.get("um_per_px")
+        if um is None or not um > 0:
+            return None
+        short = min(int(r["height"]), int(r["width"]))
+        values.append(float(um) * (short / min_size_test if min_size_test > 0 else 1.0))
+    return float(np.median(values)) if values else None
+
+
+def set_physical_scale(cfg, records: Sequence[dict], log: Callable[[str], None] = print) -> None:
+    """Write the model's input pixel size (``INPUT.UM_PER_PX``, computed from ``records`` when the
+    config leaves it 0) and the training images' pixel-size range (``INPUT.UM_PER_PX_RANGE``) into
+    ``cfg``. Without ``um_per_px`` on every image both stay unset, unless physical-scale training is
+    asked for, which is then an error."""
+    physical = bool(cfg.INPUT.get("PHYSICAL_SCALE") and cfg.INPUT.PHYSICAL_SCALE.ENABLED)
+    computed = model_um_per_px(records, int(cfg.INPUT.MIN_SIZE_TEST))
+    if computed is None:
+        if physical:
+            raise ValueError("INPUT.PHYSICAL_SCALE.ENABLED needs um_per_px on every training image")
+        return
+    ums = [float(r["um_per_px"]) for r in records]
+    if not float(cfg.INPUT.UM_PER_PX or 0.0) > 0:
+        cfg.INPUT.UM_PER_PX = round(computed, 5)
+    cfg.INPUT.UM_PER_PX_RANGE = [round(min(ums), 5), round(max(ums), 5)]
+    log(f"model input pixel size {cfg.INPUT.UM_PER_PX} um/px (training images {cfg.INPUT.UM_PER_PX_RANGE[0]}-"
+        f"{cfg.INPUT.UM_PER_PX_RANGE[1]} um/px{', resampled to it' if physical else ''})")
+
+
 def train_from_config(cfg, train_json: str, output_dir: str, *, image_root: str | None = None,
                       class_names: Sequence[str] | None = None, resume: bool = False, device: str | None = None,
                       seed: int = 0, num_workers: int | None = None, progress: bool | None = None,
@@ -51,6 +84,7 @@ def train_from_config(cfg, train_json: str, output_dir: str, *, image_root: str 
     dataset = load_coco(train_json, image_root=image_root, class_names=class_names, unknown_classes="skip")
     records = filter_records(dataset.records, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     log(f"training on {len(records)} images of {train_json} ({dataset_summary(dataset)['instances']} instances), device {dev}")
+    set_physical_scale(cfg, records, log)
 
     seed_everything(seed)
     model = (model_builder or build_model_from_config)(cfg).to(dev)

@@ -10,10 +10,17 @@ from inference.data.mapper import DatasetMapper, TrainingBatches
 from inference.data.transforms import (
     RandomDefocus,
     RandomFlip,
+    RandomGrayscale,
+    RandomIllumination,
+    RandomJPEG,
+    RandomNoise,
     RandomPhotometric,
     RandomRotate90,
+    RandomWhiteBalance,
     ResizeShortestEdge,
+    ResizeToPixelSize,
     Sample,
+    boxes_of_masks,
     shortest_edge_size,
 )
 from inference.synth import FieldOptions, generate_dataset
@@ -64,11 +71,73 @@ def test_resize_shortest_edge_rounds_like_detectron2():
 
 def test_photometric_and_defocus_change_pixels_only():
     s0 = _sample()
-    for aug in (RandomPhotometric((1.2, 1.2), (0.8, 0.8), (1.1, 1.1)), RandomDefocus((1.0, 1.0), prob=1.0)):
+    s0.um_per_px = 0.25
+    for aug in (RandomPhotometric((1.2, 1.2), (0.8, 0.8), (1.1, 1.1)), RandomDefocus((1.0, 1.0), prob=1.0),
+                RandomIllumination(0.4, (0.2, 0.3)), RandomWhiteBalance((0.8, 1.2)), RandomGrayscale(1.0),
+                RandomNoise((3.0, 6.0)), RandomJPEG((30, 40))):
         s = aug(s0, np.random.default_rng(0))
         assert s.image.dtype == np.uint8 and s.image.shape == s0.image.shape
-        assert not np.array_equal(s.image, s0.image)
-        assert s.boxes is s0.boxes and s.masks is s0.masks
+        assert not np.array_equal(s.image, s0.image), type(aug).__name__
+        assert s.boxes is s0.boxes and s.masks is s0.masks and s.um_per_px == 0.25
+
+
+def test_photometric_augmentations_do_what_they_say():
+    flat = Sample(np.full((50, 80, 3), 150, np.uint8), np.zeros((0, 4), np.float32), np.zeros((0, 50, 80), bool))
+    rng = np.random.default_rng(3)
+    lit = RandomIllumination(0.4, (0.0, 0.0))(flat, rng).image.astype(float)
+    assert lit.std() > 3 and abs(lit.mean() - 150) < 3          # a gradient around the same level
+    wb = RandomWhiteBalance((0.8, 1.2))(flat, rng).image.reshape(-1, 3)
+    assert len(np.unique(wb, axis=0)) == 1 and len(set(wb[0])) == 3   # per-channel gains, uniform over the image
+    colour = _sample()
+    gray = RandomGrayscale(1.0)(colour, rng).image
+    assert np.array_equal(gray[..., 0], gray[..., 1]) and np.array_equal(gray[..., 1], gray[..., 2])
+    noisy = RandomNoise((4.0, 4.0))(flat, rng).image.astype(float)
+    assert 2.0 < noisy.std() < 6.0 and abs(noisy.mean() - 150) < 1
+    assert RandomNoise((4.0, 4.0), prob=0.0)(flat, rng) is flat
+    smooth = np.tile(np.linspace(60, 200, 80, dtype=np.float32), (50, 1)).astype(np.uint8)
+    grad = Sample(np.repeat(smooth[..., None], 3, axis=2), flat.boxes, flat.masks)
+    jpeg = RandomJPEG((20, 20))(grad, rng).image.astype(float)
+    assert 0 < np.abs(jpeg - grad.image).mean() < 6               # lossy, but the same picture
+
+
+def test_resize_to_pixel_size_brings_every_image_to_the_model_scale_and_crops():
+    s0 = _sample()                       # 40 x 60 px
+    s0.um_per_px = 0.5
+    s = ResizeToPixelSize(0.25)(s0, np.random.default_rng(0))     # twice the pixels, no crop
+    assert s.image.shape == (80, 120, 3) and s.masks.shape == (2, 80, 120) and s.um_per_px == 0.25
+    np.testing.assert_allclose(s.boxes, 2 * s0.boxes, atol=1)
+    fine = Sample(s0.image, s0.boxes, s0.masks, 0.125)             # the same field at 4x finer pixels
+    assert ResizeToPixelSize(0.25)(fine, np.random.default_rng(0)).image.shape == (20, 30, 3)
+    sizes = set()
+    for seed in range(20):
+        c = ResizeToPixelSize(0.25, jitter=(0.9, 1.1), crop=(50, 70))(s0, np.random.default_rng(seed))
+        assert c.image.shape[:2] == c.masks.shape[1:] and c.image.shape[0] <= 50 and c.image.shape[1] <= 70
+        assert 0.225 <= c.um_per_px <= 0.275
+        np.testing.assert_array_equal(c.boxes, boxes_of_masks(c.masks))  # cut cells: box of the visible part
+        sizes.add(c.image.shape[:2])
+    assert (50, 70) in sizes
+    with pytest.raises(ValueError, match="um_per_px"):
+        ResizeToPixelSize(0.25)(_sample(), np.random.default_rng(0))
+
+
+def test_config_switches_on_physical_scale_and_each_augmentation():
+    from inference.data.mapper import build_augmentations
+    from inference.engine.defaults import get_training_cfg
+
+    cfg = get_training_cfg()
+    assert [type(a).__name__ for a in build_augmentations(cfg, True)] == ["ResizeShortestEdge", "RandomFlip"]
+    a = cfg.INPUT.AUGMENT
+    a.ILLUMINATION_PROB = a.WHITE_BALANCE_PROB = a.GRAYSCALE_PROB = a.DEFOCUS_PROB = a.NOISE_PROB = a.JPEG_PROB = 0.5
+    cfg.INPUT.PHYSICAL_SCALE.ENABLED = True
+    with pytest.raises(ValueError, match="UM_PER_PX"):
+        build_augmentations(cfg, True)
+    cfg.INPUT.UM_PER_PX = 0.25
+    augs = build_augmentations(cfg, True)
+    assert [type(x).__name__ for x in augs] == [
+        "ResizeToPixelSize", "RandomFlip", "RandomIllumination", "RandomWhiteBalance", "RandomGrayscale",
+        "RandomDefocus", "RandomNoise", "RandomJPEG"]
+    assert augs[0].um_per_px == 0.25 and augs[0].crop == (512, 640)
+    assert [type(x).__name__ for x in build_augmentations(cfg, False)] == ["ResizeShortestEdge"]
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +172,14 @@ def test_mapper_builds_detectron2_inputs(tiny):
     rgb = np.asarray(Image.open(rec["file_name"]).convert("RGB"))
     test = DatasetMapper(is_train=False, augmentations=[ResizeShortestEdge([64], 1000)], image_format="BGR")(rec)
     assert np.array_equal(test["image"].numpy()[0], rgb[:, :, 2]) and "instances" not in test
+
+
+def test_mapper_gives_the_record_pixel_size_to_physical_scale_training(tiny):
+    rec = tiny.records[0]
+    mapper = DatasetMapper(is_train=True, augmentations=[ResizeToPixelSize(rec["um_per_px"] / 2)])
+    out = mapper(rec, sample_index=0)
+    assert out["image"].shape[1:] == (128, 192) and out["instances"].image_size == (128, 192)
+    assert len(out["instances"]) == len(rec["annotations"])
 
 
 def test_training_stream_is_deterministic_and_resumes_where_it_stopped(tiny):

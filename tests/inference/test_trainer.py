@@ -106,6 +106,60 @@ def test_standin_training_loss_falls_and_writes_checkpoints(tiny_data, tmp_path)
     assert final["scheduler"]["iter"] == 40
 
 
+def test_physical_scale_training_writes_the_model_pixel_size_into_run_and_bundle(tiny_data, tmp_path):
+    from inference.bundle import load_bundle, write_bundle_from_training
+    from inference.config import load_config
+    from inference.data import load_coco
+    from inference.engine.defaults import load_training_config
+    from inference.engine.launch import model_um_per_px, train_from_config
+
+    mod = _standin_module()
+    torch.set_num_threads(1)
+    records = load_coco(tiny_data).records
+    ums = [r["um_per_px"] for r in records]
+    cfg = mod.standin_cfg(max_iter=4, checkpoint_period=0)
+    cfg.INPUT.MIN_SIZE_TEST = 32                      # the test resize halves these 64x80 fields
+    cfg.INPUT.PHYSICAL_SCALE.ENABLED = True
+    cfg.INPUT.PHYSICAL_SCALE.CROP = [48, 48]
+    seen = []
+
+    class Recording(mod.StandInModel):
+        def forward(self, batched_inputs):
+            seen.extend(tuple(b["image"].shape[1:]) for b in batched_inputs)
+            return super().forward(batched_inputs)
+
+    train_from_config(cfg, tiny_data, str(tmp_path / "run"), device="cpu", seed=1, progress=False,
+                      model_builder=lambda c: Recording(), log=lambda s: None)
+    expected = round(float(np.median(ums)) * 64 / 32, 5)
+    assert model_um_per_px(records, 32) == pytest.approx(float(np.median(ums)) * 2)
+    run_cfg = load_training_config(str(tmp_path / "run" / "config.yaml"))
+    assert run_cfg.INPUT.UM_PER_PX == pytest.approx(expected)
+    assert run_cfg.INPUT.UM_PER_PX_RANGE == [round(min(ums), 5), round(max(ums), 5)]
+    # fields at ~0.65 um/px resampled to ~1.3 um/px (jitter 0.85-1.2): about half their size, within the crop
+    assert seen and all(24 <= h <= 40 and 30 <= w <= 48 for h, w in seen), seen
+    # the bundle's inference config keeps the pixel size and range, and loads without training keys
+    b = load_bundle(write_bundle_from_training(str(tmp_path / "run"), str(tmp_path / "b"), name="t", version="1"))
+    bcfg = load_config(b.config_path)
+    assert bcfg.INPUT.UM_PER_PX == pytest.approx(expected) and "PHYSICAL_SCALE" not in bcfg.INPUT
+
+
+def test_physical_scale_training_refuses_images_without_pixel_size(tmp_path):
+    mod = _standin_module()
+    from inference.engine.launch import train_from_config
+
+    out = tmp_path / "d"
+    generate_dataset(str(out), seed=2, splits={"train": 2},
+                     opts=FieldOptions(height=64, width=80, um_per_px=(0.6, 0.7), cells=(2, 3), debris=(0, 1)))
+    data = json.loads((out / "train.json").read_text())
+    del data["images"][0]["um_per_px"]
+    (out / "train.json").write_text(json.dumps(data))
+    cfg = mod.standin_cfg(max_iter=1, checkpoint_period=0)
+    cfg.INPUT.PHYSICAL_SCALE.ENABLED = True
+    with pytest.raises(ValueError, match="um_per_px on every training image"):
+        train_from_config(cfg, str(out / "train.json"), str(tmp_path / "run"), device="cpu", progress=False,
+                          model_builder=lambda c: mod.StandInModel(), log=lambda s: None)
+
+
 def _run(args, **kw):
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, STANDIN, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
