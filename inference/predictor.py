@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .config import CfgNode, load_config
 from .measure import measure
+from .pixels import read_rgb, resize_rgb, shortest_edge_size
 from .structures import masks_to_rle
 
 MIN_IMAGE_SIDE = 16
@@ -23,92 +23,17 @@ MIN_IMAGE_SIDE = 16
 # --------------------------------------------------------------------------------------------------
 # input images
 # --------------------------------------------------------------------------------------------------
-def _window_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Map a >8-bit (or float) image to uint8 by its 0.5-99.5 percentile window."""
-    a = arr.astype(np.float64)
-    finite = a[np.isfinite(a)]
-    if finite.size == 0:
-        return np.zeros(arr.shape, dtype=np.uint8)
-    lo, hi = np.percentile(finite, [0.5, 99.5])
-    if hi <= lo:
-        hi = lo + 1.0
-    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
-    return np.clip((a - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
-
-
 def load_image_rgb(image: Any) -> np.ndarray:
-    """RGB uint8 [H, W, 3] from a path, PIL image or array.
-
-    Grayscale becomes 3 channels, an alpha channel is dropped, 16-bit / float images are windowed
-    to 8 bits by their 0.5-99.5 percentiles. Images with a side under 16 px raise ValueError.
-    """
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        try:
-            with Image.open(path) as im:
-                im.load()
-                image = _pil_to_array(im)
-        except FileNotFoundError:
-            raise ValueError(f"image not found: {path}") from None
-        except OSError as e:
-            raise ValueError(f"cannot read image {path}: {e}") from None
-    elif isinstance(image, Image.Image):
-        image = _pil_to_array(image)
-    elif isinstance(image, torch.Tensor):
+    """RGB uint8 [H, W, 3] from a path, file object, PIL image, array or tensor, by the one pixel rule
+    of :mod:`inference.pixels` (gray -> 3 channels, alpha dropped, >8-bit windowed by the container's
+    bit depth). Unreadable images and images with a side under 16 px raise ValueError."""
+    if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
-    arr = np.asarray(image)
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim == 2:
-        if arr.dtype != np.uint8:
-            arr = _window_to_uint8(arr)
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] in (2, 3, 4):
-        if arr.shape[2] == 2:  # gray + alpha
-            arr = np.repeat(arr[:, :, :1], 3, axis=2)
-        arr = arr[:, :, :3]
-        if arr.dtype != np.uint8:
-            arr = _window_to_uint8(arr)
-    else:
-        raise ValueError(f"expected an HxW or HxWx3 (RGB) image, got an array of shape {arr.shape}")
+    arr = read_rgb(image)
     h, w = arr.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         raise ValueError(f"image is too small ({w}x{h} px); each side needs at least {MIN_IMAGE_SIDE} px")
-    return np.ascontiguousarray(arr)
-
-
-def _pil_to_array(im: Image.Image) -> np.ndarray:
-    if im.mode in ("RGB", "L"):
-        return np.asarray(im)
-    if im.mode in ("RGBA", "RGBX", "CMYK", "YCbCr", "P", "PA", "LA", "1"):
-        return np.asarray(im.convert("RGB"))
-    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit grayscale
-        return np.asarray(im).astype(np.float64) if im.mode == "F" else np.array(im)
-    return np.asarray(im.convert("RGB"))
-
-
-def resize_shortest_edge_shape(h: int, w: int, short_edge: int, max_size: int) -> tuple[int, int]:
-    """detectron2's ResizeShortestEdge.get_output_shape: (new_h, new_w) with ``int(x + 0.5)`` rounding."""
-    size = short_edge * 1.0
-    scale = size / min(h, w)
-    if h < w:
-        newh, neww = size, scale * w
-    else:
-        newh, neww = scale * h, size
-    if max(newh, neww) > max_size:
-        scale = max_size * 1.0 / max(newh, neww)
-        newh = newh * scale
-        neww = neww * scale
-    return int(newh + 0.5), int(neww + 0.5)
-
-
-def resize_uint8(image: np.ndarray, new_h: int, new_w: int) -> np.ndarray:
-    """PIL bilinear resize of a uint8 HxWxC array (what detectron2's ResizeTransform does)."""
-    if image.shape[:2] == (new_h, new_w):
-        return image
-    return np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    return arr
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,8 +191,8 @@ class Predictor:
         img = rgb[:, :, ::-1] if self.input_format == "BGR" else rgb
         h, w = img.shape[:2]
         if self.min_size_test > 0:
-            nh, nw = resize_shortest_edge_shape(h, w, self.min_size_test, self.max_size_test)
-            img = resize_uint8(np.ascontiguousarray(img), nh, nw)
+            img = resize_rgb(np.ascontiguousarray(img), shortest_edge_size(h, w, self.min_size_test,
+                                                                           self.max_size_test))
         tensor = torch.as_tensor(np.ascontiguousarray(img.astype("float32").transpose(2, 0, 1)))
         return {"image": tensor, "height": h, "width": w}
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
+from ..pixels import read_rgb
 from .coco import segmentation_to_mask
 from .transforms import (
     RandomDefocus,
@@ -31,9 +31,8 @@ from .transforms import (
 
 
 def read_image(path: str, fmt: str = "RGB") -> np.ndarray:
-    """uint8 [H, W, 3] in ``fmt`` ("RGB" or "BGR")."""
-    with Image.open(path) as im:
-        rgb = np.asarray(im.convert("RGB"))
+    """uint8 [H, W, 3] in ``fmt`` ("RGB" or "BGR"), by the one pixel rule (:mod:`inference.pixels`)."""
+    rgb = read_rgb(path)
     return np.ascontiguousarray(rgb[:, :, ::-1]) if fmt == "BGR" else rgb
 
 

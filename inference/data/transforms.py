@@ -5,10 +5,11 @@ Each augmentation is a small callable ``aug(sample, rng) -> sample`` over a :cla
 Geometric ones (resize, flips, 90° rotations) keep boxes axis-aligned, so boxes are transformed
 exactly, as detectron2 does, rather than recomputed from the masks.
 
-Resize follows detectron2's ``ResizeShortestEdge``: the new size is rounded with ``int(x + 0.5)``
-and uint8 images go through PIL bilinear, masks through PIL nearest. :class:`ResizeToPixelSize`
-instead resamples every image to one physical pixel size (µm per pixel, from the sample's
-``um_per_px``), so that a cell always has about the same size in pixels, and crops it.
+Resize follows the one rule of :mod:`inference.pixels` (detectron2's ``ResizeShortestEdge``: the new
+size rounded with ``int(x + 0.5)``, uint8 images through PIL bilinear, masks through PIL nearest),
+the same functions the predictor uses. :class:`ResizeToPixelSize` instead resamples every image to
+one physical pixel size (µm per pixel, from the sample's ``um_per_px``), so that a cell always has
+about the same size in pixels, and crops it.
 
 The photometric ones imitate what differs between microscopes and cameras: brightness, contrast,
 gamma, uneven illumination, white balance, grayscale cameras, sensor noise, defocus and JPEG
@@ -16,14 +17,15 @@ compression. They change the image only.
 """
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import io
-import math
-
 import numpy as np
 from PIL import Image, ImageFilter
+
+from ..pixels import resize_mask, resize_rgb, scaled_size, shortest_edge_size
 
 
 @dataclass
@@ -38,32 +40,18 @@ class Sample:
         return self.image.shape[0], self.image.shape[1]
 
 
-def shortest_edge_size(h: int, w: int, short_edge: int, max_size: int) -> tuple[int, int]:
-    """detectron2's ``ResizeShortestEdge.get_output_shape``: (new_h, new_w)."""
-    scale = short_edge * 1.0 / min(h, w)
-    if h < w:
-        newh, neww = short_edge, scale * w
-    else:
-        newh, neww = scale * h, short_edge
-    if max(newh, neww) > max_size:
-        scale = max_size * 1.0 / max(newh, neww)
-        newh, neww = newh * scale, neww * scale
-    return int(newh + 0.5), int(neww + 0.5)
-
-
-def resize_image(image: np.ndarray, new_hw: tuple[int, int], interp=Image.BILINEAR) -> np.ndarray:
-    if image.shape[:2] == tuple(new_hw):
-        return image
-    pil = Image.fromarray(image)
-    return np.asarray(pil.resize((new_hw[1], new_hw[0]), interp))
+def resize_image(image: np.ndarray, new_hw: tuple[int, int]) -> np.ndarray:
+    """The one image resize rule (:func:`inference.pixels.resize_rgb`)."""
+    return resize_rgb(image, new_hw)
 
 
 def resize_masks(masks: np.ndarray, new_hw: tuple[int, int]) -> np.ndarray:
+    """Each bool [H, W] mask of [N, H, W] by :func:`inference.pixels.resize_mask`."""
     if masks.shape[1:] == tuple(new_hw):
         return masks
     out = np.zeros((len(masks),) + tuple(new_hw), bool)
     for i, m in enumerate(masks):
-        out[i] = np.asarray(Image.fromarray(m.astype(np.uint8)).resize((new_hw[1], new_hw[0]), Image.NEAREST)) > 0
+        out[i] = resize_mask(m, new_hw)
     return out
 
 
@@ -135,7 +123,7 @@ class ResizeToPixelSize:
             image = image[y0:y0 + ch, x0:x0 + cw]
             masks = masks[:, y0:y0 + ch, x0:x0 + cw]
             h, w = ch, cw
-        nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+        nh, nw = scaled_size(h, w, scale)
         if self.crop is not None:
             nh, nw = min(nh, self.crop[0]), min(nw, self.crop[1])
         image = resize_image(np.ascontiguousarray(image), (nh, nw))

@@ -12,11 +12,9 @@ import os
 import time
 from collections.abc import Sequence
 
-import numpy as np
-from PIL import Image
-
 from ..data.classes import TARGET_CLASS
 from ..data.coco import CocoDataset, load_coco, segmentation_to_rle, to_coco_dict
+from ..pixels import read_rgb
 from .clinic import class_prf, confusion_matrix, plot_pr_curve
 from .coco_eval import coco_evaluate
 
@@ -123,7 +121,7 @@ def predict_dataset(predictor, dataset: CocoDataset, batch_size: int = 2, progre
         it = tqdm(it, unit="batch")
     for start in it:
         chunk = recs[start:start + batch_size]
-        rgbs = [np.asarray(Image.open(r["file_name"]).convert("RGB")) for r in chunk]
+        rgbs = [read_rgb(r["file_name"]) for r in chunk]
         preds = predictor.predict_batch(rgbs, [r.get("um_per_px") for r in chunk], batch_size=batch_size)
         for r, p in zip(chunk, preds):
             out[r["image_id"]] = {"rles": masks_to_rle(p.masks) if len(p) else [], "classes": p.class_ids.tolist(),

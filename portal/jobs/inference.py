@@ -1,5 +1,5 @@
 """The inference side of a job: the engine's predictor (loaded once per process, cached by sha256) and
-the 8-bit RGB view of a stored image that the engine reads."""
+the 8-bit RGB the engine reads from a stored image."""
 from __future__ import annotations
 
 import threading
@@ -76,50 +76,15 @@ def _load_predictor(*, model_version, device: str):
         raise ModelLoadError(f"The model {model_version} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 
 
-def _to_rgb_uint8(array: np.ndarray) -> np.ndarray:
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    elif array.ndim == 3 and array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    elif array.ndim == 3 and array.shape[-1] == 4:
-        array = array[..., :3]
-    elif array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3, 4):
-        array = np.moveaxis(array, 0, -1)
-        return _to_rgb_uint8(array)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ImageReadError(f"unexpected image shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=np.uint8)
-
-
-def window_to_uint8(array: np.ndarray, low: float, high: float) -> np.ndarray:
-    """The display window the upload stored: ``clip((v - low) / (high - low) * 255)``."""
-    if array.dtype == np.uint8 and low == 0 and high == 255:
-        return array
-    span = float(high - low) or 1.0
-    scaled = (array.astype(np.float32) - float(low)) / span * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
 def image_rgb_uint8(image) -> np.ndarray:
-    """The image's 8-bit RGB view (H×W×3 uint8): the display PNG, else the original with its window."""
-    from PIL import Image as PILImage
+    """The 8-bit RGB the model sees (H×W×3 uint8): the stored original through the one pixel rule of
+    ``inference.pixels`` (the rule the display view and training follow too)."""
+    from inference.pixels import PixelError, read_image, to_model_rgb
 
     try:
-        if image.display_file:
-            with image.display_file.open("rb") as handle, PILImage.open(handle) as pil:
-                return _to_rgb_uint8(np.asarray(pil.convert("RGB")))
-        name = image.file.name.lower()
         with image.file.open("rb") as handle:
-            if name.endswith((".tif", ".tiff")):
-                import tifffile
-
-                array = tifffile.imread(handle, key=0)
-            else:
-                with PILImage.open(handle) as pil:
-                    pil.load()
-                    array = np.asarray(pil if pil.mode in ("I;16", "I", "F", "L", "RGB") else pil.convert("RGB"))
-    except ImageReadError:
-        raise
-    except Exception as exc:
-        raise ImageReadError(f"image {image.pk} cannot be decoded: {type(exc).__name__}: {exc}") from exc
-    return _to_rgb_uint8(window_to_uint8(array, image.display_window_low, image.display_window_high))
+            return to_model_rgb(read_image(handle))
+    except PixelError as exc:
+        raise ImageReadError(f"image {image.pk} cannot be decoded: {exc}") from exc
+    except OSError as exc:
+        raise ImageReadError(f"image {image.pk} cannot be read: {type(exc).__name__}: {exc}") from exc

@@ -11,7 +11,8 @@ from inference.config import get_cfg
 from inference.measure import measure
 from inference.modeling import build_model
 from inference.modeling.nms import batched_nms
-from inference.predictor import Predictor, load_image_rgb, resize_shortest_edge_shape
+from inference.pixels import shortest_edge_size
+from inference.predictor import Predictor, load_image_rgb
 from inference.tiling import predict_tiled, tile_windows
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "detectron2_cascade_small"
@@ -53,9 +54,9 @@ def test_input_conversion():
     assert gray.shape == (40, 50, 3) and np.array_equal(gray[:, :, 1], rgb[:, :, 0])
     rgba = np.dstack([rgb, np.full((40, 50), 7, np.uint8)])
     assert np.array_equal(load_image_rgb(rgba), rgb)
-    img16 = (np.arange(40 * 50, dtype=np.uint16).reshape(40, 50) * 20)
+    img16 = rgb[:, :, 0].astype(np.uint16) * 257  # the same field as 16-bit
     out = load_image_rgb(img16)
-    assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
+    assert out.dtype == np.uint8 and np.array_equal(out[:, :, 0], rgb[:, :, 0])
     with pytest.raises(ValueError, match="too small"):
         load_image_rgb(np.zeros((10, 50, 3), np.uint8))
     with pytest.raises(ValueError, match="HxWx3"):
@@ -76,10 +77,10 @@ def test_input_from_paths(tmp_path):
 
 
 def test_resize_rounding_like_detectron2():
-    assert resize_shortest_edge_shape(512, 640, 512, 1000) == (512, 640)
-    assert resize_shortest_edge_shape(512, 640, 800, 1333) == (800, 1000)
-    assert resize_shortest_edge_shape(333, 500, 800, 1333) == (800, 1201)
-    assert resize_shortest_edge_shape(100, 1000, 800, 1333) == (133, 1333)
+    assert shortest_edge_size(512, 640, 512, 1000) == (512, 640)
+    assert shortest_edge_size(512, 640, 800, 1333) == (800, 1000)
+    assert shortest_edge_size(333, 500, 800, 1333) == (800, 1201)
+    assert shortest_edge_size(100, 1000, 800, 1333) == (133, 1333)
 
 
 def test_predict_result_fields(tiny):

@@ -17,9 +17,9 @@ The pipeline for one uploaded file (``inspect_upload``), in this order:
 6. **Full decode** of every page (truncated or corrupt data raise here and the file is refused).
 7. **Re-encoding from pixels**: 8-bit pages become PNG, 16-bit pages TIFF (deflate) holding only the
    structural tags; no EXIF, XMP, ICC, text chunks, descriptions, dates or software tags survive.
-8. **Display view** (8-bit, used for display and inference), decided once: 8-bit pixels are used as they
-   are (window 0-255); >8-bit pixels are mapped linearly from the 0.5th..99.5th percentile of all samples
-   of the page (computed on a deterministic subsample of at most ``2**20`` samples) to 0..255, clipped.
+8. **Display view** (8-bit, shown in the viewer): the one pixel rule of ``inference.pixels`` (the rule
+   the model's input follows too): 8-bit pixels as they are (window 0-255); >8-bit pixels mapped
+   linearly from ``[0, 2**b - 1]`` (the camera bit depth that holds the 99.9th percentile) to 0..255.
    The window is returned so it is stored with the image.
 """
 from __future__ import annotations
@@ -34,6 +34,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageFile
 
+from inference import pixels as pixels_rule
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 FORMAT_EXTENSIONS = {
@@ -46,8 +48,6 @@ PRIMARY_EXTENSION = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp
 ALL_EXTENSIONS = sorted(set().union(*FORMAT_EXTENSIONS.values()))
 ACTIVE_CONTENT = (b"<script", b"<html", b"<?php", b"<!doctype html", b"<iframe", b"<svg", b"javascript:",
                   b"<body")
-DISPLAY_PERCENTILES = (0.5, 99.5)
-SUBSAMPLE_MAX = 2**20
 THUMBNAIL_MAX_SIDE = 256
 
 
@@ -537,26 +537,6 @@ def inspect_upload(
 
 # --- encoding -----------------------------------------------------------------------------------
 
-def display_window(pixels: np.ndarray) -> tuple[float, float]:
-    """The documented 8-bit display rule: identity for 8-bit, 0.5-99.5 percentile window otherwise."""
-    if pixels.dtype == np.uint8:
-        return 0.0, 255.0
-    flat = pixels.reshape(-1)
-    step = max(1, flat.size // SUBSAMPLE_MAX)
-    sample = flat[::step]
-    low, high = (float(v) for v in np.percentile(sample, DISPLAY_PERCENTILES))
-    if high <= low:
-        high = low + 1.0
-    return low, high
-
-
-def apply_window(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
-    if pixels.dtype == np.uint8 and (low, high) == (0.0, 255.0):
-        return pixels
-    scaled = (pixels.astype(np.float32) - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
 def _png_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     if arr.dtype == np.uint16:
@@ -584,8 +564,7 @@ def encode_page(page: Page) -> Encoded:
         stored, ext = _tiff_bytes(page.pixels), ".tiff"
     else:
         stored, ext = _png_bytes(page.pixels), ".png"
-    low, high = display_window(page.pixels)
-    display = apply_window(page.pixels, low, high)
+    display, (low, high) = pixels_rule.to_8bit(page.pixels)
     thumb = PILImage.fromarray(display, mode="L" if display.ndim == 2 else "RGB")
     thumb.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE))
     tbuf = io.BytesIO()

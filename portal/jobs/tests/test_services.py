@@ -242,7 +242,7 @@ def test_upload_hook_does_nothing_without_an_active_model(cast, sent, storage):
     assert not InferenceJob.objects.exists()
 
 
-def test_the_original_file_is_read_with_the_display_window_when_no_display_png(cast, storage):
+def test_the_model_reads_the_original_by_the_one_pixel_rule_not_a_stored_window(cast, storage):
     import numpy as np
 
     from portal.jobs.inference import image_rgb_uint8
@@ -250,6 +250,6 @@ def test_the_original_file_is_read_with_the_display_window_when_no_display_png(c
     session = make_session(cast.a)
     rgb = np.full((32, 32, 3), 100, np.uint8)
     image = make_image(session, rgb=rgb, display=False)
-    image.display_window_low, image.display_window_high = 50.0, 150.0
+    image.display_window_low, image.display_window_high = 50.0, 150.0  # an older rule's window
     out = image_rgb_uint8(image)
-    assert out.shape == (32, 32, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 128
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 100
