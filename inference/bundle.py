@@ -3,13 +3,16 @@
 Layout::
 
     bundle.json     {"format": 1, "framework": "spermatid-portal inference", "name", "version",
-                     "class_names", "config": "config.yaml", "weights": "model_final.pth",
-                     "weights_sha256", "metrics", "training_data", "created", ...}
+                     "class_names", "config": "config.yaml", "weights": "model_final.safetensors",
+                     "weights_sha256", "weights_bytes", "metrics", "training_data", "created", ...}
     config.yaml     detectron2-format inference config (loadable by inference.config.load_config)
-    model_final.pth {"model": state_dict}
+    model_final.safetensors   the state dict (detectron2's parameter names), no pickle
 
-:func:`load_bundle` checks that the files exist, that the JSON is well formed and that the weights'
-sha256 matches, and raises :class:`BundleError` naming the problem otherwise.
+:func:`write_bundle` writes safetensors weights. :func:`load_bundle` also accepts bundles whose weights
+are a ``.pth`` or detectron2 ``.pkl``, read only as data (``inference.checkpoint``: weights-only torch
+load, numpy-only unpickler). It checks that the files exist, that the JSON is well formed, that the
+weights file has one of those types and that its sha256 matches, and raises :class:`BundleError` naming
+the problem otherwise.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ FRAMEWORK = "spermatid-portal inference"
 FORMAT_VERSION = 1
 BUNDLE_JSON = "bundle.json"
 _REQUIRED = ("name", "version", "class_names", "config", "weights", "weights_sha256")
+WEIGHTS_NAME = "model_final.safetensors"
 
 
 class BundleError(ValueError):
@@ -119,6 +123,10 @@ def load_bundle(path: str, verify: bool = True) -> Bundle:
     for label, p in (("config", config_path), ("weights", weights_path)):
         if not os.path.isfile(p):
             raise BundleError(f"{path}: {label} file {os.path.basename(p)} is missing")
+    from .checkpoint import WEIGHTS_SUFFIXES
+
+    if not meta["weights"].endswith(WEIGHTS_SUFFIXES):
+        raise BundleError(f"{path}: weights file {meta['weights']} must be one of {', '.join(WEIGHTS_SUFFIXES)}")
     if verify:
         actual = sha256_file(weights_path)
         if actual != meta["weights_sha256"]:
@@ -136,10 +144,10 @@ def write_bundle(out_dir: str, *, name: str, version: str, class_names: Sequence
     """Write a bundle directory (and ``<out_dir>.zip`` when ``archive``); returns the directory.
 
     ``config``: a path to an inference YAML or a CfgNode (dumped). ``weights``: a checkpoint path
-    (its ``"model"`` state dict is kept, without optimizer state) or a state dict.
+    (its ``"model"`` state dict is kept, without optimizer state; read safely) or a state dict. The
+    weights are written as ``model_final.safetensors``.
     """
-    import torch
-
+    from .checkpoint import read_state_dict, save_safetensors
     from .engine.checkpointer import strip_norm_counters
 
     os.makedirs(out_dir, exist_ok=True)
@@ -149,17 +157,13 @@ def write_bundle(out_dir: str, *, name: str, version: str, class_names: Sequence
     else:
         with open(cfg_out, "w", encoding="utf-8") as f:
             f.write(config.dump())
-    if isinstance(weights, (str, os.PathLike)):
-        from .checkpoint import read_state_dict
-
-        state = read_state_dict(weights)
-    else:
-        state = weights
-    state = {k: v.detach().cpu().contiguous() for k, v in strip_norm_counters(state).items()}
-    w_out = os.path.join(out_dir, "model_final.pth")
-    torch.save({"model": state}, w_out)
+    state = read_state_dict(weights) if isinstance(weights, (str, os.PathLike)) else weights
+    w_out = save_safetensors(strip_norm_counters(state), os.path.join(out_dir, WEIGHTS_NAME))
+    for stale in ("model_final.pth", "model_final.pkl"):  # an older bundle's weights in the same directory
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
     meta = {"format": FORMAT_VERSION, "framework": FRAMEWORK, "name": name, "version": str(version),
-            "class_names": list(class_names), "config": "config.yaml", "weights": "model_final.pth",
+            "class_names": list(class_names), "config": "config.yaml", "weights": WEIGHTS_NAME,
             "weights_sha256": sha256_file(w_out), "weights_bytes": os.path.getsize(w_out),
             "metrics": metrics or {}, "training_data": training_data or {},
             "created": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()}
@@ -216,7 +220,8 @@ def clean_metrics(metrics: dict | None) -> dict:
 def write_bundle_from_training(train_dir: str, out_dir: str, *, name: str, version: str, metrics: dict | None = None,
                                weights: str | None = None, archive: bool = False) -> str:
     """Bundle the result of ``inference train``: its ``config.yaml`` turned into the inference config
-    (FrozenBN, no training-only keys), ``model_final.pth`` and ``training.json``'s data summary."""
+    (FrozenBN, no training-only keys), the model state of ``model_final.pth`` (as safetensors) and
+    ``training.json``'s data summary."""
     from .engine.defaults import inference_config, load_training_config
 
     cfg = inference_config(load_training_config(os.path.join(train_dir, "config.yaml")))

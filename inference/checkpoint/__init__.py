@@ -1,19 +1,83 @@
-"""Load detectron2 checkpoints (.pth with/without "model", detectron2/Caffe2 .pkl) strictly into a model."""
+"""Load detectron2 checkpoints (.pth with/without "model", detectron2/Caffe2 .pkl, .safetensors) strictly
+into a model, without ever unpickling an arbitrary object.
+
+What a weights file may hold is data, never code: ``.safetensors`` is read by the ``safetensors``
+package (no pickle at all); ``.pth``/``.pt`` only through ``torch.load(weights_only=True)`` (tensors,
+dicts, lists, numbers, strings); detectron2 ``.pkl`` files through :class:`NumpyOnlyUnpickler`, which
+resolves only the few numpy and builtin names that pickled numpy arrays need. Anything else raises
+:class:`UnsafeCheckpointError` naming the file and the refused global, before any of it runs.
+"""
 from __future__ import annotations
 
+import _codecs
+import collections
+import io
 import os
 import pickle
+import re
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CheckpointError", "load_checkpoint", "read_state_dict", "load_state_dict_strict"]
+__all__ = ["CheckpointError", "UnsafeCheckpointError", "NumpyOnlyUnpickler", "read_checkpoint", "read_state_dict",
+           "load_checkpoint", "load_state_dict_strict", "save_safetensors", "WEIGHTS_SUFFIXES"]
+
+# the file types a weights file may have (the suffix decides how it is read)
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".pkl")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the model (message names the problem)."""
+
+
+class UnsafeCheckpointError(CheckpointError, ValueError):
+    """A checkpoint that holds more than data (pickled objects other than tensors and numpy arrays): it is
+    refused before anything in it runs. ``path``: the file; ``reason``: what was refused."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"refused checkpoint {path}: {reason}")
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as pickles of bytes (protocol < 3) call it, limited to the latin-1 codec."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with codec {encoding!r} is not allowed")
+    return _codecs.encode(text, encoding)
+
+
+def _numpy_core(name: str) -> Any:
+    return getattr(np._core.multiarray, name)
+
+
+# (module, name) as a pickle names it -> the object it stands for. Nothing else is ever resolved, and
+# nothing is imported by a name read from the file.
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    **{(module, "_reconstruct"): _numpy_core("_reconstruct")
+       for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(module, "scalar"): _numpy_core("scalar") for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(module, "_frombuffer"): np._core.numeric._frombuffer for module in ("numpy.core.numeric", "numpy._core.numeric")},
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, strings and numpy arrays (what detectron2's ``.pkl`` checkpoints
+    hold) and refuses every other global with ``pickle.UnpicklingError`` before calling it."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a weights file") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not allowed in a weights file")
 
 
 def _shape(t: Any) -> str:
@@ -21,34 +85,77 @@ def _shape(t: Any) -> str:
     return "x".join(str(s) for s in shape) if shape else "scalar"
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file into a flat ``{name: tensor}``.
+def _read_pkl(path: str) -> Any:
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        if "not allowed" in str(e):
+            raise UnsafeCheckpointError(path, f"{e} (a .pkl checkpoint may hold only dicts of numpy arrays)") from None
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated pickle): {e}") from None
+    except Exception as e:  # truncated or not a pickle
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated pickle): "
+                              f"{type(e).__name__}: {e}") from None
 
-    Accepts ``.pth``/``.pt`` (``{"model": sd}`` or a bare state dict) and detectron2 ``.pkl`` files
-    (``{"model": {name: ndarray}, "__author__": ...}``, or Caffe2 ``{"blobs": {...}}``).
+
+def _read_torch(path: str) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):
+            found = re.search(r"WeightsUnpickler error: (.*?)(?:\. |\.?$)", str(e), re.MULTILINE)
+            reason = found.group(1) if found else "not tensors and plain data"
+            raise UnsafeCheckpointError(
+                path, f"it holds pickled objects other than tensors ({reason[:300]}); save the state dict alone "
+                "(torch.save({'model': state_dict})) or as .safetensors") from None
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt, truncated or not a torch file): "
+                              f"{type(e).__name__}: {e}") from None
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt, truncated or not a torch file): "
+                              f"{type(e).__name__}: {e}") from None
+
+
+def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated safetensors file): "
+                              f"{type(e).__name__}: {e}") from None
+
+
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """The content of a weights file, read without running anything in it (see the module docstring).
+
+    The suffix decides the reader: ``.safetensors``, ``.pkl`` (numpy-only unpickler), anything else
+    ``torch.load(weights_only=True)``. Raises :class:`UnsafeCheckpointError` for a file holding other
+    objects, :class:`CheckpointError` for a missing, empty or corrupt one.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
-    data: Any
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
     if path.endswith(".pkl"):
-        try:
-            with open(path, "rb") as f:
-                data = pickle.load(f, encoding="latin1")
-        except Exception as e:  # truncated or not a pickle
-            raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated pickle): {type(e).__name__}: {e}") from None
-    else:
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as first:
-            try:  # detectron2 .pth files may hold other picklable objects (iteration, scheduler)
-                data = torch.load(path, map_location="cpu", weights_only=False)
-            except Exception:
-                raise CheckpointError(
-                    f"cannot read checkpoint {path} (corrupt, truncated or not a torch file): {type(first).__name__}: {first}"
-                ) from None
+        return _read_pkl(path)
+    return _read_torch(path)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file into a flat ``{name: tensor}``.
+
+    Accepts ``.safetensors`` (flat names), ``.pth``/``.pt`` (``{"model": sd}`` or a bare state dict)
+    and detectron2 ``.pkl`` files (``{"model": {name: ndarray}, "__author__": ...}``, or Caffe2
+    ``{"blobs": {...}}``). Raises :class:`UnsafeCheckpointError` / :class:`CheckpointError` as
+    :func:`read_checkpoint` does.
+    """
+    path = os.fspath(path)
+    data = read_checkpoint(path)
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, not a state dict")
     if "model" in data and isinstance(data["model"], dict):
@@ -64,6 +171,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if k == "__author__" or not isinstance(k, str):
             continue
         if isinstance(v, np.ndarray):
+            if v.dtype.hasobject:
+                raise CheckpointError(f"checkpoint {path}: entry {k!r} is an array of Python objects, not numbers")
             v = torch.from_numpy(np.ascontiguousarray(v))
         elif isinstance(v, (int, float)) and k.endswith("num_batches_tracked"):
             v = torch.tensor(v)
@@ -134,3 +243,23 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     """Read ``path`` and load it into ``model`` (see :func:`read_state_dict`, :func:`load_state_dict_strict`)."""
     sd = read_state_dict(path)
     return load_state_dict_strict(model, sd, strict=strict, source=f"checkpoint {os.fspath(path)}")
+
+
+def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
+                     ) -> str:
+    """Write a flat ``{name: tensor}`` as a ``.safetensors`` file (CPU copies; written beside and renamed
+    into place). Returns the path."""
+    from safetensors.torch import save_file
+
+    path = os.fspath(path)
+    if not path.endswith(".safetensors"):
+        raise ValueError(f"a safetensors file must end in .safetensors, got {path}")
+    tensors = {}
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{k!r} is a {type(v).__name__}, not a tensor")
+        tensors[k] = v.detach().to("cpu").contiguous().clone()  # own storage: safetensors refuses shared ones
+    tmp = f"{path}.tmp.{os.getpid()}"
+    save_file(tensors, tmp, metadata={"format": "pt", **(metadata or {})})
+    os.replace(tmp, path)
+    return path

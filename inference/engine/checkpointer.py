@@ -3,18 +3,20 @@
 Files in ``output_dir`` (detectron2's layout and keys): ``model_0000199.pth`` (iteration 199 done),
 ``model_final.pth``, and ``last_checkpoint`` naming the newest one. A checkpoint is written to a
 temporary file and renamed into place, and ``last_checkpoint`` is updated after that, so a process
-killed at any moment leaves the previous checkpoint usable.
+killed at any moment leaves the previous checkpoint usable. Everything saved is plain data (tensors, dicts,
+lists, numbers, strings), so :meth:`TrainingCheckpointer.resume` reads it with ``weights_only=True``.
 """
 from __future__ import annotations
 
 import glob
 import os
-import pickle
 import re
 from typing import Any
 
 import torch
 from torch import nn
+
+from ..checkpoint import CheckpointError, read_checkpoint
 
 LAST = "last_checkpoint"
 
@@ -96,7 +98,9 @@ class TrainingCheckpointer:
         path = self.last_checkpoint()
         if path is None:
             return 0
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = read_checkpoint(path)
+        if not isinstance(data, dict) or "model" not in data or "iteration" not in data:
+            raise CheckpointError(f"{path} is not a training checkpoint (no model state and iteration)")
         self.model.load_state_dict(data["model"])
         if self.optimizer is not None and "optimizer" in data:
             self.optimizer.load_state_dict(data["optimizer"])
@@ -108,16 +112,10 @@ class TrainingCheckpointer:
 
 
 def load_weights_file(path: str) -> dict:
-    """A state dict from a ``.pth`` (``{"model": ...}``, ``{"state_dict": ...}`` or bare) or a
-    detectron2 ``.pkl`` (numpy arrays). Values become tensors."""
-    if path.endswith(".pkl"):
-        with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="latin1")
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
+    """A state dict from a ``.pth`` (``{"model": ...}``, ``{"state_dict": ...}`` or bare), a ``.safetensors``
+    or a detectron2 ``.pkl`` (numpy arrays), read safely (``inference.checkpoint.read_checkpoint``).
+    Values become tensors; entries without a shape are left out."""
+    obj = read_checkpoint(path)
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if key in obj and isinstance(obj[key], dict):

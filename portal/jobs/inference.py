@@ -19,6 +19,11 @@ class ModelLoadError(Exception):
     """The model version's files cannot be loaded (missing, altered or corrupt)."""
 
 
+class ModelRefused(ModelLoadError):
+    """The model's weights file holds more than tensors (objects that could run code when loaded): it is
+    refused before anything in it runs, for good (a retry cannot help)."""
+
+
 class ImageReadError(Exception):
     """The stored image (display view or original) cannot be decoded."""
 
@@ -50,6 +55,7 @@ def predictor_cache_clear() -> None:
 def _load_predictor(*, model_version, device: str):
     try:
         from inference.bundle import load_bundle
+        from inference.checkpoint import UnsafeCheckpointError
     except ImportError as exc:
         raise ModelLoadError(f"The inference engine is not installed: {exc}") from exc
     root = Path(model_version.bundle_path)
@@ -72,6 +78,10 @@ def _load_predictor(*, model_version, device: str):
         return bundle.predictor(device=device)
     except BundleInvalid:
         raise
+    except UnsafeCheckpointError as exc:
+        raise ModelRefused(
+            f"The model {model_version} is refused: its weights file {weights.name} holds objects other than "
+            f"tensors ({exc.reason}); nothing in it was run.") from exc
     except Exception as exc:
         raise ModelLoadError(f"The model {model_version} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 

@@ -435,7 +435,7 @@ def job_run(*, job_id, worker_id: str | None = None, device: str | None = None) 
     Safe to call for any message, any number of times: a job that is not claimable is skipped, and
     images already done are not analysed again.
     """
-    from portal.jobs.inference import image_rgb_uint8, predictor_for
+    from portal.jobs.inference import ModelRefused, image_rgb_uint8, predictor_for
     from portal.results.services import detections_from_prediction, result_set_start
 
     worker_id = worker_id or worker_identity()
@@ -477,6 +477,10 @@ def job_run(*, job_id, worker_id: str | None = None, device: str | None = None) 
         except JobLost as exc:
             log.warning("%s", exc)
             return "lost"
+        except ModelRefused as exc:  # unsafe weights: failing at once, a retry would refuse them again
+            log.error("job %s: %s", job.pk, exc)
+            _fail(job, worker_id, str(exc))
+            return "failed"
         except Exception as exc:
             log.exception("job %s attempt %s failed", job.pk, job.attempts)
             return _attempt_failed(job, worker_id, f"{type(exc).__name__}: {exc}")

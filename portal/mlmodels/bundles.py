@@ -1,8 +1,9 @@
 """Reading, unpacking and verifying model bundles (the ``inference.bundle`` format), for the registry.
 
 The engine's own loader (``inference.bundle.load_bundle``) decides what a bundle is; this module adds what
-the portal needs around it: safe unpacking of uploaded zips, sha256 of the weights file, and errors as
-``DomainError`` with a clear message.
+the portal needs around it: safe unpacking of uploaded zips, sha256 of the weights file, a check that
+the weights are data the engine can read without running anything (``inference.checkpoint``), and
+errors as ``DomainError`` with a clear message.
 """
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def bundle_read(path: Path | str) -> BundleInfo:
             "The weights file does not match the sha256 declared by the bundle (corrupt or altered file).",
             extra={"declared_sha256": declared, "actual_sha256": actual},
         )
+    _weights_check(weights_path)
     metrics = getattr(bundle, "metrics", None) or {}
     summary = getattr(bundle, "training_data", None) or getattr(bundle, "training_summary", None) or {}
     return BundleInfo(
@@ -82,6 +84,24 @@ def bundle_read(path: Path | str) -> BundleInfo:
         metrics=dict(metrics) if isinstance(metrics, dict) else {},
         training_summary=dict(summary) if isinstance(summary, dict) else {},
     )
+
+
+def _weights_check(weights_path: Path) -> None:
+    """Read the weights as the engine will (safetensors, weights-only torch, numpy-only pickle): a file
+    holding anything but tensors is refused here, at upload, before anything in it can run."""
+    from inference.checkpoint import CheckpointError, UnsafeCheckpointError, read_state_dict
+
+    try:
+        read_state_dict(weights_path)
+    except UnsafeCheckpointError as exc:
+        raise BundleInvalid(
+            f"The weights file {weights_path.name} is refused: it holds objects other than tensors, which could "
+            "run code when loaded. Export the bundle with `python -m inference export` (safetensors weights).",
+            extra={"weights": weights_path.name, "refused": exc.reason})
+    except CheckpointError as exc:
+        raise BundleInvalid(f"The weights file {weights_path.name} cannot be read as model weights.",
+                            extra={"weights": weights_path.name, "error": str(exc).replace(str(weights_path),
+                                                                                           weights_path.name)})
 
 
 def bundle_unpack_zip(zip_path: Path, dest: Path, *, max_bytes: int) -> Path:

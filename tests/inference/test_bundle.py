@@ -56,16 +56,19 @@ def test_bundle_round_trip(bundle_dir):
     assert b.training_data["images"] == 2 and b.training_data["iterations"] == 10
     meta = json.load(open(os.path.join(bundle_dir, "bundle.json")))
     assert meta["framework"] == "spermatid-portal inference"
-    assert (meta["config"], meta["weights"]) == ("config.yaml", "model_final.pth")
+    assert (meta["config"], meta["weights"]) == ("config.yaml", "model_final.safetensors")
+    assert meta["weights_bytes"] == os.path.getsize(b.weights_path)
     assert meta["created"].endswith("+00:00")
     # shipped for inference: FrozenBN, no training-only keys, no optimizer state
     from inference.config import load_config
 
     cfg = load_config(b.config_path)
     assert cfg.MODEL.RESNETS.NORM == "FrozenBN"
-    state = torch.load(b.weights_path, weights_only=True)
-    assert set(state) == {"model"}
-    assert not any(k.endswith("num_batches_tracked") for k in state["model"])
+    from safetensors.torch import load_file
+
+    state = load_file(b.weights_path)
+    assert state and not any(k.endswith("num_batches_tracked") for k in state)
+    assert not os.path.exists(os.path.join(bundle_dir, "model_final.pth"))
 
 
 def test_bundle_predictor_predicts(bundle_dir):
@@ -83,20 +86,22 @@ def test_zip_archive_loads_like_the_directory(bundle_dir, tmp_path):
 
 
 def test_tampered_weights_are_refused(bundle_dir):
-    with open(os.path.join(bundle_dir, "model_final.pth"), "ab") as f:
+    with open(os.path.join(bundle_dir, "model_final.safetensors"), "ab") as f:
         f.write(b"\0")
     with pytest.raises(BundleError, match="sha256"):
         load_bundle(bundle_dir)
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda d: os.remove(os.path.join(d, "model_final.pth")), "weights file model_final.pth is missing"),
+    (lambda d: os.remove(os.path.join(d, "model_final.safetensors")), "weights file model_final.safetensors is missing"),
     (lambda d: os.remove(os.path.join(d, "config.yaml")), "config file config.yaml is missing"),
     (lambda d: open(os.path.join(d, "bundle.json"), "w").write("{oops"), "not valid JSON"),
     (lambda d: os.remove(os.path.join(d, "bundle.json")), "no bundle.json"),
     (lambda d: _edit(d, lambda m: m.pop("weights_sha256")), "lacks weights_sha256"),
     (lambda d: _edit(d, lambda m: m.update(class_names=["a", "a"])), "class_names"),
     (lambda d: _edit(d, lambda m: m.update(weights="../x.pth")), "inside the bundle"),
+    (lambda d: shutil.copy(os.path.join(d, "config.yaml"), os.path.join(d, "w.py")) and _edit(d, lambda m: m.update(
+        weights="w.py")), "must be one of .safetensors, .pth, .pt, .pkl"),
 ])
 def test_broken_bundles_raise_a_clear_error(bundle_dir, damage, message):
     damage(bundle_dir)
@@ -134,7 +139,29 @@ def test_write_bundle_from_state_dict(train_dir, tmp_path):
     from inference.engine.defaults import inference_config, load_training_config
 
     cfg = inference_config(load_training_config(str(train_dir / "config.yaml")))
-    state = torch.load(train_dir / "model_final.pth", weights_only=False)["model"]
+    state = torch.load(train_dir / "model_final.pth", weights_only=True)["model"]
     d = write_bundle(str(tmp_path / "sd"), name="n", version="1", class_names=CLASS_NAMES, config=cfg, weights=state)
     assert load_bundle(d).class_names == list(CLASS_NAMES)
     shutil.rmtree(d)
+
+
+def test_a_safetensors_bundle_predicts_what_its_source_checkpoint_predicts(tmp_path):
+    """Export a .pth checkpoint as a bundle (safetensors weights), load the bundle: same predictions."""
+    from inference.checkpoint import read_state_dict
+    from inference.predictor import Predictor
+    from inference.synth.generator import FieldOptions, render_field
+
+    demo = load_bundle(os.path.join(ROOT, "inference", "assets", "demo_model"))
+    source = tmp_path / "model_final.pth"
+    torch.save({"model": read_state_dict(demo.weights_path)}, source)
+    exported = load_bundle(write_bundle(str(tmp_path / "bundle"), name="rt", version="1", class_names=demo.class_names,
+                                        config=demo.config_path, weights=str(source)))
+    assert exported.weights_path.endswith(".safetensors")
+    rgb, um, _ = render_field(np.random.default_rng(3), FieldOptions(height=256, width=320, cells=(4, 8)))
+    expected = Predictor(demo.config_path, source, class_names=demo.class_names).predict(rgb, um_per_px=um)
+    got = exported.predictor().predict(rgb, um_per_px=um)
+    assert len(expected) > 0
+    np.testing.assert_array_equal(got.boxes, expected.boxes)
+    np.testing.assert_array_equal(got.scores, expected.scores)
+    np.testing.assert_array_equal(got.class_ids, expected.class_ids)
+    np.testing.assert_array_equal(got.masks, expected.masks)

@@ -70,7 +70,7 @@ def test_intermediates_stage_by_stage():
     from inference.modeling import build_model
     from inference.structures import ImageList
 
-    inter = torch.load(FIXTURE / "intermediates.pt", map_location="cpu", weights_only=False)
+    inter = torch.load(FIXTURE / "intermediates.pt", map_location="cpu", weights_only=True)
     model = build_model(load_config(FIXTURE / "config.yaml"))
     load_checkpoint(model, FIXTURE / "model_final.pth")
     model.eval()

@@ -98,7 +98,7 @@ def test_standin_training_loss_falls_and_writes_checkpoints(tiny_data, tmp_path)
     assert lines[-1]["iteration"] == 39
     first = np.mean([lines[0]["loss_mask"]])
     assert lines[-1]["loss_mask"] < 0.7 * first
-    final = torch.load(result["final_checkpoint"], weights_only=False)
+    final = torch.load(result["final_checkpoint"], weights_only=True)
     assert final["iteration"] == 39 and set(final) >= {"model", "optimizer", "scheduler", "iteration"}
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
     assert sorted(p.name for p in tmp_path.glob("model_0*.pth")) == ["model_0000009.pth", "model_0000019.pth",
@@ -194,7 +194,7 @@ def test_resume_after_sigkill_continues_and_matches_an_uninterrupted_run(tiny_da
     p.wait(timeout=30)
     assert p.returncode == -signal.SIGKILL
     assert not (crashed / "model_final.pth").exists()
-    last = torch.load(crashed / marker.read_text(), weights_only=False)
+    last = torch.load(crashed / marker.read_text(), weights_only=True)
     assert last["iteration"] % period == period - 1
 
     resumed = _run([tiny_data, str(crashed), str(max_iter), str(period), "--resume"])
@@ -203,13 +203,13 @@ def test_resume_after_sigkill_continues_and_matches_an_uninterrupted_run(tiny_da
     res = _result(out)
     assert res["start_iter"] == last["iteration"] + 1
     assert f"resuming at iteration {last['iteration'] + 1}" in out
-    final = torch.load(crashed / "model_final.pth", weights_only=False)
+    final = torch.load(crashed / "model_final.pth", weights_only=True)
     assert final["iteration"] == max_iter - 1
     assert final["scheduler"]["iter"] == max_iter
     metrics = [json.loads(x) for x in open(crashed / "metrics.json")]
     assert metrics[-1]["iteration"] == max_iter - 1
     # same data stream, optimizer and schedule state: the same weights as without the crash
-    ref_final = torch.load(tmp_path / "ref" / "model_final.pth", weights_only=False)
+    ref_final = torch.load(tmp_path / "ref" / "model_final.pth", weights_only=True)
     for k, v in ref_final["model"].items():
         torch.testing.assert_close(final["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
 

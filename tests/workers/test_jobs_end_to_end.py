@@ -59,7 +59,7 @@ def test_a_corrupt_model_fails_after_the_retry_limit_while_others_go_on(cast, ti
 
     broken = model_register_bundle(path=tiny_bundle(tmp_path / "broken", name="broken", version="1", jitter=1e-4),
                                    activate=False)
-    weights = Path(broken.bundle_path) / "model_final.pth"
+    weights = Path(broken.bundle_path) / "model_final.safetensors"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64
     weights.write_bytes(bytes(data))

@@ -197,7 +197,7 @@ def test_a_corrupt_model_fails_the_job_after_the_retry_limit(cast, tiny_model, s
     job = services.job_create(session=session, user=cast.a.uploader)
     from pathlib import Path
 
-    weights = Path(tiny_model.bundle_path) / "model_final.pth"
+    weights = Path(tiny_model.bundle_path) / "model_final.safetensors"
     weights.write_bytes(weights.read_bytes()[:5000])
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = [services.job_run(job_id=job.pk, worker_id="w:1") for _ in range(4)]
@@ -253,3 +253,38 @@ def test_the_model_reads_the_original_by_the_one_pixel_rule_not_a_stored_window(
     image.display_window_low, image.display_window_high = 50.0, 150.0  # an older rule's window
     out = image_rgb_uint8(image)
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 100
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_a_model_whose_weights_run_code_fails_the_job_at_once_and_the_payload_never_runs(
+        cast, tiny_bundle_dir, storage, sent, suffix, django_capture_on_commit_callbacks):
+    """A bundle stored before uploads were checked (or placed in the store by other means): the worker
+    refuses its weights when it loads them; the job fails at once with the file named, no retries."""
+    from pathlib import Path
+
+    from portal.mlmodels.models import ModelVersion
+    from tests.malicious_weights import make_malicious_bundle
+
+    marker = storage / "marker"
+    bundle = make_malicious_bundle(tiny_bundle_dir, storage / "store" / f"evil{suffix[1:]}", suffix=suffix,
+                                   marker=marker)
+    weights = bundle / f"model_final{suffix}"
+    from portal.mlmodels.bundles import file_sha256
+
+    model_version = ModelVersion.objects.create(
+        name="evil", version=suffix, class_names=["round_spermatid", "spermatocyte", "elongated_spermatid",
+                                                  "spermatozoon", "erythrocyte", "leukocyte"],
+        weights_sha256=file_sha256(Path(weights)), bundle_path=str(bundle))
+    session, _ = _session_with_images(cast, 1)
+    job = services.job_create(session=session, user=cast.a.uploader, model_version=model_version)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_run(job_id=job.pk, worker_id="w:1") == "failed"
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert f"weights file model_final{suffix} holds objects other than tensors" in job.error_message
+    assert "exec" in job.error_message and "nothing in it was run" in job.error_message
+    job_image = job.job_images.get()
+    assert job_image.status == JobImageStatus.FAILED and "refused" in job_image.error_message
+    assert job_image.image.status == ImageStatus.FAILED
+    assert not ResultSet.objects.filter(job=job, status=ResultSetStatus.COMPLETE).exists()
+    assert not marker.exists()

@@ -1,7 +1,6 @@
 """Model registry: register/upload bundles with sha256 verification, activation, immutability."""
 from __future__ import annotations
 
-import json
 import shutil
 import zipfile
 
@@ -34,15 +33,9 @@ def test_it_registers_a_bundle_once_by_name_version_and_sha(cast, storage, tiny_
 
 def test_it_refuses_same_name_and_version_with_other_weights(cast, storage, tiny_bundle_dir, tmp_path):
     model_register_bundle(path=tiny_bundle_dir)
-    other = tmp_path / "other"
-    shutil.copytree(tiny_bundle_dir, other)
-    with open(other / "model_final.pth", "ab") as handle:
-        handle.write(b"\0")
-    meta = json.loads((other / "bundle.json").read_text())
-    from portal.mlmodels.bundles import file_sha256
+    from portal.jobs.testing import tiny_bundle
 
-    meta["weights_sha256"] = file_sha256(other / "model_final.pth")
-    (other / "bundle.json").write_text(json.dumps(meta))
+    other = tiny_bundle(tmp_path / "other", jitter=1e-4)  # same name and version, other weights
     with pytest.raises(Conflict):
         model_register_bundle(path=other)
 
@@ -50,7 +43,7 @@ def test_it_refuses_same_name_and_version_with_other_weights(cast, storage, tiny
 def test_it_refuses_a_bundle_whose_weights_do_not_match_their_sha(cast, storage, tiny_bundle_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(tiny_bundle_dir, broken)
-    with open(broken / "model_final.pth", "r+b") as handle:
+    with open(broken / "model_final.safetensors", "r+b") as handle:
         handle.seek(1000)
         handle.write(b"corrupt!")
     with pytest.raises(BundleInvalid, match="sha256"):
@@ -145,3 +138,26 @@ def test_blinded_roles_see_no_registry_unless_they_hold_another_role(cast, stora
     client.force_login(cast.a.validator)
     assert model_version.name in client.get("/models/").content.decode()
     assert [row["id"] for row in client.get("/api/v1/models/").json()] == [str(model_version.pk)]
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_an_uploaded_bundle_whose_weights_run_code_is_refused_and_nothing_is_stored(
+        cast, storage, tiny_bundle_dir, tmp_path, client, suffix):
+    from tests.malicious_weights import make_malicious_bundle
+
+    marker = tmp_path / "marker"
+    bundle = make_malicious_bundle(tiny_bundle_dir, tmp_path / "evil", suffix=suffix, marker=marker)
+    archive = _zip(bundle, tmp_path / "evil.zip")
+    client.force_login(cast.a.admin)
+    with open(archive, "rb") as handle:
+        response = client.post("/api/v1/models/", {"file": handle, "center_id": str(cast.a.center.pk),
+                                                   "activate": "true"})
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert f"The weights file model_final{suffix} is refused" in body["message"]
+    assert body["extra"]["weights"] == f"model_final{suffix}" and "exec" in body["extra"]["refused"]
+    assert str(tmp_path) not in response.content.decode() and "/tmp" not in response.content.decode()
+    assert not ModelVersion.objects.exists() and not ActiveModel.objects.exists()
+    store = storage / "media" / "models"
+    assert [p.name for p in store.iterdir() if p.name != ".tmp"] == [] and list((store / ".tmp").iterdir()) == []
+    assert not marker.exists()

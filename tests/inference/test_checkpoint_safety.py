@@ -1,0 +1,132 @@
+"""No weights file runs code: .pth only weights-only, .pkl only numpy arrays, .safetensors; everything else
+is refused with an error naming the file before any of it runs."""
+from __future__ import annotations
+
+import collections
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference.bundle import load_bundle
+from inference.checkpoint import (
+    CheckpointError,
+    UnsafeCheckpointError,
+    read_state_dict,
+    save_safetensors,
+)
+from inference.engine.checkpointer import TrainingCheckpointer, load_pretrained_backbone, load_weights_file
+from inference.modeling import build_model
+from inference.predictor import Predictor
+from tests.malicious_weights import CodePayload, write_malicious_weights
+
+DEMO = Path(__file__).resolve().parents[2] / "inference" / "assets" / "demo_model"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    bundle = load_bundle(DEMO)
+    return bundle, read_state_dict(bundle.weights_path)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_predictor_refuses_a_malicious_checkpoint_before_its_payload_runs(demo, tmp_path, suffix):
+    bundle, state = demo
+    marker = tmp_path / "marker"
+    weights = write_malicious_weights(tmp_path / f"evil{suffix}", state, marker)
+    with pytest.raises(UnsafeCheckpointError, match=f"refused checkpoint .*evil{suffix}") as refused:
+        Predictor(bundle.config_path, weights)
+    assert "exec" in refused.value.reason
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_training_loaders_refuse_a_malicious_checkpoint(demo, tmp_path, suffix):
+    bundle, state = demo
+    marker = tmp_path / "marker"
+    weights = write_malicious_weights(tmp_path / f"model_0000009{suffix}", state, marker)
+    with pytest.raises(UnsafeCheckpointError):
+        load_weights_file(str(weights))
+    with pytest.raises(UnsafeCheckpointError):
+        load_pretrained_backbone(build_model(_cfg(bundle)), str(weights), log=lambda s: None)
+    if suffix == ".pth":  # a resume checkpoint planted in the output folder
+        (tmp_path / "last_checkpoint").write_text(weights.name)
+        with pytest.raises(UnsafeCheckpointError):
+            TrainingCheckpointer(str(tmp_path), build_model(_cfg(bundle))).resume()
+    assert not marker.exists()
+
+
+def _cfg(bundle):
+    from inference.config import load_config
+
+    return load_config(bundle.config_path)
+
+
+def _rename_numpy_core(data: bytes) -> bytes:
+    """A protocol-2 pickle as Python 2 / numpy 1 wrote it (``numpy.core.multiarray``, as in detectron2's
+    model zoo .pkl files)."""
+    return data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5, "numpy1"])
+def test_a_detectron2_pkl_of_numpy_arrays_loads(demo, tmp_path, protocol):
+    _, state = demo
+    content = {"model": collections.OrderedDict((k, v.numpy()) for k, v in state.items()),
+               "__author__": "Detectron2 Model Zoo", "matching_heuristics": True, "epoch": np.float32(3.0)}
+    data = pickle.dumps(content, protocol=2 if protocol == "numpy1" else protocol)
+    if protocol == "numpy1":
+        data = _rename_numpy_core(data)
+        assert b"numpy.core.multiarray\n_reconstruct" in data
+    path = tmp_path / "model_final.pkl"
+    path.write_bytes(data)
+    loaded = read_state_dict(path)
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize("payload, refused", [
+    (CodePayload(Path("never")), r"global (__builtin__|builtins)\.exec"),
+    (collections.Counter(a=1), "collections.Counter"),
+    (torch.zeros(2), "torch"),  # a .pkl holds numpy arrays; torch's reducers are not in the list
+])
+def test_the_pkl_reader_refuses_any_other_global(tmp_path, payload, refused):
+    path = tmp_path / "x.pkl"
+    path.write_bytes(pickle.dumps({"model": {"w": np.zeros(2, np.float32)}, "extra": payload}, protocol=2))
+    with pytest.raises(UnsafeCheckpointError, match=refused):
+        read_state_dict(path)
+    assert not Path("never").exists()
+
+
+def test_the_pkl_reader_refuses_codecs_other_than_latin1(tmp_path):
+    import _codecs
+
+    class Rot13:
+        def __reduce__(self):
+            return _codecs.encode, ("abc", "rot13")
+
+    path = tmp_path / "x.pkl"
+    path.write_bytes(pickle.dumps({"model": {"w": np.zeros(2, np.float32)}, "extra": Rot13()}, protocol=2))
+    with pytest.raises(CheckpointError, match="rot13"):
+        read_state_dict(path)
+
+
+def test_object_arrays_in_a_pkl_are_not_weights(tmp_path):
+    path = tmp_path / "x.pkl"
+    path.write_bytes(pickle.dumps({"model": {"w": np.array([1, "a"], dtype=object)}}, protocol=2))
+    with pytest.raises(CheckpointError, match="array of Python objects"):
+        read_state_dict(path)
+
+
+def test_safetensors_weights_load_and_a_damaged_file_is_a_clear_error(demo, tmp_path):
+    _, state = demo
+    path = save_safetensors(state, tmp_path / "w.safetensors")
+    loaded = read_state_dict(path)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(Path(path).read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"damaged.safetensors \(corrupt or truncated"):
+        read_state_dict(damaged)
+    with pytest.raises(ValueError, match=".safetensors"):
+        save_safetensors(state, tmp_path / "w.pth")
