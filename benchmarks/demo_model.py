@@ -158,26 +158,39 @@ def cmd_data(args) -> int:
 
 def predict_physical(predictor, rgb: np.ndarray, um_per_px: float, model_um: float, tile: int, overlap: int):
     """Resample ``rgb`` to ``model_um`` µm/px, predict in tiles of ``tile`` px with no further resize,
-    and map boxes and masks back to ``rgb``'s pixels. Returns (boxes, scores, classes, masks)."""
-    from inference.data.transforms import resize_image, resize_masks
+    and map boxes and masks back to ``rgb``'s pixels (each mask resized within its box only).
+    Returns (boxes, scores, classes, mask RLEs)."""
+    from inference.data.coco import mask_to_rle
+    from inference.data.transforms import resize_image
+    from inference.pixels import resize_mask, scaled_size
     from inference.tiling import predict_tiled
 
     h, w = rgb.shape[:2]
-    scale = um_per_px / model_um
-    nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+    nh, nw = scaled_size(h, w, um_per_px / model_um)
     small = resize_image(np.ascontiguousarray(rgb), (nh, nw))
     boxes, scores, classes, masks = predict_tiled(predictor._infer, small, tile, overlap)
-    boxes = boxes * np.array([w / nw, h / nh, w / nw, h / nh], np.float32)
-    return boxes, scores, classes, resize_masks(masks, (h, w))
+    sy, sx = h / nh, w / nw
+    rles = []
+    for box, m in zip(boxes, masks):
+        x0, y0 = max(0, int(box[0]) - 2), max(0, int(box[1]) - 2)
+        x1, y1 = min(nw, int(np.ceil(box[2])) + 2), min(nh, int(np.ceil(box[3])) + 2)
+        oy0, ox0 = int(round(y0 * sy)), int(round(x0 * sx))
+        oy1, ox1 = max(oy0 + 1, min(h, int(round(y1 * sy)))), max(ox0 + 1, min(w, int(round(x1 * sx))))
+        full = np.zeros((h, w), bool)
+        if y1 > y0 and x1 > x0:
+            full[oy0:oy1, ox0:ox1] = resize_mask(m[y0:y1, x0:x1], (oy1 - oy0, ox1 - ox0))
+        rles.append(mask_to_rle(full))
+    boxes = boxes * np.array([sx, sy, sx, sy], np.float32)
+    return boxes, scores, classes, rles
 
 
-def evaluate_set(cfg_path: str, weights: str, json_path: str, physical: bool) -> dict:
+def evaluate_set(cfg_path: str, weights: str, json_path: str, physical: bool, output_dir: str | None = None) -> dict:
+    """Evaluate one held-out set; returns the round-spermatid row plus the full metrics under "metrics"."""
     from inference.data.classes import CLASS_NAMES
     from inference.data.coco import load_coco
     from inference.engine.defaults import inference_config, load_training_config
     from inference.evaluation.evaluator import evaluate_predictions, predict_dataset
     from inference.predictor import Predictor
-    from inference.structures import masks_to_rle
 
     cfg = inference_config(load_training_config(cfg_path))
     names = list(CLASS_NAMES[: cfg.MODEL.ROI_HEADS.NUM_CLASSES])
@@ -197,30 +210,45 @@ def evaluate_set(cfg_path: str, weights: str, json_path: str, physical: bool) ->
         preds = {}
         for r in dataset.records:
             rgb = np.asarray(Image.open(r["file_name"]).convert("RGB"))
-            boxes, scores, classes, masks = predict_physical(predictor, rgb, r["um_per_px"], model_um, tile, overlap)
-            preds[r["image_id"]] = {"rles": masks_to_rle(masks) if len(masks) else [], "classes": classes.tolist(),
+            boxes, scores, classes, rles = predict_physical(predictor, rgb, r["um_per_px"], model_um, tile, overlap)
+            preds[r["image_id"]] = {"rles": rles, "classes": classes.tolist(),
                                     "scores": scores.tolist(), "boxes": boxes.tolist()}
     seconds = (time.perf_counter() - t0) / max(1, len(dataset.records))
-    metrics = evaluate_predictions(dataset, preds)
+    metrics = evaluate_predictions(dataset, preds, output_dir=output_dir)
+    metrics["seconds_per_image"] = seconds
+    metrics["dataset"] = json_path
     rs = metrics["segm"]["per_class"]["round_spermatid"]
     return {"set": os.path.basename(json_path)[:-5], "images": len(dataset.records), "AP50": rs["AP50"], "AP": rs["AP"],
-            "all_AP50": metrics["segm"]["AP50"], "s_per_image": seconds, "physical": physical}
+            "all_AP50": metrics["segm"]["AP50"], "s_per_image": seconds, "physical": physical, "metrics": metrics}
 
 
 def cmd_evaluate(args) -> int:
     rows = []
+    only = set(args.only or [])
     for name, _gen, hw, *_rest in TEST_SETS:
         path = os.path.join(args.out, f"{name}.json")
-        if not os.path.exists(path):
+        if not os.path.exists(path) or (only and name not in only):
             continue
-        rows.append(evaluate_set(args.config, args.weights, path, physical=max(hw) > 1333 or args.physical))
+        out_dir = os.path.join(args.eval_dir, name) if args.eval_dir else None
+        rows.append(evaluate_set(args.config, args.weights, path, physical=max(hw) > 1333 or args.physical,
+                                 output_dir=out_dir))
         r = rows[-1]
         print(f"{r['set']:28s} {r['images']:3d} images  round_spermatid segm AP50 {r['AP50']:.3f}  AP {r['AP']:.3f}  "
               f"(all classes AP50 {r['all_AP50']:.3f}; {r['s_per_image']:.1f} s/img{', physical scale + tiles' if r['physical'] else ''})",
               flush=True)
+    held_out = [{k: v for k, v in r.items() if k != "metrics"} for r in rows]
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(held_out, f, indent=1)
+    if args.bundle_metrics:  # for `inference export --metrics`: the first set's metrics + the table
+        from inference.evaluation.evaluator import _nan_to_none
+
+        first = dict(rows[0]["metrics"])
+        first.pop("summary_text", None)
+        first.pop("pr_curve_png", None)
+        first["held_out"] = held_out
+        with open(args.bundle_metrics, "w", encoding="utf-8") as f:
+            json.dump(_nan_to_none(first), f, indent=1)
     return 0
 
 
@@ -236,7 +264,11 @@ def main(argv=None) -> int:
     e.add_argument("--config", required=True, help="the training run's config.yaml")
     e.add_argument("--weights", required=True)
     e.add_argument("--physical", action="store_true", help="physical-scale inference for the native sets too")
+    e.add_argument("--only", nargs="*", help="evaluate only these sets")
     e.add_argument("--json", default=None, help="write the rows here")
+    e.add_argument("--eval-dir", default=None, help="per-set metrics.json, PR curve, COCO results under this folder")
+    e.add_argument("--bundle-metrics", default=None,
+                   help="write the first set's metrics plus the AP50 table ('held_out') here, for `inference export`")
     args = ap.parse_args(argv)
     return cmd_data(args) if args.cmd == "data" else cmd_evaluate(args)
 

@@ -211,7 +211,7 @@ def clean_metrics(metrics: dict | None) -> dict:
         return x
 
     keep = {k: metrics[k] for k in ("images", "score_thresh", "bbox", "segm", "target", "confusion_matrix",
-                                    "seconds_per_image") if k in metrics}
+                                    "seconds_per_image", "held_out") if k in metrics}
     if "dataset" in metrics:
         keep["dataset"] = os.path.basename(str(metrics["dataset"]))
     return fix(keep)
