@@ -31,6 +31,31 @@ TILE_OVERLAP_UM = 20.0
 SCALE_TOLERANCE = 1.5
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): elsewhere bf16 is emulated, slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = {w for line in f if line.startswith("flags") for w in line.split()}
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+class Bf16Backbone(torch.nn.Module):
+    """The backbone (ResNet + FPN: most of the CPU time) under CPU bf16 autocast, its features handed
+    on in float32, so proposals, box regression, NMS and mask pasting stay in float32."""
+
+    def __init__(self, backbone: torch.nn.Module):
+        super().__init__()
+        self.body = backbone
+        self.size_divisibility = getattr(backbone, "size_divisibility", 0)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features = self.body(x)
+        return {k: v.float() for k, v in features.items()}
+
+
 def model_scale(cfg: CfgNode) -> tuple[float | None, tuple[float, float] | None]:
     """(``INPUT.UM_PER_PX``, ``INPUT.UM_PER_PX_RANGE`` as (min, max)) of a config; None when absent/0."""
     um = cfg.INPUT.get("UM_PER_PX") or None
@@ -245,10 +270,11 @@ class Predictor:
 
     Scale: when the config states the model's pixel size (``INPUT.UM_PER_PX``) and ``predict`` gets
     the image's, the image is resampled so it reaches the model at the model's pixel size (no
-    short-edge resize), and cut into overlapping tiles of ``INPUT.MIN_SIZE_TEST`` px whenever the
-    resampled image is larger than the model's input (short side > MIN_SIZE_TEST or long side >
-    MAX_SIZE_TEST); tiles overlap by ``tile_overlap_um`` (default ``TILE_OVERLAP_UM``, more than the
-    largest cell). Results are always in the original image's pixels. ``physical_scale=False`` keeps
+    short-edge resize), and cut into overlapping square tiles of ``tile_side`` px (sqrt(MIN_SIZE_TEST x
+    MAX_SIZE_TEST), 32-aligned) whenever the resampled image is larger than the model's input (more
+    than MIN_SIZE_TEST x MAX_SIZE_TEST pixels, or a side over MAX_SIZE_TEST: the most the model's own
+    resize would ever feed it); tiles overlap by ``tile_overlap_um`` (default ``TILE_OVERLAP_UM``,
+    more than the largest cell). Results are always in the original image's pixels. ``physical_scale=False`` keeps
     detectron2's fixed resize whatever the image's pixel size.
 
     Without a scale (either side unknown), detectron2's behaviour: the short edge is resized to
@@ -259,13 +285,16 @@ class Predictor:
     faster); channels_last (default on) / nnpack (default: on CPUs where
     ``layers.nnpack_is_faster_here``): the CPU speed-ups of ``GeneralizedRCNN.set_channels_last`` /
     ``set_nnpack`` (same results up to rounding); tile_batch: tiles run through the model at once.
+    bf16: run the backbone under CPU bf16 autocast where the CPU has native bf16 (``cpu_has_native_bf16``;
+    ignored elsewhere and on GPUs); None: the config's ``TEST.CPU_BF16`` (off unless a model's AP was
+    checked in bf16; detectron2 configs never have it, so the parity fixtures stay exact fp32).
     """
 
     def __init__(self, config: str | os.PathLike | CfgNode, weights: str | os.PathLike | None, device: str = "cpu",
                  class_names: Sequence[str] | None = None, *, tile_size: int | None = None, tile_overlap: int = 128,
                  amp: bool = False, fold_bn: bool = True, channels_last: bool | None = None,
                  nnpack: bool | None = None, strict: bool = True, physical_scale: bool = True,
-                 tile_overlap_um: float = TILE_OVERLAP_UM, tile_batch: int = 4):
+                 tile_overlap_um: float = TILE_OVERLAP_UM, tile_batch: int = 4, bf16: bool | None = None):
         from .checkpoint import load_checkpoint
         from .modeling import build_model
         from .modeling.layers import fold_frozen_bn, nnpack_is_faster_here
@@ -290,6 +319,11 @@ class Predictor:
         self.nnpack = bool(nnpack)
         self.model.set_nnpack(self.nnpack)
         self.amp = amp and self.device.type == "cuda"
+        if bf16 is None:  # a model's config says whether its accuracy was checked in bf16 (TEST.CPU_BF16)
+            bf16 = bool(self.cfg.TEST.get("CPU_BF16", False))
+        self.bf16 = bool(bf16) and self.device.type == "cpu" and cpu_has_native_bf16()
+        if self.bf16:
+            self.model.backbone = Bf16Backbone(self.model.backbone)
         self.num_classes = int(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         if class_names is None:
             class_names = [f"class_{i}" for i in range(self.num_classes)]
@@ -308,6 +342,9 @@ class Predictor:
         self.physical_scale = bool(physical_scale)
         self.tile_overlap_um = float(tile_overlap_um)
         self.tile_batch = max(1, int(tile_batch))
+        # the largest square the model's own resize could feed it (MIN x MAX_SIZE_TEST px), 32-aligned
+        side = int(np.sqrt(self.min_size_test * self.max_size_test)) // 32 * 32
+        self.tile_side = max(64, min(side, self.max_size_test))
 
     # scale and model inputs ------------------------------------------------------------------
     def scale_plan(self, um_per_px: float | None) -> ScalePlan:
@@ -326,9 +363,9 @@ class Predictor:
         nh, nw = scaled_size(h, w, plan.factor)
         fy, fx = nh / h, nw / w
         pil = Image.fromarray(rgb)
-        if min(nh, nw) <= self.min_size_test and max(nh, nw) <= self.max_size_test:
+        if max(nh, nw) <= self.max_size_test and nh * nw <= self.min_size_test * self.max_size_test:
             return [_Piece(np.asarray(pil.resize((nw, nh), Image.BILINEAR)), (1.0 / fx, 1.0 / fy))]
-        tile = self.min_size_test
+        tile = self.tile_side
         overlap = min(int(np.ceil(self.tile_overlap_um / float(plan.model_um_per_px))), tile // 2)
         pieces = []
         for ty0, tx0, ty1, tx1 in tile_windows(nh, nw, tile, overlap):

@@ -110,7 +110,7 @@ def test_a_large_field_is_tiled_and_cells_on_tile_borders_are_reported_once(demo
     rgb, um, cells = render_field(np.random.default_rng(7), FieldOptions(height=h, width=w, cells=(60, 75)),
                                   um_per_px=0.24)
     pred = demo.predict(rgb, um_per_px=um)
-    assert pred.scale_status == "physical" and pred.tiles > 4
+    assert pred.scale_status == "physical" and pred.tiles == len(tile_windows(h, w, demo.tile_side, 84)) > 4
     assert isinstance(pred.instance_masks, CroppedMasks)
     assert sum(c.size for c in pred.instance_masks.crops) < 0.01 * len(pred) * h * w  # no full frames
     keep = np.flatnonzero(pred.scores >= 0.5)
@@ -123,8 +123,8 @@ def test_a_large_field_is_tiled_and_cells_on_tile_borders_are_reported_once(demo
         full[y0:y1, x0:x1] = found.crops[i]
         return full
 
-    # the model's tiles, in image pixels (MIN_SIZE_TEST px at the model's own scale, 0.24 µm/px here)
-    wins = tile_windows(h, w, demo.min_size_test, int(np.ceil(20.0 / 0.24)))
+    # the model's tiles, in image pixels (tile_side px at the model's own scale, 0.24 µm/px here)
+    wins = tile_windows(h, w, demo.tile_side, int(np.ceil(20.0 / 0.24)))
     xs = {x for (_, x0, _, x1) in wins for x in (x0, x1) if 0 < x < w}
     ys = {y for (y0, _, y1, _) in wins for y in (y0, y1) if 0 < y < h}
     on_border = once = 0
