@@ -41,16 +41,20 @@ def equivalent_diameter(area_px: np.ndarray, um_per_px: float | None) -> np.ndar
     return 2.0 * np.sqrt(area_px / np.pi) * float(um_per_px)
 
 
-def measure(masks: np.ndarray, um_per_px: float | None = None,
+def measure(masks, um_per_px: float | None = None,
             boxes: np.ndarray | None = None) -> dict[str, np.ndarray | None]:
     """All measurements: area_px, area_um2, diameter_um, centroid_px, centroid_um (None without scale).
 
+    ``masks``: bool [N, H, W] or compact masks with ``areas()`` and ``centroids()`` (e.g.
+    :class:`inference.structures.cropped_masks.CroppedMasks`, measured without a full frame).
     ``boxes`` (float [N, 4] x1 y1 x2 y2) give the centroid of instances whose mask is empty.
     """
     if um_per_px is not None and not (float(um_per_px) > 0):
         raise ValueError(f"um_per_px must be a positive number, got {um_per_px!r}")
-    area = mask_areas_px(masks)
-    cen = mask_centroids_px(masks)
+    if hasattr(masks, "areas") and hasattr(masks, "centroids"):
+        area, cen = masks.areas(), masks.centroids()
+    else:
+        area, cen = mask_areas_px(masks), mask_centroids_px(masks)
     if boxes is not None and len(cen):
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         empty = area == 0

@@ -18,10 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", required=True, help="checkpoint (.pth or .pkl)")
     parser.add_argument("images", nargs="+", help="image files or directories of images")
     parser.add_argument("--out", required=True, help="output JSON (COCO results list)")
-    parser.add_argument("--um-per-px", type=float, default=None, help="pixel size in µm (adds µm measurements)")
+    parser.add_argument("--um-per-px", type=float, default=None,
+                        help="the images' pixel size in µm: µm measurements, and a model that states its own "
+                             "pixel size (INPUT.UM_PER_PX) sees the images at that scale, tiled when large")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--score-thresh", type=float, default=None, help="override MODEL.ROI_HEADS.SCORE_THRESH_TEST")
-    parser.add_argument("--tile-size", type=int, default=None, help="tile images with a side larger than this")
+    parser.add_argument("--tile-size", type=int, default=None,
+                        help="without a physical scale: tile images with a side larger than this")
     parser.add_argument("--tile-overlap", type=int, default=128)
     parser.add_argument("--class-names", default=None, help="comma-separated class names in model order")
     parser.add_argument("--coco-gt", default=None,
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     results = []
     failed = 0
+    warned: set[str] = set()
     for idx, path in enumerate(tqdm(files, desc="predict", unit="img"), start=1):
         try:
             pred = predictor.predict(path, um_per_px=args.um_per_px)
@@ -85,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: skipped {path}: {e}", file=sys.stderr)
             failed += 1
             continue
+        if pred.scale_warning and pred.scale_status not in warned:
+            warned.add(pred.scale_status)  # once per kind, not per image
+            print(f"warning: {os.path.basename(path)}: {pred.scale_warning}", file=sys.stderr)
         image_id = image_ids.get(os.path.basename(path), idx)
         entries = pred.to_coco_results(image_id, category_ids)
         for i, e in enumerate(entries):
             e["file_name"] = os.path.basename(path)
             e["class_name"] = pred.class_names[i]
             e["centroid_px"] = [float(v) for v in pred.centroid_px[i]]
+            e["scale_status"] = pred.scale_status
             if args.um_per_px is not None:
                 e["area_um2"] = float(pred.area_um2[i])
                 e["diameter_um"] = float(pred.diameter_um[i])

@@ -110,7 +110,6 @@ def summary_text(metrics: dict) -> str:
 def predict_dataset(predictor, dataset: CocoDataset, batch_size: int = 2, progress: bool = False) -> tuple[dict, float]:
     """Run ``predictor`` (an :class:`inference.predictor.Predictor`) on every image of ``dataset``;
     returns (predictions by image id, seconds per image)."""
-    from ..structures import masks_to_rle
 
     out: dict[int, dict] = {}
     t0 = time.perf_counter()
@@ -124,7 +123,7 @@ def predict_dataset(predictor, dataset: CocoDataset, batch_size: int = 2, progre
         rgbs = [read_rgb(r["file_name"]) for r in chunk]
         preds = predictor.predict_batch(rgbs, [r.get("um_per_px") for r in chunk], batch_size=batch_size)
         for r, p in zip(chunk, preds):
-            out[r["image_id"]] = {"rles": masks_to_rle(p.masks) if len(p) else [], "classes": p.class_ids.tolist(),
+            out[r["image_id"]] = {"rles": p.masks_rle() if len(p) else [], "classes": p.class_ids.tolist(),
                                   "scores": p.scores.tolist(), "boxes": p.boxes.tolist()}
     return out, (time.perf_counter() - t0) / max(1, len(recs))
 

@@ -188,6 +188,63 @@ def polygons_to_bitmask(polygons: list[np.ndarray], height: int, width: int) -> 
     return mask_util.decode(rle).astype(bool)
 
 
+def _paste_plan(boxes: torch.Tensor, img_h: int, img_w: int) -> tuple:
+    """Each box's pixel window [floor(x0) - 1, ceil(x1) + 1) clipped to the image, and chunks of
+    instances (smallest windows first) whose padded windows stay under ``_PASTE_CHUNK_ELEMS``."""
+    x0_int = torch.clamp(boxes[:, 0].floor() - 1, min=0).to(torch.int64)
+    y0_int = torch.clamp(boxes[:, 1].floor() - 1, min=0).to(torch.int64)
+    x1_int = torch.clamp(boxes[:, 2].ceil() + 1, max=img_w).to(torch.int64)
+    y1_int = torch.clamp(boxes[:, 3].ceil() + 1, max=img_h).to(torch.int64)
+    win_w = (x1_int - x0_int).clamp(min=0)
+    win_h = (y1_int - y0_int).clamp(min=0)
+    order = torch.argsort(win_w * win_h).tolist()
+    ww, wh = win_w.tolist(), win_h.tolist()
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    mw = mh = 0
+    for i in order:
+        nw, nh = max(mw, ww[i]), max(mh, wh[i])
+        if cur and (len(cur) + 1) * nw * nh > _PASTE_CHUNK_ELEMS:
+            chunks.append(cur)
+            cur, nw, nh = [], ww[i], wh[i]
+        cur.append(i)
+        mw, mh = nw, nh
+    if cur:
+        chunks.append(cur)
+    return (x0_int, y0_int, x1_int, y1_int, win_w, win_h), chunks
+
+
+def _paste_sample(masks: torch.Tensor, boxes: torch.Tensor, windows: tuple, chunk: list[int]):
+    """Mask values over the windows of ``chunk``: (inds, px, py, vals, valid) or None for empty windows.
+
+    ``vals``: float [k, ch, cw] (bilinear ``grid_sample``, ``align_corners=False``), ``valid``: bool
+    [k, ch, cw] (inside each instance's own window), ``px``/``py``: int64 [k, cw]/[k, ch] image pixels.
+    """
+    x0_int, y0_int, x1_int, y1_int, win_w, win_h = windows
+    device = boxes.device
+    inds = torch.as_tensor(chunk, device=device, dtype=torch.int64)
+    cw = int(win_w[inds].max())
+    ch = int(win_h[inds].max())
+    if cw == 0 or ch == 0:
+        return None
+    b = boxes[inds]
+    x0, y0, x1, y1 = b[:, 0:1], b[:, 1:2], b[:, 2:3], b[:, 3:4]
+    offs_x = torch.arange(cw, device=device, dtype=torch.int64)
+    offs_y = torch.arange(ch, device=device, dtype=torch.int64)
+    px = x0_int[inds, None] + offs_x[None]  # (k, cw) integer pixel columns
+    py = y0_int[inds, None] + offs_y[None]
+    img_x = (px.to(torch.float32) + 0.5 - x0) / (x1 - x0) * 2 - 1
+    img_y = (py.to(torch.float32) + 0.5 - y0) / (y1 - y0) * 2 - 1
+    k = len(chunk)
+    gx = img_x[:, None, :].expand(k, ch, cw)
+    gy = img_y[:, :, None].expand(k, ch, cw)
+    grid = torch.stack([gx, gy], dim=3)
+    m = masks[inds, None]
+    vals = F.grid_sample(m, grid.to(m.dtype), align_corners=False)[:, 0]
+    valid = (px < x1_int[inds, None])[:, None, :] & (py < y1_int[inds, None])[:, :, None]
+    return inds, px, py, vals, valid
+
+
 def paste_masks_in_image(
     masks: torch.Tensor, boxes: torch.Tensor, image_shape: tuple[int, int], threshold: float = 0.5
 ) -> torch.Tensor:
@@ -210,50 +267,12 @@ def paste_masks_in_image(
         return img_masks
     masks = masks.to(device=device, dtype=torch.float32)
     boxes = boxes.to(torch.float32)
-    x0_int = torch.clamp(boxes[:, 0].floor() - 1, min=0).to(torch.int64)
-    y0_int = torch.clamp(boxes[:, 1].floor() - 1, min=0).to(torch.int64)
-    x1_int = torch.clamp(boxes[:, 2].ceil() + 1, max=img_w).to(torch.int64)
-    y1_int = torch.clamp(boxes[:, 3].ceil() + 1, max=img_h).to(torch.int64)
-    win_w = (x1_int - x0_int).clamp(min=0)
-    win_h = (y1_int - y0_int).clamp(min=0)
-
-    # group instances (smallest windows first) so that each chunk's padded windows stay small
-    order = torch.argsort(win_w * win_h).tolist()
-    ww, wh = win_w.tolist(), win_h.tolist()
-    chunks: list[list[int]] = []
-    cur: list[int] = []
-    mw = mh = 0
-    for i in order:
-        nw, nh = max(mw, ww[i]), max(mh, wh[i])
-        if cur and (len(cur) + 1) * nw * nh > _PASTE_CHUNK_ELEMS:
-            chunks.append(cur)
-            cur, nw, nh = [], ww[i], wh[i]
-        cur.append(i)
-        mw, mh = nw, nh
-    if cur:
-        chunks.append(cur)
-
+    windows, chunks = _paste_plan(boxes, img_h, img_w)
     for chunk in chunks:
-        inds = torch.as_tensor(chunk, device=device, dtype=torch.int64)
-        cw = int(win_w[inds].max())
-        ch = int(win_h[inds].max())
-        if cw == 0 or ch == 0:
+        sampled = _paste_sample(masks, boxes, windows, chunk)
+        if sampled is None:
             continue
-        b = boxes[inds]
-        x0, y0, x1, y1 = b[:, 0:1], b[:, 1:2], b[:, 2:3], b[:, 3:4]
-        offs_x = torch.arange(cw, device=device, dtype=torch.int64)
-        offs_y = torch.arange(ch, device=device, dtype=torch.int64)
-        px = x0_int[inds, None] + offs_x[None]  # (k, cw) integer pixel columns
-        py = y0_int[inds, None] + offs_y[None]
-        img_x = (px.to(torch.float32) + 0.5 - x0) / (x1 - x0) * 2 - 1
-        img_y = (py.to(torch.float32) + 0.5 - y0) / (y1 - y0) * 2 - 1
-        k = len(chunk)
-        gx = img_x[:, None, :].expand(k, ch, cw)
-        gy = img_y[:, :, None].expand(k, ch, cw)
-        grid = torch.stack([gx, gy], dim=3)
-        m = masks[inds, None]
-        vals = F.grid_sample(m, grid.to(m.dtype), align_corners=False)[:, 0]
-        valid = (px < x1_int[inds, None])[:, None, :] & (py < y1_int[inds, None])[:, :, None]
+        inds, px, py, vals, valid = sampled
         if threshold >= 0:
             sel = (vals >= threshold) & valid
             nz = sel.nonzero()
@@ -261,10 +280,43 @@ def paste_masks_in_image(
             img_masks[r, py[nz[:, 0], nz[:, 1]], px[nz[:, 0], nz[:, 2]]] = True
         else:
             v8 = (vals * 255).to(torch.uint8)
-            nz = valid.expand(k, ch, cw).nonzero()
+            nz = valid.expand(len(chunk), *vals.shape[1:]).nonzero()
             r = inds[nz[:, 0]]
             img_masks[r, py[nz[:, 0], nz[:, 1]], px[nz[:, 0], nz[:, 2]]] = v8[nz[:, 0], nz[:, 1], nz[:, 2]]
     return img_masks
+
+
+def paste_masks_in_windows(
+    masks: torch.Tensor, boxes: torch.Tensor, image_shape: tuple[int, int], threshold: float = 0.5
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`paste_masks_in_image` without the full-frame arrays: the same pixels, kept per instance.
+
+    Returns ``windows`` int64 [N, 4] (y0, x0, y1, x1: each box's pixel window, clipped to the image)
+    and ``crops``: N bool arrays [y1 - y0, x1 - x0], the pasted mask inside its window. Memory is
+    the windows' size, not N x H x W.
+    """
+    assert masks.shape[-1] == masks.shape[-2], "only square mask predictions are supported"
+    if not isinstance(boxes, torch.Tensor):
+        boxes = boxes.tensor
+    n = len(masks)
+    img_h, img_w = int(image_shape[0]), int(image_shape[1])
+    if n == 0:
+        return np.zeros((0, 4), np.int64), []
+    masks = masks.to(device=boxes.device, dtype=torch.float32)
+    boxes = boxes.to(torch.float32)
+    windows, chunks = _paste_plan(boxes, img_h, img_w)
+    x0_int, y0_int, x1_int, y1_int, win_w, win_h = (t.cpu() for t in windows)
+    out_windows = torch.stack([y0_int, x0_int, y0_int + win_h, x0_int + win_w], dim=1).numpy().astype(np.int64)
+    crops: list[np.ndarray] = [np.zeros((int(win_h[i]), int(win_w[i])), bool) for i in range(n)]
+    for chunk in chunks:
+        sampled = _paste_sample(masks, boxes, windows, chunk)
+        if sampled is None:
+            continue
+        inds, _px, _py, vals, valid = sampled
+        sel = ((vals >= threshold) & valid).cpu().numpy()
+        for j, i in enumerate(chunk):
+            crops[i] = np.ascontiguousarray(sel[j, :int(win_h[i]), :int(win_w[i])])
+    return out_windows, crops
 
 
 def masks_to_rle(masks: np.ndarray | torch.Tensor) -> list[dict]:

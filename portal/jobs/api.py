@@ -146,6 +146,8 @@ class JobCancelApi(APIView):
 class SessionJobImageProgressSerializer(serializers.Serializer):
     image_id = serializers.UUIDField()
     status = serializers.CharField()
+    scale_status = serializers.CharField(help_text="How the image reached the model ('' before it is done).")
+    scale_warning = serializers.CharField(help_text="Shown to users when not empty.")
 
 class SessionJobProgressSerializer(serializers.Serializer):
     id = serializers.UUIDField()
@@ -165,6 +167,16 @@ class SessionJobsOutputSerializer(serializers.Serializer):
     jobs = SessionJobProgressSerializer(many=True)
 
 
+def _images_progress(job: InferenceJob) -> list[dict]:
+    scales = {rs.image_id: rs for rs in job.result_sets.all()}
+    rows = []
+    for ji in job.job_images.all():
+        rs = scales.get(ji.image_id)
+        rows.append({"image_id": str(ji.image_id), "status": ji.status,
+                     "scale_status": rs.scale_status if rs else "", "scale_warning": rs.scale_warning if rs else ""})
+    return rows
+
+
 class SessionJobsProgressApi(APIView):
     """Latest jobs of a session with per-image status: what the session page polls."""
 
@@ -181,7 +193,7 @@ class SessionJobsProgressApi(APIView):
              "images_total": job.images_total, "images_done": job.images_done, "attempts": job.attempts,
              "cancel_requested": job.cancel_requested, "error_message": job.error_message,
              "created_at": job.created_at.isoformat(),
-             "images": [{"image_id": str(ji.image_id), "status": ji.status} for ji in job.job_images.all()]}
+             "images": _images_progress(job)}
             for job in jobs
         ]
         return Response({"session_id": str(session.pk),

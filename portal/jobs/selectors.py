@@ -43,7 +43,10 @@ def session_for_user(*, user, session_id) -> ImageSession | None:
 
 
 def session_jobs_progress(*, user, session_id, limit: int = 10) -> list[InferenceJob]:
-    """The latest jobs of a session with their images, for the session page's progress panel."""
+    """The latest jobs of a session with their images and their result sets' scale warnings, for the
+    session page's progress panel."""
     return list(job_list(user=user, session_id=session_id).prefetch_related(
         Prefetch("job_images", queryset=JobImage.objects.order_by("id")),
+        Prefetch("result_sets", queryset=ResultSet.objects.only("id", "job_id", "image_id", "scale_status",
+                                                                "scale_warning")),
     )[:limit])

@@ -394,7 +394,8 @@ def _attempt_failed(job: InferenceJob, worker_id: str, error: str) -> str:
     return "retrying"
 
 
-def _store_image(*, job: InferenceJob, job_image: JobImage, worker_id: str, result_set, rows, seconds) -> None:
+def _store_image(*, job: InferenceJob, job_image: JobImage, worker_id: str, result_set, rows, seconds,
+                 scale: dict | None = None) -> None:
     from portal.results.services import result_set_write
 
     with transaction.atomic():
@@ -403,7 +404,7 @@ def _store_image(*, job: InferenceJob, job_image: JobImage, worker_id: str, resu
             raise JobLost(f"image {job_image.image_id} is no longer claimed by {worker_id}")
         if not InferenceJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker_id=worker_id).exists():
             raise JobLost(f"job {job.pk} is no longer run by {worker_id}")
-        result_set_write(result_set=result_set, rows=rows)
+        result_set_write(result_set=result_set, rows=rows, scale=scale)
         locked.status = JobImageStatus.DONE
         locked.seconds = seconds
         locked.error_message = ""
@@ -436,7 +437,7 @@ def job_run(*, job_id, worker_id: str | None = None, device: str | None = None) 
     images already done are not analysed again.
     """
     from portal.jobs.inference import ModelRefused, image_rgb_uint8, predictor_for
-    from portal.results.services import detections_from_prediction, result_set_start
+    from portal.results.services import detections_from_prediction, result_set_start, scale_from_prediction
 
     worker_id = worker_id or worker_identity()
     job = job_claim(job_id=job_id, worker_id=worker_id)
@@ -468,7 +469,8 @@ def job_run(*, job_id, worker_id: str | None = None, device: str | None = None) 
                 rows = detections_from_prediction(prediction, class_names=job.model_version.class_names,
                                                   score_threshold=threshold)
                 _store_image(job=job, job_image=job_image, worker_id=worker_id, result_set=result_set,
-                             rows=rows, seconds=time.perf_counter() - started)
+                             rows=rows, seconds=time.perf_counter() - started,
+                             scale=scale_from_prediction(prediction))
                 heartbeat.image_id = None
             if _cancel_requested(job.pk) and job.job_images.exclude(status=JobImageStatus.DONE).exists():
                 _finish_cancelled(job.pk, worker_id)

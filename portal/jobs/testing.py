@@ -44,6 +44,9 @@ def tiny_bundle(out_dir: Path, *, name: str = "tiny-test", version: str = "1", m
     cfg = load_config(str(config))
     cfg.INPUT.MIN_SIZE_TEST = min_size
     cfg.INPUT.MAX_SIZE_TEST = max(256, int(min_size * 4 / 3))
+    # the fixed small input is the point (speed): no physical-scale resampling and tiling
+    cfg.INPUT.UM_PER_PX = 0.0
+    cfg.INPUT.UM_PER_PX_RANGE = []
     # Few, confident detections: the mask head (per detection) dominates CPU time otherwise.
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_thresh
     cfg.TEST.DETECTIONS_PER_IMAGE = max_detections

@@ -50,8 +50,10 @@ def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id)
     if job is None:
         raise Http404
-    sets = {rs.image_id: rs.pk for rs in job.result_sets.all()}
-    images = [{"job_image": ji, "result_set_id": sets.get(ji.image_id)} for ji in job.job_images.all()]
+    sets = {rs.image_id: rs for rs in job.result_sets.all()}
+    images = [{"job_image": ji, "result_set_id": sets[ji.image_id].pk if ji.image_id in sets else None,
+               "scale_warning": sets[ji.image_id].scale_warning if ji.image_id in sets else ""}
+              for ji in job.job_images.all()]
     return render(request, "jobs/job_detail.html", {"job": job, "images": images})
 
 

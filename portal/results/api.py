@@ -24,6 +24,9 @@ class ResultSetOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     detection_count = serializers.IntegerField(required=False)
+    scale_status = serializers.CharField(help_text="physical, out_of_range, unknown, model_unscaled ('' manual)")
+    scale_warning = serializers.CharField(help_text="Shown to users when not empty.")
+    model_um_per_px = serializers.FloatField(allow_null=True)
 
     def get_model_version(self, obj) -> str | None:
         return str(obj.model_version) if obj.model_version_id else None

@@ -34,6 +34,13 @@ class ResultSet(UUIDModel):
     parameters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=8, choices=ResultSetStatus.choices, default=ResultSetStatus.PARTIAL)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # How the image reached the model (inference.predictor.ScalePlan): "physical" (resampled to the
+    # model's pixel size), "out_of_range", "unknown" (no µm/px), "model_unscaled" (the model states no
+    # pixel size); the warning is shown to users whenever it is not empty.
+    scale_status = models.CharField(max_length=16, blank=True, default="")
+    scale_warning = models.TextField(blank=True, default="")
+    model_um_per_px = models.FloatField(null=True, blank=True,
+                                        help_text="µm/px the model saw the image at (empty: its fixed resize).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

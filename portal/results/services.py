@@ -62,11 +62,18 @@ def result_set_start(*, job, image) -> ResultSet:
     return result_set
 
 
-def result_set_write(*, result_set: ResultSet, rows: list[dict[str, Any]]) -> ResultSet:
+def scale_from_prediction(prediction) -> dict[str, Any]:
+    """The result set's scale fields from the engine's ``Prediction`` (how the image reached the model)."""
+    return {"scale_status": str(prediction.scale_status)[:16], "scale_warning": str(prediction.scale_warning),
+            "model_um_per_px": prediction.model_um_per_px}
+
+
+def result_set_write(*, result_set: ResultSet, rows: list[dict[str, Any]],
+                     scale: dict[str, Any] | None = None) -> ResultSet:
     """Replace the detections of a PARTIAL result set with ``rows`` and complete it (one transaction).
 
-    Call inside the caller's transaction after checking the claim. A COMPLETE set is never touched:
-    that is what makes a retry after a crash safe.
+    ``scale``: the fields of :func:`scale_from_prediction`. Call inside the caller's transaction after
+    checking the claim. A COMPLETE set is never touched: that is what makes a retry after a crash safe.
     """
     locked = ResultSet.objects.select_for_update().get(pk=result_set.pk)
     if locked.status == ResultSetStatus.COMPLETE:
@@ -75,9 +82,16 @@ def result_set_write(*, result_set: ResultSet, rows: list[dict[str, Any]]) -> Re
     Detection.objects.bulk_create([Detection(result_set=locked, index=i, **row) for i, row in enumerate(rows)])
     locked.status = ResultSetStatus.COMPLETE
     locked.completed_at = timezone.now()
-    locked.save(update_fields=["status", "completed_at"])
+    fields = ["status", "completed_at"]
+    for name, value in (scale or {}).items():
+        if name not in ("scale_status", "scale_warning", "model_um_per_px"):
+            raise ValueError(f"unknown scale field {name!r}")
+        setattr(locked, name, value)
+        fields.append(name)
+    locked.save(update_fields=fields)
     audit_record(actor=None, action="result_set.create", center=locked.center_id, obj=locked,
-                 after={"image": str(locked.image_id), "job": str(locked.job_id), "detections": len(rows)})
+                 after={"image": str(locked.image_id), "job": str(locked.job_id), "detections": len(rows),
+                        "scale_status": locked.scale_status})
     return locked
 
 

@@ -42,6 +42,14 @@
       var status = job.status + (job.cancel_requested && job.status === "running" ? " (cancelling)" : "");
       var statusCell = el("td", status, "job-status job-" + job.status);
       if (job.error_message) statusCell.appendChild(el("div", job.error_message, "error"));
+      // images analysed at an unknown or untrained pixel size: a visible warning, not a silent answer
+      var warned = job.images.filter(function (img) { return img.scale_warning; });
+      if (warned.length) {
+        var note = el("div", warned.length + " image(s) with a scale warning: " + warned[0].scale_warning +
+          (warned.length > 1 ? " (see the images)" : ""), "flag scale-warning");
+        note.setAttribute("role", "note");
+        statusCell.appendChild(note);
+      }
       row.appendChild(statusCell);
       var progress = el("progress");
       progress.max = Math.max(job.images_total, 1);
@@ -52,7 +60,9 @@
       var details = el("details"); details.appendChild(el("summary", job.images.length + " image(s)"));
       var ul = el("ul", null, "job-images");
       job.images.forEach(function (img) {
-        ul.appendChild(el("li", img.image_id.slice(0, 8) + ": " + img.status, "image-" + img.status));
+        var li = el("li", img.image_id.slice(0, 8) + ": " + img.status, "image-" + img.status);
+        if (img.scale_warning) li.appendChild(el("div", img.scale_warning, "flag scale-warning"));
+        ul.appendChild(li);
       });
       details.appendChild(ul);
       var icell = el("td"); icell.appendChild(details); row.appendChild(icell);

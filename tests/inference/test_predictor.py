@@ -173,9 +173,9 @@ def test_tiling_merges_cells_cut_at_borders():
     boxes, scores, classes, masks = predict_tiled(_fake_infer, img, tile_size=128, tile_overlap=40)
     assert len(scores) == len(truth), f"{len(scores)} instances for {len(truth)} cells"
     for t in truth:
-        ious = [(t & m).sum() / (t | m).sum() for m in masks]
+        ious = [(t & m).sum() / (t | m).sum() for m in masks.dense()]
         assert max(ious) > 0.97
-    assert masks.shape == (len(truth), 300, 420)
+    assert masks.dense().shape == (len(truth), 300, 420)
 
 
 def test_predictor_tiling_full_image_coordinates(tiny):
@@ -203,6 +203,7 @@ def test_cli_predict(tiny, tmp_path):
     assert cli.run(args) == 0
     preds = json.loads(out.read_text())
     assert preds and {"image_id", "category_id", "bbox", "score", "segmentation", "diameter_um"} <= set(preds[0])
+    assert preds[0]["scale_status"] == "model_unscaled"  # the tiny config states no pixel size
 
 
 @pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"fixture {FIXTURE} absent")
