@@ -12,9 +12,9 @@ draws the held-out sets with other seeds: each generator at its native scale (51
 and 2048x2560 frames at 0.10-0.15 µm/px from both generators with photometric shifts (uneven lamp,
 white balance, gamma, defocus, noise, JPEG) drawn with their own seed.
 
-``evaluate`` prints round-spermatid segm AP50/AP per held-out set. The large frames go through
-physical-scale inference: each frame is resampled to the model's ``INPUT.UM_PER_PX`` and tiled at
-the model's input size, and the instances are mapped back to the frame's pixels.
+``evaluate`` prints round-spermatid segm AP50/AP per held-out set, through the predictor as the
+portal runs it: every image with its ``um_per_px``, i.e. physical-scale inference (resampled to the
+model's ``INPUT.UM_PER_PX``, tiled when large, instances mapped back to the image's pixels).
 """
 from __future__ import annotations
 
@@ -156,35 +156,7 @@ def cmd_data(args) -> int:
 
 # -- evaluation ------------------------------------------------------------------------------------
 
-def predict_physical(predictor, rgb: np.ndarray, um_per_px: float, model_um: float, tile: int, overlap: int):
-    """Resample ``rgb`` to ``model_um`` µm/px, predict in tiles of ``tile`` px with no further resize,
-    and map boxes and masks back to ``rgb``'s pixels (each mask resized within its box only).
-    Returns (boxes, scores, classes, mask RLEs)."""
-    from inference.data.coco import mask_to_rle
-    from inference.data.transforms import resize_image
-    from inference.pixels import resize_mask, scaled_size
-    from inference.tiling import predict_tiled
-
-    h, w = rgb.shape[:2]
-    nh, nw = scaled_size(h, w, um_per_px / model_um)
-    small = resize_image(np.ascontiguousarray(rgb), (nh, nw))
-    boxes, scores, classes, masks = predict_tiled(predictor._infer, small, tile, overlap)
-    sy, sx = h / nh, w / nw
-    rles = []
-    for box, m in zip(boxes, masks):
-        x0, y0 = max(0, int(box[0]) - 2), max(0, int(box[1]) - 2)
-        x1, y1 = min(nw, int(np.ceil(box[2])) + 2), min(nh, int(np.ceil(box[3])) + 2)
-        oy0, ox0 = int(round(y0 * sy)), int(round(x0 * sx))
-        oy1, ox1 = max(oy0 + 1, min(h, int(round(y1 * sy)))), max(ox0 + 1, min(w, int(round(x1 * sx))))
-        full = np.zeros((h, w), bool)
-        if y1 > y0 and x1 > x0:
-            full[oy0:oy1, ox0:ox1] = resize_mask(m[y0:y1, x0:x1], (oy1 - oy0, ox1 - ox0))
-        rles.append(mask_to_rle(full))
-    boxes = boxes * np.array([sx, sy, sx, sy], np.float32)
-    return boxes, scores, classes, rles
-
-
-def evaluate_set(cfg_path: str, weights: str, json_path: str, physical: bool, output_dir: str | None = None) -> dict:
+def evaluate_set(cfg_path: str, weights: str, json_path: str, output_dir: str | None = None) -> dict:
     """Evaluate one held-out set; returns the round-spermatid row plus the full metrics under "metrics"."""
     from inference.data.classes import CLASS_NAMES
     from inference.data.coco import load_coco
@@ -195,46 +167,30 @@ def evaluate_set(cfg_path: str, weights: str, json_path: str, physical: bool, ou
     cfg = inference_config(load_training_config(cfg_path))
     names = list(CLASS_NAMES[: cfg.MODEL.ROI_HEADS.NUM_CLASSES])
     dataset = load_coco(json_path, class_names=names, unknown_classes="skip")
+    predictor = Predictor(cfg, weights, class_names=names)
     t0 = time.perf_counter()
-    if not physical:
-        predictor = Predictor(cfg, weights, class_names=names)
-        preds, _ = predict_dataset(predictor, dataset)
-    else:
-        model_um = float(cfg.INPUT.UM_PER_PX)
-        if not model_um > 0:
-            raise SystemExit(f"{cfg_path} has no INPUT.UM_PER_PX: not a physical-scale model")
-        tile = int(cfg.INPUT.MAX_SIZE_TEST if cfg.INPUT.MIN_SIZE_TEST <= 0 else max(cfg.INPUT.MIN_SIZE_TEST, 640))
-        cfg.INPUT.MIN_SIZE_TEST = 0  # tiles reach the model at the model's pixel size, unresized
-        predictor = Predictor(cfg, weights, class_names=names)
-        overlap = int(np.ceil(20.0 / model_um))  # > the largest cell (spermatocyte, 17 µm)
-        preds = {}
-        for r in dataset.records:
-            rgb = np.asarray(Image.open(r["file_name"]).convert("RGB"))
-            boxes, scores, classes, rles = predict_physical(predictor, rgb, r["um_per_px"], model_um, tile, overlap)
-            preds[r["image_id"]] = {"rles": rles, "classes": classes.tolist(),
-                                    "scores": scores.tolist(), "boxes": boxes.tolist()}
+    preds, _ = predict_dataset(predictor, dataset)  # passes each image's um_per_px: physical scale
     seconds = (time.perf_counter() - t0) / max(1, len(dataset.records))
     metrics = evaluate_predictions(dataset, preds, output_dir=output_dir)
     metrics["seconds_per_image"] = seconds
     metrics["dataset"] = json_path
     rs = metrics["segm"]["per_class"]["round_spermatid"]
     return {"set": os.path.basename(json_path)[:-5], "images": len(dataset.records), "AP50": rs["AP50"], "AP": rs["AP"],
-            "all_AP50": metrics["segm"]["AP50"], "s_per_image": seconds, "physical": physical, "metrics": metrics}
+            "all_AP50": metrics["segm"]["AP50"], "s_per_image": seconds, "metrics": metrics}
 
 
 def cmd_evaluate(args) -> int:
     rows = []
     only = set(args.only or [])
-    for name, _gen, hw, *_rest in TEST_SETS:
+    for name, *_rest in TEST_SETS:
         path = os.path.join(args.out, f"{name}.json")
         if not os.path.exists(path) or (only and name not in only):
             continue
         out_dir = os.path.join(args.eval_dir, name) if args.eval_dir else None
-        rows.append(evaluate_set(args.config, args.weights, path, physical=max(hw) > 1333 or args.physical,
-                                 output_dir=out_dir))
+        rows.append(evaluate_set(args.config, args.weights, path, output_dir=out_dir))
         r = rows[-1]
         print(f"{r['set']:28s} {r['images']:3d} images  round_spermatid segm AP50 {r['AP50']:.3f}  AP {r['AP']:.3f}  "
-              f"(all classes AP50 {r['all_AP50']:.3f}; {r['s_per_image']:.1f} s/img{', physical scale + tiles' if r['physical'] else ''})",
+              f"(all classes AP50 {r['all_AP50']:.3f}; {r['s_per_image']:.1f} s/img)",
               flush=True)
     held_out = [{k: v for k, v in r.items() if k != "metrics"} for r in rows]
     if args.json:
@@ -263,7 +219,6 @@ def main(argv=None) -> int:
     e.add_argument("out", help="the folder 'data' wrote")
     e.add_argument("--config", required=True, help="the training run's config.yaml")
     e.add_argument("--weights", required=True)
-    e.add_argument("--physical", action="store_true", help="physical-scale inference for the native sets too")
     e.add_argument("--only", nargs="*", help="evaluate only these sets")
     e.add_argument("--json", default=None, help="write the rows here")
     e.add_argument("--eval-dir", default=None, help="per-set metrics.json, PR curve, COCO results under this folder")
