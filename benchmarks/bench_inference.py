@@ -14,6 +14,12 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
              (the default row uses them only where ``nnpack_is_faster_here``: AVX2, not AVX-512 CPUs);
   cascade80-tvroialign  cascade80 pooling with torchvision's roi_align (NCHW, split over 2 Python
              threads) instead of the channels-last ``separable_roi_align`` (what that buys);
+  demo, demo-bf16  the committed demo model (inference/assets/demo_model) on a 512x640 synthetic field
+             at its own 0.24 µm/px (physical scale, one model pass), fp32 and with the backbone under
+             CPU bf16 autocast (``Predictor(bf16=True)``; only where the CPU has native bf16);
+  field8000  the demo model on an 8000x8000 field at 0.24 µm/px (a 1024x1280 mosaic of synthetic
+             fields repeated): physical scale, tiled automatically, masks kept as crops; one image,
+             no warm-up (--cases to include it; minutes on 2 cores): the peak-RSS row;
   cascade80-detectron2, maskrcnn80-detectron2  detectron2 itself (``DefaultPredictor``'s model and
              resizing) on the same weights and image, where ``import detectron2`` works (a user's own
              install; nothing else needs it): the peer measured in the same run.
@@ -89,7 +95,7 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
             m.momentum = 1.0  # running stats := this batch's stats
     pred = Predictor.__new__(Predictor)  # only for its preprocessing
     pred.input_format, pred.min_size_test, pred.max_size_test = cfg.INPUT.FORMAT, cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
-    x = Predictor._prepare(pred, image)["image"]
+    x = pred._tensor(pred._fixed_piece(image, None).image)
     model.train()
     with torch.no_grad():
         model.backbone(model.preprocess_image([{"image": x}]).tensor)
@@ -109,6 +115,26 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
         predictor.model.roi_heads.box_pooler.channels_last = False
         predictor.model.roi_heads.mask_pooler.channels_last = False
     return predictor
+
+
+def _demo_case(case: str, device: str):
+    """The demo bundle's predictor (bf16 for ``demo-bf16``), its images and their µm/px."""
+    import numpy as np
+
+    from inference.bundle import load_bundle
+    from inference.synth.generator import FieldOptions, render_field
+
+    bundle = load_bundle(ROOT / "inference" / "assets" / "demo_model")
+    predictor = bundle.predictor(device=device, bf16=case.endswith("-bf16"))
+    if case.endswith("-bf16") and not predictor.bf16:
+        raise SystemExit("this CPU has no native bf16 (avx512_bf16 / amx_bf16)")
+    fields = [render_field(np.random.default_rng(s), FieldOptions(), um_per_px=0.24)[0] for s in range(4)]
+    if case == "field8000":
+        mosaic = np.concatenate([np.concatenate(fields[:2], axis=1), np.concatenate(fields[2:], axis=1)], axis=0)
+        big = np.tile(mosaic, (8, 7, 1))[:8000, :8000]
+        del mosaic, fields
+        return predictor, [np.ascontiguousarray(big)], 0.24
+    return predictor, fields, 0.24
 
 
 class Detectron2Predictor:
@@ -163,9 +189,14 @@ def run_row(case: str, device: str, amp: bool, batch: int, repeats: int) -> dict
     import torch
 
     torch.set_num_threads(2)
+    um = None
     if case == "fixture":
         predictor = _fixture_predictor(device, amp)
         images = _fixture_images()
+    elif case.startswith(("demo", "field8000")):
+        predictor, images, um = _demo_case(case, device)
+        if case == "field8000":
+            batch, repeats = 1, 1
     else:
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 256, (800, 1067, 3), dtype=np.uint8)]
@@ -181,7 +212,8 @@ def run_row(case: str, device: str, amp: bool, batch: int, repeats: int) -> dict
 
     # warm-up (one batch)
     work = [images[i % len(images)] for i in range(batch)]
-    predictor.predict_batch(work, batch_size=batch)
+    if case != "field8000":
+        predictor.predict_batch(work, um_per_px=um, batch_size=batch)
     sync()
     counts.clear()
     n_img = 0
@@ -189,12 +221,14 @@ def run_row(case: str, device: str, amp: bool, batch: int, repeats: int) -> dict
     t0 = time.perf_counter()
     for r in range(repeats):
         work = [images[(r * batch + i) % len(images)] for i in range(batch)]
-        outs = predictor.predict_batch(work, batch_size=batch)
+        outs = predictor.predict_batch(work, um_per_px=um, batch_size=batch)
         n_img += len(outs)
     sync()
     dt = (time.perf_counter() - t0) / n_img
     cpu = (time.process_time() - c0) / n_img
-    if case != "fixture":
+    if case.startswith("field8000"):
+        print(f"field8000: {len(outs[0])} instances from {outs[0].tiles} tiles", file=sys.stderr)
+    if not case.startswith(("fixture", "demo", "field8000")):
         assert all(c == 100 * batch for c in counts), f"expected 100 detections per image at the mask head, got {counts}"
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = {"case": case, "device": device + (" amp" if amp else " fp32"), "batch": batch, "s_per_img": dt, "cpu_s_per_img": cpu,

@@ -51,7 +51,7 @@ def tiff_bytes(arr=None, **kw) -> bytes:
 
 def tiff16_bytes() -> bytes:
     arr = gradient(rgb=False, dtype=np.uint16)
-    arr[0, 0] = 65535  # one outlier the percentile window must ignore
+    arr[0, 0] = 65535  # one hot pixel: it must not set the 8-bit window (it clips)
     return tiff_bytes(arr, photometric="minisblack")
 
 
