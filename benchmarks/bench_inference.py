@@ -12,6 +12,7 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
   cascade80-plain  cascade80 without FrozenBN folding, channels_last and NNPACK (--cases to include it);
   cascade80-nnpack, cascade80-nonnpack  cascade80 with NNPACK's 3x3 convolutions forced on / off
              (the default row uses them only where ``nnpack_is_faster_here``: AVX2, not AVX-512 CPUs);
+  cascade80-bf16  cascade80 with the backbone under CPU bf16 autocast (where the CPU has native bf16);
   cascade80-tvroialign  cascade80 pooling with torchvision's roi_align (NCHW, split over 2 Python
              threads) instead of the channels-last ``separable_roi_align`` (what that buys);
   demo, demo-bf16  the committed demo model (inference/assets/demo_model) on a 512x640 synthetic field
@@ -108,6 +109,11 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
         return Detectron2Predictor(config_path, path, device)
     if variant == "plain":  # no FrozenBN folding, no channels_last, no NNPACK: what the optimisations buy
         return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, channels_last=False, nnpack=False)
+    if variant == "bf16":
+        predictor = Predictor(cfg, path, device=device, amp=amp, bf16=True)
+        if not predictor.bf16:
+            raise SystemExit("this CPU has no native bf16 (avx512_bf16 / amx_bf16)")
+        return predictor
     if variant in ("nonnpack", "nnpack"):
         return Predictor(cfg, path, device=device, amp=amp, nnpack=variant == "nnpack")
     predictor = Predictor(cfg, path, device=device, amp=amp)
@@ -231,7 +237,8 @@ def run_row(case: str, device: str, amp: bool, batch: int, repeats: int) -> dict
     if not case.startswith(("fixture", "demo", "field8000")):
         assert all(c == 100 * batch for c in counts), f"expected 100 detections per image at the mask head, got {counts}"
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = {"case": case, "device": device + (" amp" if amp else " fp32"), "batch": batch, "s_per_img": dt, "cpu_s_per_img": cpu,
+    precision = " amp" if amp else (" bf16" if getattr(predictor, "bf16", False) else " fp32")
+    row = {"case": case, "device": device + precision, "batch": batch, "s_per_img": dt, "cpu_s_per_img": cpu,
            "peak_rss_mb": rss_mb, "mask_head_rois": counts[:1]}
     if device.startswith("cuda"):
         row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
