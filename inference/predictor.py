@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from PIL import Image
 from .config import CfgNode, load_config
 from .measure import measure
 from .structures import masks_to_rle
+
+if TYPE_CHECKING:
+    from .engine.execution import ExecutionPolicy
 
 MIN_IMAGE_SIDE = 16
 
@@ -213,18 +216,19 @@ class Predictor:
     class_names: names in model order (default ``class_{i}``); tile_size/tile_overlap: images with a
     side larger than ``tile_size`` are cut into overlapping tiles (each preprocessed like an image)
     and the instances merged (None: never tile); amp: autocast on CUDA; fold_bn: fold FrozenBN into
-    the convolutions after loading (same results, faster); channels_last (default on) / nnpack (default:
-    on CPUs where ``layers.nnpack_is_faster_here``): the CPU speed-ups of
-    ``GeneralizedRCNN.set_channels_last`` / ``set_nnpack`` (same results up to rounding).
+    the convolutions after loading (same results, faster); execution: how the model runs here
+    (``inference.engine.execution.ExecutionPolicy``; default ``ExecutionPolicy.for_inference(device)``,
+    same results up to rounding). Weights are read as data only (``inference.checkpoint``).
     """
 
     def __init__(self, config: str | os.PathLike | CfgNode, weights: str | os.PathLike | None, device: str = "cpu",
                  class_names: Sequence[str] | None = None, *, tile_size: int | None = None, tile_overlap: int = 128,
-                 amp: bool = False, fold_bn: bool = True, channels_last: bool | None = None,
-                 nnpack: bool | None = None, strict: bool = True):
+                 amp: bool = False, fold_bn: bool = True, execution: ExecutionPolicy | None = None,
+                 strict: bool = True):
         from .checkpoint import load_checkpoint
+        from .engine.execution import ExecutionPolicy, apply_execution_policy
+        from .layers import fold_frozen_bn
         from .modeling import build_model
-        from .modeling.layers import fold_frozen_bn, nnpack_is_faster_here
 
         self.cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else config.clone()
         self.device = torch.device(device)
@@ -237,14 +241,8 @@ class Predictor:
         if fold_bn:
             fold_frozen_bn(model)
         self.model = model.to(self.device)
-        if channels_last is None:
-            channels_last = True
-        self.model.set_channels_last(bool(channels_last))
-        self.channels_last = bool(channels_last)
-        if nnpack is None:
-            nnpack = self.device.type == "cpu" and nnpack_is_faster_here()
-        self.nnpack = bool(nnpack)
-        self.model.set_nnpack(self.nnpack)
+        self.execution = ExecutionPolicy.for_inference(self.device) if execution is None else execution
+        apply_execution_policy(self.model, self.execution)
         self.amp = amp and self.device.type == "cuda"
         self.num_classes = int(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         if class_names is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...layers import ShapeSpec
 from ...structures import Boxes, Instances, pairwise_iou
 from ..box_regression import Box2BoxTransform
-from ..layers import ShapeSpec
 from ..matcher import Matcher
 from .box_head import FastRCNNConvFCHead
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference

@@ -6,8 +6,8 @@ import math
 import torch
 from torch import nn
 
+from ...layers import ShapeSpec
 from ...structures import BitMasks, Boxes, IndexedBitMasks, Instances, pairwise_iou
-from ..layers import ShapeSpec
 from ..matcher import Matcher
 from ..poolers import ROIPooler
 from ..sampling import subsample_labels
