@@ -45,7 +45,9 @@ class Trainer:
 
     After iteration ``i`` (0-based) completes, a checkpoint ``model_{i:07d}.pth`` is written when
     ``(i + 1) % checkpoint_period == 0`` (not at the last one), and ``model_final.pth`` at the end;
-    each holds ``iteration = i``, so :meth:`resume` continues at ``i + 1``.
+    each holds ``iteration = i``, so :meth:`resume` continues at ``i + 1``. Checkpoints hold plain data only
+    and are read back with ``weights_only=True``. ``execution``: how the model runs here, applied once
+    (default ``ExecutionPolicy.for_training(device)``).
     """
 
     def __init__(self, model: nn.Module, data: Iterable, optimizer: torch.optim.Optimizer, *, max_iter: int,

@@ -14,9 +14,9 @@ from .nnpack import NNPACK_IN_CHANNELS, NNPACK_MIN_ELEMENTS, NNPACKConv2d, nnpac
 class Conv2d(nn.Conv2d):
     """nn.Conv2d followed by an optional ``norm`` submodule and ``activation`` (detectron2 naming).
 
-    ``use_nnpack`` (off by default; set by ``GeneralizedRCNN.set_nnpack``): run through NNPACK on CPU when
-    the convolution allows it (3x3, stride 1, no dilation or groups, float32) and is of a size where it is
-    faster (``NNPACK_IN_CHANNELS``, ``NNPACK_MIN_ELEMENTS``)."""
+    ``use_nnpack`` (off by default; set by ``engine.execution.apply_execution_policy``): run through NNPACK
+    on CPU when the convolution allows it (3x3, stride 1, no dilation or groups, float32) and is of a size
+    where it is faster (``NNPACK_IN_CHANNELS``, ``NNPACK_MIN_ELEMENTS``)."""
 
     def __init__(self, *args, norm: nn.Module | None = None, activation: Callable | None = None, **kwargs):
         super().__init__(*args, **kwargs)
