@@ -130,3 +130,20 @@ def test_safetensors_weights_load_and_a_damaged_file_is_a_clear_error(demo, tmp_
         read_state_dict(damaged)
     with pytest.raises(ValueError, match=".safetensors"):
         save_safetensors(state, tmp_path / "w.pth")
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_the_command_line_names_a_refused_weights_file_without_a_traceback(demo, tmp_path, suffix, capsys):
+    from PIL import Image
+
+    from inference.__main__ import main
+
+    bundle, state = demo
+    marker = tmp_path / "marker"
+    weights = write_malicious_weights(tmp_path / f"evil{suffix}", state, marker)
+    Image.new("RGB", (64, 64)).save(tmp_path / "a.png")
+    code = main(["predict", "--config", bundle.config_path, "--weights", str(weights), str(tmp_path / "a.png"),
+                 "--out", str(tmp_path / "out.json")])
+    assert code == 2
+    assert f"refused checkpoint {weights}" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "out.json").exists()
