@@ -147,3 +147,29 @@ def test_the_command_line_names_a_refused_weights_file_without_a_traceback(demo,
     assert code == 2
     assert f"refused checkpoint {weights}" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "out.json").exists()
+
+
+def _py2_str(b: bytes) -> bytes:
+    """SHORT_BINSTRING: a Python 2 ``str``."""
+    return b"U" + bytes([len(b)]) + b
+
+
+def _py2_float32_array(a: np.ndarray) -> bytes:
+    """The protocol-2 opcodes Python 2 with numpy 1.x wrote for a 1-D float32 array (as in detectron2's
+    model-zoo .pkl files): ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype`` and
+    the raw data as a Python 2 string."""
+    data = a.astype("<f4").tobytes()
+    dtype = (b"cnumpy\ndtype\n" + _py2_str(b"f4") + b"K\x00K\x01\x87R(K\x03" + _py2_str(b"<")
+             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R(K\x01K"
+            + bytes([a.shape[0]]) + b"\x85" + dtype + b"\x89T" + len(data).to_bytes(4, "little") + data + b"tb")
+
+
+def test_a_python2_detectron_pkl_loads(tmp_path):
+    values = np.arange(5, dtype=np.float32) / 3
+    path = tmp_path / "R-50.pkl"
+    path.write_bytes(b"\x80\x02}" + _py2_str(b"blobs") + b"}" + _py2_str(b"conv1_w") + _py2_float32_array(values)
+                     + b"s" + _py2_str(b"conv1_w_momentum") + _py2_float32_array(values) + b"ss"
+                     + _py2_str(b"__author__") + _py2_str(b"Detectron") + b"s.")
+    loaded = read_state_dict(path)
+    assert list(loaded) == ["conv1_w"] and torch.equal(loaded["conv1_w"], torch.from_numpy(values))
