@@ -71,6 +71,7 @@ class CascadeROIHeads(StandardROIHeads):
             losses = self._forward_box(features, proposals, targets)
             losses.update(self._forward_mask(features, proposals))
             return proposals, losses
+        features = self._in_pooler_layout(features)
         pred_instances = self._forward_box(features, proposals)
         pred_instances = self.forward_with_given_boxes(features, pred_instances)
         return pred_instances, {}
