@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from ..layers import Conv2d, nnpack_is_faster_here, set_threaded_ops
-from ..modeling.poolers import ROIPooler
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ def apply_execution_policy(model: nn.Module, policy: ExecutionPolicy) -> nn.Modu
 
     Applying another policy later replaces this one. ``threaded_ops`` is process-wide.
     """
+    from ..modeling.poolers import ROIPooler  # late: importing the engine does not load the model code
+
     model.to(memory_format=torch.channels_last if policy.channels_last else torch.contiguous_format)
     for module in model.modules():
         if isinstance(module, Conv2d):
