@@ -9,12 +9,13 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
              random weights whose BatchNorm statistics come from one training-mode forward pass on
              that image, SCORE_THRESH_TEST 0 (asserts that exactly 100 detections reach the mask head);
   maskrcnn80 the same for plain Mask R-CNN R50-FPN;
-  cascade80-plain  cascade80 without FrozenBN folding, channels_last and NNPACK (--cases to include it);
+  cascade80-plain  cascade80 without FrozenBN folding and with no execution choice (``ExecutionPolicy()``:
+             no channels_last, NNPACK, separable ROIAlign or threaded kernels; --cases to include it);
   cascade80-nnpack, cascade80-nonnpack  cascade80 with NNPACK's 3x3 convolutions forced on / off
              (the default row uses them only where ``nnpack_is_faster_here``: AVX2, not AVX-512 CPUs);
   cascade80-bf16  cascade80 with the backbone under CPU bf16 autocast (where the CPU has native bf16);
   cascade80-tvroialign  cascade80 pooling with torchvision's roi_align (NCHW, split over 2 Python
-             threads) instead of the channels-last ``separable_roi_align`` (what that buys);
+             threads) instead of the channels-last ``layers.roi_align_channels_last`` (what that buys);
   demo, demo-bf16  the committed demo model (inference/assets/demo_model) on a 512x640 synthetic field
              at its own 0.24 µm/px (physical scale, one model pass), fp32 and with the backbone under
              CPU bf16 autocast (``Predictor(bf16=True)``; only where the CPU has native bf16);
@@ -28,8 +29,8 @@ Rows (CPU with 2 threads; CUDA fp32 and AMP too when a GPU is present), batch 1 
 wall clock grows; with 2 idle cores the wall clock is roughly half of it or a bit more.
 Threads: each row calls torch.set_num_threads(2) (OMP_NUM_THREADS=2); ROI pooling (embedding_bag) uses
 torch's threads; the single-threaded torchvision CPU kernels (the per-class NMS of SCORE_THRESH_TEST 0,
-roi_align in the -tvroialign row) are split over that many Python threads by the model itself, so both
-cores work there too.
+roi_align in the -tvroialign row) are split over that many Python threads (the execution policy's
+``threaded_ops``), so both cores work there too.
 Each row runs in its own subprocess so that peak RSS (ru_maxrss) is that row's own.
 detectron2 v0.6 measured the cascade80 way on these 2-core machines: 3.28 s/img (cascade),
 2.45 s/img (Mask R-CNN), peak RSS ~1.7 GB. Target: <= 0.8x, i.e. <= 2.6 s/img for the cascade.
@@ -37,6 +38,7 @@ detectron2 v0.6 measured the cascade80 way on these 2-core machines: 3.28 s/img 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -79,8 +81,9 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
 
     from inference import Predictor
     from inference.config import load_config
+    from inference.engine.execution import ExecutionPolicy
+    from inference.layers import FrozenBatchNorm2d
     from inference.modeling import build_model
-    from inference.modeling.layers import FrozenBatchNorm2d
 
     name = {"cascade80": "cascade_mask_rcnn", "maskrcnn80": "mask_rcnn"}[kind]
     config_path = FIXTURES / f"detectron2_{name}_R_50_FPN_3x_config.yaml"
@@ -107,20 +110,21 @@ def _random_predictor(kind: str, device: str, amp: bool, image, variant: str = "
     del model
     if variant == "detectron2":  # the peer, on the same weights and image, where the user has it installed
         return Detectron2Predictor(config_path, path, device)
-    if variant == "plain":  # no FrozenBN folding, no channels_last, no NNPACK: what the optimisations buy
-        return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, channels_last=False, nnpack=False)
+    if variant == "plain":  # no FrozenBN folding, no execution choice: what the optimisations buy
+        return Predictor(cfg, path, device=device, amp=amp, fold_bn=False, execution=ExecutionPolicy())
     if variant == "bf16":
         predictor = Predictor(cfg, path, device=device, amp=amp, bf16=True)
         if not predictor.bf16:
             raise SystemExit("this CPU has no native bf16 (avx512_bf16 / amx_bf16)")
         return predictor
+    default = ExecutionPolicy.for_inference(device)
     if variant in ("nonnpack", "nnpack"):
-        return Predictor(cfg, path, device=device, amp=amp, nnpack=variant == "nnpack")
-    predictor = Predictor(cfg, path, device=device, amp=amp)
-    if variant == "tvroialign":
-        predictor.model.roi_heads.box_pooler.channels_last = False
-        predictor.model.roi_heads.mask_pooler.channels_last = False
-    return predictor
+        execution = dataclasses.replace(default, nnpack=variant == "nnpack")
+    elif variant == "tvroialign":
+        execution = dataclasses.replace(default, separable_roi_align=False)
+    else:
+        execution = default
+    return Predictor(cfg, path, device=device, amp=amp, execution=execution)
 
 
 def _demo_case(case: str, device: str):
@@ -263,7 +267,7 @@ def main() -> int:
         devices += [("cuda", False), ("cuda", True)]
     rows = []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    from inference.modeling.layers import nnpack_is_faster_here
+    from inference.layers import nnpack_is_faster_here
 
     print(f"machine: {os.cpu_count()} CPUs ({torch.backends.cpu.get_cpu_capability()} kernels, NNPACK by default: "
           f"{'yes' if nnpack_is_faster_here() else 'no'}), load average {load:.1f}, fp32 GEMM {gemm_gflops():.0f} "

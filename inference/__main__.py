@@ -27,7 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(_module=module)
     args = parser.parse_args(argv)
-    return int(args._module.run(args) or 0)
+    from .checkpoint import CheckpointError
+
+    try:
+        return int(args._module.run(args) or 0)
+    except CheckpointError as exc:  # a weights file missing, damaged or refused as unsafe: say which, no traceback
+        print(f"python -m inference {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from .measure import measure
 from .pixels import read_rgb, resize_rgb, scaled_size, shortest_edge_size
 from .structures.cropped_masks import CroppedMasks
 from .tiling import TileInstances, merge_tiles, tile_windows
+
+if TYPE_CHECKING:
+    from .engine.execution import ExecutionPolicy
 
 MIN_IMAGE_SIDE = 16
 # Tiles overlap by at least this many µm: more than the largest round cell class (spermatocytes,
@@ -285,9 +288,9 @@ class Predictor:
     overlapping tiles (each preprocessed like an image) and the instances merged (None: never tile).
 
     amp: autocast on CUDA; fold_bn: fold FrozenBN into the convolutions after loading (same results,
-    faster); channels_last (default on) / nnpack (default: on CPUs where
-    ``layers.nnpack_is_faster_here``): the CPU speed-ups of ``GeneralizedRCNN.set_channels_last`` /
-    ``set_nnpack`` (same results up to rounding); tile_batch: tiles run through the model at once.
+    faster); execution: how the model runs here (``inference.engine.execution.ExecutionPolicy``;
+    default ``ExecutionPolicy.for_inference(device)``, same results up to rounding); tile_batch: tiles
+    run through the model at once. Weights are read as data only (``inference.checkpoint``).
     bf16: run the backbone under CPU bf16 autocast where the CPU has native bf16 (``cpu_has_native_bf16``;
     ignored elsewhere and on GPUs); None: the config's ``TEST.CPU_BF16`` (off unless a model's AP was
     checked in bf16; detectron2 configs never have it, so the parity fixtures stay exact fp32).
@@ -295,12 +298,13 @@ class Predictor:
 
     def __init__(self, config: str | os.PathLike | CfgNode, weights: str | os.PathLike | None, device: str = "cpu",
                  class_names: Sequence[str] | None = None, *, tile_size: int | None = None, tile_overlap: int = 128,
-                 amp: bool = False, fold_bn: bool = True, channels_last: bool | None = None,
-                 nnpack: bool | None = None, strict: bool = True, physical_scale: bool = True,
+                 amp: bool = False, fold_bn: bool = True, execution: ExecutionPolicy | None = None,
+                 strict: bool = True, physical_scale: bool = True,
                  tile_overlap_um: float = TILE_OVERLAP_UM, tile_batch: int = 4, bf16: bool | None = None):
         from .checkpoint import load_checkpoint
+        from .engine.execution import ExecutionPolicy, apply_execution_policy
+        from .layers import fold_frozen_bn
         from .modeling import build_model
-        from .modeling.layers import fold_frozen_bn, nnpack_is_faster_here
 
         self.cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else config.clone()
         self.device = torch.device(device)
@@ -313,14 +317,8 @@ class Predictor:
         if fold_bn:
             fold_frozen_bn(model)
         self.model = model.to(self.device)
-        if channels_last is None:
-            channels_last = True
-        self.model.set_channels_last(bool(channels_last))
-        self.channels_last = bool(channels_last)
-        if nnpack is None:
-            nnpack = self.device.type == "cpu" and nnpack_is_faster_here()
-        self.nnpack = bool(nnpack)
-        self.model.set_nnpack(self.nnpack)
+        self.execution = ExecutionPolicy.for_inference(self.device) if execution is None else execution
+        apply_execution_policy(self.model, self.execution)
         self.amp = amp and self.device.type == "cuda"
         if bf16 is None:  # a model's config says whether its accuracy was checked in bf16 (TEST.CPU_BF16)
             bf16 = bool(self.cfg.TEST.get("CPU_BF16", False))

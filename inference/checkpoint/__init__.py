@@ -41,15 +41,19 @@ class UnsafeCheckpointError(CheckpointError, ValueError):
         super().__init__(f"refused checkpoint {path}: {reason}")
 
 
+class _Refused(pickle.UnpicklingError):
+    """Raised inside :class:`NumpyOnlyUnpickler` for anything outside what a weights file may hold."""
+
+
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
     """``_codecs.encode`` as pickles of bytes (protocol < 3) call it, limited to the latin-1 codec."""
     if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"_codecs.encode with codec {encoding!r} is not allowed")
+        raise _Refused(f"_codecs.encode with codec {encoding!r} is not allowed in a weights file")
     return _codecs.encode(text, encoding)
 
 
-def _numpy_core(name: str) -> Any:
-    return getattr(np._core.multiarray, name)
+# numpy's own modules that pickled arrays name (``numpy._core`` since numpy 2, ``numpy.core`` before)
+_NUMPY_CORE = getattr(np, "_core", None) or np.core
 
 
 # (module, name) as a pickle names it -> the object it stands for. Nothing else is ever resolved, and
@@ -57,10 +61,11 @@ def _numpy_core(name: str) -> Any:
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    **{(module, "_reconstruct"): _numpy_core("_reconstruct")
+    **{(module, "_reconstruct"): _NUMPY_CORE.multiarray._reconstruct
        for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
-    **{(module, "scalar"): _numpy_core("scalar") for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
-    **{(module, "_frombuffer"): np._core.numeric._frombuffer for module in ("numpy.core.numeric", "numpy._core.numeric")},
+    **{(module, "scalar"): _NUMPY_CORE.multiarray.scalar for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(module, "_frombuffer"): _NUMPY_CORE.numeric._frombuffer
+       for module in ("numpy.core.numeric", "numpy._core.numeric")},
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("_codecs", "encode"): _latin1_encode,
 }
@@ -68,16 +73,16 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists, numbers, strings and numpy arrays (what detectron2's ``.pkl`` checkpoints
-    hold) and refuses every other global with ``pickle.UnpicklingError`` before calling it."""
+    hold) and refuses every other global, before calling it, with a ``pickle.UnpicklingError``."""
 
     def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a weights file") from None
+            raise _Refused(f"global {module}.{name} is not allowed in a weights file") from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("persistent ids are not allowed in a weights file")
+        raise _Refused("persistent ids are not allowed in a weights file")
 
 
 def _shape(t: Any) -> str:
@@ -90,10 +95,8 @@ def _read_pkl(path: str) -> Any:
         data = f.read()
     try:
         return NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as e:
-        if "not allowed" in str(e):
-            raise UnsafeCheckpointError(path, f"{e} (a .pkl checkpoint may hold only dicts of numpy arrays)") from None
-        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated pickle): {e}") from None
+    except _Refused as e:
+        raise UnsafeCheckpointError(path, f"{e} (a .pkl checkpoint may hold only dicts of numpy arrays)") from None
     except Exception as e:  # truncated or not a pickle
         raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated pickle): "
                               f"{type(e).__name__}: {e}") from None

@@ -8,7 +8,7 @@ import json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", help="model bundle directory or .zip")
     parser.add_argument("--config", help="config YAML (instead of --bundle)")
-    parser.add_argument("--weights", help="checkpoint .pth/.pkl (with --config)")
+    parser.add_argument("--weights", help="weights .safetensors/.pth/.pkl (with --config)")
     parser.add_argument("--training-config", action="store_true",  # detected when the config has training-only keys
                         help="--config is a training config (BatchNorm, augmentation keys), e.g. OUTPUT/config.yaml")
     parser.add_argument("--json", required=True, help="COCO instances file to evaluate on")

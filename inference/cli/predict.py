@@ -15,7 +15,7 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="detectron2 config YAML")
-    parser.add_argument("--weights", required=True, help="checkpoint (.pth or .pkl)")
+    parser.add_argument("--weights", required=True, help="weights (.safetensors, .pth or detectron2 .pkl; read as data only)")
     parser.add_argument("images", nargs="+", help="image files or directories of images")
     parser.add_argument("--out", required=True, help="output JSON (COCO results list)")
     parser.add_argument("--um-per-px", type=float, default=None,

@@ -89,11 +89,6 @@ def train_from_config(cfg, train_json: str, output_dir: str, *, image_root: str 
     seed_everything(seed)
     model = (model_builder or build_model_from_config)(cfg).to(dev)
     model.train()
-    if dev.type == "cpu" and hasattr(model, "set_channels_last"):  # CPU speed-ups, same results
-        from ..modeling.layers import nnpack_is_faster_here
-
-        model.set_channels_last(True)
-        model.set_nnpack(nnpack_is_faster_here())
     optimizer = build_optimizer(cfg, model)
     scheduler = build_lr_scheduler(cfg, optimizer)
     trainer = Trainer(model, [], optimizer, max_iter=cfg.SOLVER.MAX_ITER, scheduler=scheduler,

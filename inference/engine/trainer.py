@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .checkpointer import TrainingCheckpointer
+from .execution import ExecutionPolicy, apply_execution_policy
 from .optim import GradientClipper, LRScheduler
 
 logger = logging.getLogger("inference.engine")
@@ -44,17 +45,22 @@ class Trainer:
 
     After iteration ``i`` (0-based) completes, a checkpoint ``model_{i:07d}.pth`` is written when
     ``(i + 1) % checkpoint_period == 0`` (not at the last one), and ``model_final.pth`` at the end;
-    each holds ``iteration = i``, so :meth:`resume` continues at ``i + 1``.
+    each holds ``iteration = i``, so :meth:`resume` continues at ``i + 1``. Checkpoints hold plain data only
+    and are read back with ``weights_only=True``. ``execution``: how the model runs here, applied once
+    (default ``ExecutionPolicy.for_training(device)``).
     """
 
     def __init__(self, model: nn.Module, data: Iterable, optimizer: torch.optim.Optimizer, *, max_iter: int,
                  scheduler: LRScheduler | None = None, clipper: GradientClipper | None = None,
                  output_dir: str | None = None, checkpoint_period: int = 0, max_to_keep: int = 2,
                  amp: bool = False, log_period: int = 20, progress: bool | None = None,
-                 log: Callable[[str], None] | None = None, extra_state: dict | None = None):
+                 log: Callable[[str], None] | None = None, extra_state: dict | None = None,
+                 execution: ExecutionPolicy | None = None):
         self.model, self.data, self.optimizer, self.scheduler = model, data, optimizer, scheduler
         self.max_iter, self.clipper = int(max_iter), clipper
         self.device = next(model.parameters()).device
+        self.execution = ExecutionPolicy.for_training(self.device) if execution is None else execution
+        apply_execution_policy(model, self.execution)
         self.amp = bool(amp) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.output_dir, self.checkpoint_period, self.log_period = output_dir, int(checkpoint_period), int(log_period)

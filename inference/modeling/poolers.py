@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
 from torchvision.ops import roi_align
 
+from ..layers import ThreadedROIAlign, cpu_op_threads, executor, roi_align_channels_last
 from ..structures import Boxes
-from .separable_roi_align import roi_align_channels_last
+
+# torchvision's CPU roi_align runs on one thread; with threaded ops on (``layers.set_threaded_ops``) a call
+# with at least 2 x this many ROIs is split into chunks pooled concurrently (per-ROI independent, so the
+# concatenation is exact)
+MIN_ROIS_PER_THREAD = 32
 
 
 def assign_boxes_to_levels(box_lists: list[Boxes], min_level: int, max_level: int, canonical_box_size: int,
@@ -29,85 +31,6 @@ def convert_boxes_to_pooler_format(box_lists: list[Boxes]) -> torch.Tensor:
     sizes = torch.tensor([len(b) for b in box_lists], device=boxes.device)
     indices = torch.repeat_interleave(torch.arange(len(box_lists), dtype=boxes.dtype, device=boxes.device), sizes)
     return torch.cat([indices[:, None], boxes], dim=1)
-
-
-# torchvision's CPU roi_align runs on one thread; with at least this many ROIs in a call the ROIs are
-# split into chunks pooled concurrently (per-ROI independent, so the concatenation is exact)
-PARALLEL_MIN_ROIS = 64
-_pool_lock = threading.Lock()
-_pool_executor: ThreadPoolExecutor | None = None
-
-
-def _forget_executor() -> None:  # a forked child has none of the parent's threads
-    global _pool_executor, _pool_lock
-    _pool_executor = None
-    _pool_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_executor)
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """Process-wide pool of ``workers`` threads for single-threaded CPU kernels (roi_align, nms)."""
-    global _pool_executor
-    with _pool_lock:
-        if _pool_executor is None or _pool_executor._max_workers < workers:
-            _pool_executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roi_align")
-        return _pool_executor
-
-
-def _cpu_threads_for(num_rois: int, device: torch.device) -> int:
-    """Threads to split ``num_rois`` ROIs over: 1 off the CPU or for few ROIs, else up to torch's count."""
-    if num_rois < PARALLEL_MIN_ROIS or device.type != "cpu" or torch.jit.is_scripting():
-        return 1
-    return min(torch.get_num_threads(), num_rois // (PARALLEL_MIN_ROIS // 2))
-
-
-def _roi_align_chunk(x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
-                     sampling_ratio: int, aligned: bool) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.ops.torchvision.roi_align(x, rois, spatial_scale, output_size[0], output_size[1], sampling_ratio,
-                                               aligned)
-
-
-def _roi_align_backward_chunk(grad: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
-                              spatial_scale: float, sampling_ratio: int, aligned: bool,
-                              input_shape: torch.Size) -> torch.Tensor:
-    n, c, h, w = input_shape
-    with torch.no_grad():
-        return torch.ops.torchvision._roi_align_backward(grad.contiguous(), rois, spatial_scale, output_size[0],
-                                                         output_size[1], n, c, h, w, sampling_ratio, aligned)
-
-
-class ThreadedROIAlign(torch.autograd.Function):
-    """torchvision's roi_align with its forward and backward split by ROI over ``workers`` threads (CPU
-    training: torchvision's CPU kernels, backward included, run on one thread). Each ROI's output and
-    gradient are computed as torchvision computes them; the chunks' input gradients are summed."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
-                sampling_ratio: int, aligned: bool, workers: int) -> torch.Tensor:
-        ctx.save_for_backward(rois)
-        ctx.settings = (output_size, spatial_scale, sampling_ratio, aligned, workers, x.shape)
-        chunks = rois.tensor_split(workers)
-        futures = [_executor(workers - 1).submit(_roi_align_chunk, x, r, output_size, spatial_scale, sampling_ratio,
-                                                 aligned) for r in chunks[1:]]
-        first = _roi_align_chunk(x, chunks[0], output_size, spatial_scale, sampling_ratio, aligned)
-        return torch.cat([first] + [f.result() for f in futures], dim=0)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        (rois,) = ctx.saved_tensors
-        output_size, spatial_scale, sampling_ratio, aligned, workers, shape = ctx.settings
-        sizes = [r.size(0) for r in rois.tensor_split(workers)]
-        pairs = list(zip(grad_output.split(sizes), rois.split(sizes)))
-        args = (output_size, spatial_scale, sampling_ratio, aligned, shape)
-        futures = [_executor(workers - 1).submit(_roi_align_backward_chunk, g, r, *args) for g, r in pairs[1:]]
-        grad_input = _roi_align_backward_chunk(*pairs[0], *args)
-        for f in futures:
-            grad_input += f.result()
-        return grad_input, None, None, None, None, None, None
 
 
 class ROIPooler(nn.Module):
@@ -137,14 +60,14 @@ class ROIPooler(nn.Module):
             raise ValueError("pooler scales must be consecutive powers of 2")
         self.canonical_level = canonical_level
         self.canonical_box_size = canonical_box_size
-        # set by GeneralizedRCNN.set_channels_last: on CPU without autograd, pool channels-last features
-        # with ``roi_align_channels_last`` (vectorised, all threads) instead of torchvision's kernel
-        self.channels_last = False
+        # an execution choice (``inference.engine.execution``): on CPU without autograd, pool channels-last
+        # features with ``roi_align_channels_last`` (vectorised, all threads) instead of torchvision's kernel
+        self.use_separable_roi_align = False
 
     def pools_channels_last(self, device: torch.device) -> bool:
         """Whether a call now (grad mode, device) pools channels-last features with
         ``roi_align_channels_last``; the features are then best passed in ``torch.channels_last``."""
-        return self.channels_last and device.type == "cpu" and not torch.is_grad_enabled() \
+        return self.use_separable_roi_align and device.type == "cpu" and not torch.is_grad_enabled() \
             and not torch.jit.is_scripting()
 
     def _pool(self, x: torch.Tensor, rois: torch.Tensor, level: int) -> torch.Tensor:
@@ -166,21 +89,22 @@ class ROIPooler(nn.Module):
         """Threads for one level's ROIs when the features need a gradient (training on CPU); else 1."""
         if not (x.requires_grad and torch.is_grad_enabled()):
             return 1
-        return _cpu_threads_for(num_boxes, x.device)
+        return cpu_op_threads(num_boxes, min_items_per_thread=MIN_ROIS_PER_THREAD, device=x.device)
 
     @staticmethod
     def _num_workers(x: list[torch.Tensor], num_boxes: int) -> int:
         """Threads for the whole call's ROIs without autograd (inference on CPU); else 1."""
         if torch.is_grad_enabled():
             return 1
-        return _cpu_threads_for(num_boxes, x[0].device)
+        return cpu_op_threads(num_boxes, min_items_per_thread=MIN_ROIS_PER_THREAD, device=x[0].device)
 
     def forward(self, x: list[torch.Tensor], box_lists: list[Boxes]) -> torch.Tensor:
         """``x``: per level Tensor[N, C, Hi, Wi]; returns Tensor[K, C, out, out] in box order.
 
-        The features should be in the layout the pooling reads (the model converts them once per
-        batch): channels_last where ``pools_channels_last`` (the output is channels_last too), else
-        contiguous NCHW (torchvision's roi_align). On CPU with autograd, calls with many ROIs are split
+        Features are best given in the layout the pooling reads (a backbone whose weights are channels_last
+        gives channels-last features), else they are converted here: channels_last where
+        ``pools_channels_last`` (the output is channels_last too), else contiguous NCHW (torchvision's
+        roi_align). With threaded ops on (``layers.set_threaded_ops``), CPU calls with many ROIs are split
         into chunks pooled on ``torch.get_num_threads()`` threads at once (torchvision's CPU kernel is
         single-threaded).
         """
@@ -217,7 +141,7 @@ class ROIPooler(nn.Module):
                     groups[g].append((level, None if inds is None else inds[start:stop], rois[start:stop]))
                     start = stop
                 pos += n
-            ex = _executor(workers - 1)
+            ex = executor(workers - 1)
             inference_mode = torch.is_inference_mode_enabled()  # thread-local: carried into the workers
             futures = [ex.submit(self._pool_group, x, g, inference_mode) for g in groups[1:] if g]
             pieces = self._pool_group(x, groups[0])

@@ -130,3 +130,46 @@ def test_safetensors_weights_load_and_a_damaged_file_is_a_clear_error(demo, tmp_
         read_state_dict(damaged)
     with pytest.raises(ValueError, match=".safetensors"):
         save_safetensors(state, tmp_path / "w.pth")
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_the_command_line_names_a_refused_weights_file_without_a_traceback(demo, tmp_path, suffix, capsys):
+    from PIL import Image
+
+    from inference.__main__ import main
+
+    bundle, state = demo
+    marker = tmp_path / "marker"
+    weights = write_malicious_weights(tmp_path / f"evil{suffix}", state, marker)
+    Image.new("RGB", (64, 64)).save(tmp_path / "a.png")
+    code = main(["predict", "--config", bundle.config_path, "--weights", str(weights), str(tmp_path / "a.png"),
+                 "--out", str(tmp_path / "out.json")])
+    assert code == 2
+    assert f"refused checkpoint {weights}" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "out.json").exists()
+
+
+def _py2_str(b: bytes) -> bytes:
+    """SHORT_BINSTRING: a Python 2 ``str``."""
+    return b"U" + bytes([len(b)]) + b
+
+
+def _py2_float32_array(a: np.ndarray) -> bytes:
+    """The protocol-2 opcodes Python 2 with numpy 1.x wrote for a 1-D float32 array (as in detectron2's
+    model-zoo .pkl files): ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype`` and
+    the raw data as a Python 2 string."""
+    data = a.astype("<f4").tobytes()
+    dtype = (b"cnumpy\ndtype\n" + _py2_str(b"f4") + b"K\x00K\x01\x87R(K\x03" + _py2_str(b"<")
+             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R(K\x01K"
+            + bytes([a.shape[0]]) + b"\x85" + dtype + b"\x89T" + len(data).to_bytes(4, "little") + data + b"tb")
+
+
+def test_a_python2_detectron_pkl_loads(tmp_path):
+    values = np.arange(5, dtype=np.float32) / 3
+    path = tmp_path / "R-50.pkl"
+    path.write_bytes(b"\x80\x02}" + _py2_str(b"blobs") + b"}" + _py2_str(b"conv1_w") + _py2_float32_array(values)
+                     + b"s" + _py2_str(b"conv1_w_momentum") + _py2_float32_array(values) + b"ss"
+                     + _py2_str(b"__author__") + _py2_str(b"Detectron") + b"s.")
+    loaded = read_state_dict(path)
+    assert list(loaded) == ["conv1_w"] and torch.equal(loaded["conv1_w"], torch.from_numpy(values))

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from inference.layers import Conv2d, FrozenBatchNorm2d, fold_frozen_bn, nnpack_available
 from inference.modeling.box_regression import Box2BoxTransform
-from inference.modeling.layers import Conv2d, FrozenBatchNorm2d, fold_frozen_bn, nnpack_available
 from inference.modeling.matcher import Matcher
 from inference.modeling.poolers import assign_boxes_to_levels
 from inference.modeling.proposal_generator.anchor_generator import (
@@ -15,7 +15,7 @@ from inference.modeling.proposal_generator.anchor_generator import (
 )
 from inference.structures import Boxes
 
-FIXTURE_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "detectron2_cascade_small"
+DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "inference" / "assets" / "demo_model"
 
 
 def test_cell_anchors_by_hand():
@@ -158,7 +158,7 @@ def _random_rois(n: int, batch: int, size: float, seed: int = 0) -> torch.Tensor
 def test_threaded_roi_align_equals_torchvision_forward_and_backward():
     from torchvision.ops import roi_align
 
-    from inference.modeling.poolers import ThreadedROIAlign
+    from inference.layers import ThreadedROIAlign
 
     x = torch.randn(2, 8, 40, 50, requires_grad=True)
     rois = _random_rois(300, 2, 60)
@@ -174,15 +174,19 @@ def test_threaded_roi_align_equals_torchvision_forward_and_backward():
                                                                      2, True, 2), (x64,))
 
 
-def test_pooler_uses_threads_only_for_training_with_many_rois():
-    from inference.modeling.poolers import PARALLEL_MIN_ROIS, ROIPooler
+def test_pooler_uses_threads_only_for_training_with_many_rois_when_threaded_ops_are_on(monkeypatch):
+    from inference.layers import threads
+    from inference.modeling.poolers import MIN_ROIS_PER_THREAD, ROIPooler
 
     x = torch.randn(1, 4, 8, 8, requires_grad=True)
-    assert ROIPooler._num_training_workers(x, PARALLEL_MIN_ROIS) == min(torch.get_num_threads(), 2)
-    assert ROIPooler._num_training_workers(x, PARALLEL_MIN_ROIS - 1) == 1
+    monkeypatch.setattr(threads, "_enabled", True)
+    assert ROIPooler._num_training_workers(x, 2 * MIN_ROIS_PER_THREAD) == min(torch.get_num_threads(), 2)
+    assert ROIPooler._num_training_workers(x, 2 * MIN_ROIS_PER_THREAD - 1) == 1
     assert ROIPooler._num_training_workers(x.detach(), 1000) == 1
     with torch.no_grad():
         assert ROIPooler._num_training_workers(x, 1000) == 1
+    threads.set_threaded_ops(False)
+    assert ROIPooler._num_training_workers(x, 1000) == 1
 
 
 
@@ -191,7 +195,7 @@ def test_pooler_uses_threads_only_for_training_with_many_rois():
 def test_roi_align_channels_last_equals_torchvision(aligned, sampling_ratio, output_size, scale):
     from torchvision.ops import roi_align
 
-    from inference.modeling.separable_roi_align import roi_align_channels_last
+    from inference.layers import roi_align_channels_last
 
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, 16, 23, 31, generator=g)
@@ -220,7 +224,7 @@ def test_pooler_pools_channels_last_only_in_cpu_inference():
     boxes = [Boxes(_random_rois(90, 1, 150, seed=2)[:, 1:] * torch.tensor([1.0, 1.0, 1.4, 1.4]))]
     with torch.no_grad():
         expected = pooler(features, boxes)
-        pooler.channels_last = True
+        pooler.use_separable_roi_align = True
         assert pooler.pools_channels_last(torch.device("cpu"))
         got = pooler([f.contiguous(memory_format=torch.channels_last) for f in features], boxes)
     assert expected.is_contiguous() and got.permute(0, 2, 3, 1).is_contiguous()
@@ -232,11 +236,11 @@ def test_pooler_pools_channels_last_only_in_cpu_inference():
 @pytest.mark.parametrize("c_in,c_out,batch,size", [(128, 32, 40, 14), (256, 256, 16, 14), (64, 8, 70, 14),
                                                    (192, 8, 20, 16), (128, 8, 2, 64)])
 def test_nnpack_conv_matches_direct_convolution_with_gradients(c_in, c_out, batch, size, monkeypatch):
-    from inference.modeling import layers
+    from inference.layers import nnpack
 
     calls = []
-    original = layers._nnpack_conv
-    monkeypatch.setattr(layers, "_nnpack_conv", lambda *a: calls.append(1) or original(*a))
+    original = nnpack._nnpack_conv
+    monkeypatch.setattr(nnpack, "_nnpack_conv", lambda *a: calls.append(1) or original(*a))
     torch.manual_seed(0)
     # no activation: float rounding near zero would flip some ReLU gates and make the gradients differ
     # by whole elements (seen: one flip in 800k outputs changed the bias gradient by 1e-2 relative)
@@ -282,15 +286,20 @@ def test_nnpack_is_used_only_where_it_applies():
 @pytest.mark.parametrize("capability,expected", [("AVX2", True), ("AVX512", False), ("DEFAULT", False)])
 def test_nnpack_default_follows_the_cpu(capability, expected, monkeypatch):
     from inference import Predictor
-    from inference.modeling import layers
+    from inference.bundle import load_bundle
+    from inference.engine.execution import ExecutionPolicy
+    from inference.layers import nnpack_is_faster_here
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    assert layers.nnpack_is_faster_here() is (expected and nnpack_available())
-    d = FIXTURE_DIR
-    predictor = Predictor(d / "config.yaml", d / "model_final.pth")
-    assert predictor.nnpack is layers.nnpack_is_faster_here()
-    assert all(m.use_nnpack is predictor.nnpack for m in predictor.model.modules() if isinstance(m, Conv2d))
-    assert Predictor(d / "config.yaml", d / "model_final.pth", nnpack=True).nnpack  # asked for: on anywhere
+    assert nnpack_is_faster_here() is (expected and nnpack_available())
+    demo = load_bundle(DEMO_BUNDLE)
+    predictor = Predictor(demo.config_path, demo.weights_path)
+    assert predictor.execution.nnpack is nnpack_is_faster_here()
+    assert all(m.use_nnpack is predictor.execution.nnpack for m in predictor.model.modules() if isinstance(m, Conv2d))
+    asked = Predictor(demo.config_path, demo.weights_path, execution=ExecutionPolicy(nnpack=True))
+    assert asked.execution.nnpack  # asked for: on anywhere
+    assert ExecutionPolicy.for_training("cpu").nnpack is nnpack_is_faster_here()
+    assert not ExecutionPolicy.for_inference("cuda").nnpack and not ExecutionPolicy.for_training("cuda").nnpack
 
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_mask_head_deconv_relu_backward_as_matrix_products_matches_conv_transpose(channels_last):

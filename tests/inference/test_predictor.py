@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from inference.config import get_cfg
+from inference.layers import batched_nms
 from inference.measure import measure
 from inference.modeling import build_model
-from inference.modeling.nms import batched_nms
 from inference.pixels import shortest_edge_size
 from inference.predictor import Predictor, load_image_rgb
 from inference.tiling import predict_tiled, tile_windows

@@ -99,3 +99,34 @@ def test_all_jobs_finish_when_redis_restarts_mid_run(cast, tiny_model, workers, 
     assert statuses.count("succeeded") == len(ids), statuses
     print(f"redis restart: {done_before}/{len(ids)} done before, all done "
           f"{time.monotonic() - restarted_at:.1f}s after the restart")
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pkl"])
+def test_a_worker_refuses_weights_that_run_code_and_goes_on(cast, tiny_model, tiny_bundle_dir, workers, tmp_path,
+                                                            suffix):
+    """A model row whose stored weights carry a pickle payload (stored before uploads were checked): the
+    worker refuses the file when it loads it, fails that job at once, and runs the next job."""
+    from portal.jobs.services import job_create
+    from portal.mlmodels.bundles import file_sha256
+    from portal.mlmodels.models import ModelVersion
+    from tests.malicious_weights import make_malicious_bundle
+
+    marker = tmp_path / "marker"
+    bundle = make_malicious_bundle(tiny_bundle_dir, tmp_path / "evil", suffix=suffix, marker=marker)
+    evil = ModelVersion.objects.create(name="evil", version="1", class_names=tiny_model.class_names,
+                                       weights_sha256=file_sha256(bundle / f"model_final{suffix}"),
+                                       bundle_path=str(bundle))
+    session = make_session(cast.a)
+    make_image(session, seed=1)
+    bad = job_create(session=session, user=cast.a.uploader, model_version=evil)
+    other = make_session(cast.a)
+    make_image(other, seed=2)
+    good = job_create(session=other, user=cast.a.uploader)
+    workers.start(1)
+    wait_for(lambda: _all_finished([bad.pk, good.pk]), 120, what="both jobs to finish")
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert bad.status == JobStatus.FAILED and bad.attempts == 1, bad.error_message
+    assert f"weights file model_final{suffix} holds objects other than tensors" in bad.error_message
+    assert good.status == JobStatus.SUCCEEDED
+    assert not marker.exists()

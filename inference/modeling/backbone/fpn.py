@@ -1,12 +1,18 @@
 """Feature Pyramid Network over a bottom-up backbone, with detectron2's names (fpn_lateral{s}, fpn_output{s})."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import Conv2d, ShapeSpec, c2_xavier_fill, get_norm, log2_int
+from ...layers import Conv2d, ShapeSpec, c2_xavier_fill, get_norm
 from .resnet import ResNet
+
+
+def _log2_int(x: float) -> int:
+    return int(round(math.log2(x)))
 
 
 class LastLevelMaxPool(nn.Module):
@@ -36,7 +42,7 @@ class FPN(nn.Module):
                                  norm=get_norm(norm, out_channels))
             c2_xavier_fill(lateral_conv)
             c2_xavier_fill(output_conv)
-            stage = log2_int(strides[idx])
+            stage = _log2_int(strides[idx])
             self.add_module(f"fpn_lateral{stage}", lateral_conv)
             self.add_module(f"fpn_output{stage}", output_conv)
             lateral_convs.append(lateral_conv)
@@ -47,9 +53,9 @@ class FPN(nn.Module):
         self.top_block = top_block
         self.in_features = tuple(in_features)
         self.bottom_up = bottom_up
-        self._out_feature_strides = {f"p{log2_int(s)}": s for s in strides}
+        self._out_feature_strides = {f"p{_log2_int(s)}": s for s in strides}
         if top_block is not None:
-            last = log2_int(strides[-1])
+            last = _log2_int(strides[-1])
             for s in range(last, last + top_block.num_levels):
                 self._out_feature_strides[f"p{s + 1}"] = 2 ** (s + 1)
         self._out_features = list(self._out_feature_strides.keys())

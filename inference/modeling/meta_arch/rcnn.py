@@ -30,6 +30,8 @@ class GeneralizedRCNN(nn.Module):
     config's INPUT.FORMAT channel order), optional ``height``/``width`` (output size) and, in training,
     ``instances`` (gt_boxes, gt_classes, gt_masks). Training returns a dict of named scalar losses;
     inference returns per image ``{"instances": Instances(pred_boxes, scores, pred_classes, pred_masks)}``.
+    How it runs on a machine (memory format, NNPACK, CPU ROIAlign, threads) is not its business:
+    ``inference.engine.execution.apply_execution_policy``.
     """
 
     def __init__(self, *, backbone: nn.Module, proposal_generator: nn.Module, roi_heads: nn.Module,
@@ -39,59 +41,10 @@ class GeneralizedRCNN(nn.Module):
         self.proposal_generator = proposal_generator
         self.roi_heads = roi_heads
         self.input_format = input_format
-        # inference speed-up: backbone in channels_last (set by Predictor / set_channels_last)
-        self.channels_last = False
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
         if self.pixel_mean.shape != self.pixel_std.shape:
             raise ValueError(f"PIXEL_MEAN {pixel_mean} and PIXEL_STD {pixel_std} have different lengths")
-
-    def set_channels_last(self, enabled: bool = True) -> GeneralizedRCNN:
-        """Run the convolutions (backbone, RPN head, mask head) in channels_last memory format (same
-        results; faster on CPU). In CPU inference the ROI poolers then pool the channels-last features
-        (``separable_roi_align``); otherwise they get contiguous (NCHW) features, converted once per batch."""
-        fmt = torch.channels_last if enabled else torch.contiguous_format
-        self.backbone.to(memory_format=fmt)
-        head = getattr(self.proposal_generator, "rpn_head", None)
-        if head is not None:
-            head.to(memory_format=fmt)
-        mask_head = getattr(self.roi_heads, "mask_head", None)
-        if mask_head is not None:
-            mask_head.to(memory_format=fmt)
-            mask_head.channels_last = enabled
-        for name in ("box_pooler", "mask_pooler"):
-            pooler = getattr(self.roi_heads, name, None)
-            if pooler is not None:
-                pooler.channels_last = enabled
-        self.channels_last = enabled
-        return self
-
-    def set_nnpack(self, enabled: bool = True) -> GeneralizedRCNN:
-        """Let every ``layers.Conv2d`` run through NNPACK on CPU where NNPACK is faster than oneDNN on
-        AVX2 CPUs (``Conv2d.nnpack_applies``: FPN outputs, RPN, res2-res4, mask head), in training and
-        inference. Predictor and the trainer turn it on by default only where
-        ``layers.nnpack_is_faster_here`` (not on AVX-512 CPUs, where oneDNN is faster).
-        Same results up to float rounding (``layers.NNPACKConv2d``). Without NNPACK in this torch build
-        the convolutions stay as they are."""
-        from ..layers import Conv2d
-
-        for m in self.modules():
-            if isinstance(m, Conv2d):
-                m.use_nnpack = bool(enabled)
-        return self
-
-    def _backbone(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.channels_last:
-            return self.backbone(x)
-        return self.backbone(x.contiguous(memory_format=torch.channels_last))
-
-    def _roi_features(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The features the ROI heads pool from, in the poolers' layout, converted once per batch."""
-        names = set(getattr(self.roi_heads, "box_in_features", ())) | set(getattr(self.roi_heads, "mask_in_features", ()))
-        pooler = getattr(self.roi_heads, "box_pooler", None)
-        channels_last = pooler is not None and pooler.pools_channels_last(self.device)
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        return {k: (v.contiguous(memory_format=fmt) if k in names else v) for k, v in features.items()}
 
     @property
     def device(self) -> torch.device:
@@ -143,9 +96,9 @@ class GeneralizedRCNN(nn.Module):
     def inference(self, batched_inputs: list[dict], do_postprocess: bool = True):
         assert not self.training
         images = self.preprocess_image(batched_inputs)
-        features = self._backbone(images.tensor)
+        features = self.backbone(images.tensor)
         proposals, _ = self.proposal_generator(images, features, None)
-        results, _ = self.roi_heads(images, self._roi_features(features), proposals, None)
+        results, _ = self.roi_heads(images, features, proposals, None)
         if not do_postprocess:
             return results
         processed = []

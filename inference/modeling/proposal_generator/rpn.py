@@ -5,11 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import Conv2d, ShapeSpec, batched_nms, smooth_l1_loss
 from ...structures import Boxes, ImageList, Instances, pairwise_iou
 from ..box_regression import Box2BoxTransform
-from ..layers import Conv2d, ShapeSpec, smooth_l1_loss
 from ..matcher import Matcher
-from ..nms import batched_nms
 from ..sampling import subsample_labels
 from .anchor_generator import DefaultAnchorGenerator
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers import Conv2d, ShapeSpec, c2_msra_fill, c2_xavier_fill, get_norm
+from ...layers import Conv2d, ShapeSpec, c2_msra_fill, c2_xavier_fill, get_norm
 
 
 class FastRCNNConvFCHead(nn.Sequential):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...layers import ShapeSpec
 from ...structures import Boxes, Instances, pairwise_iou
 from ..box_regression import Box2BoxTransform
-from ..layers import ShapeSpec
 from ..matcher import Matcher
 from .box_head import FastRCNNConvFCHead
 from .fast_rcnn import FastRCNNOutputLayers, fast_rcnn_inference
@@ -71,6 +71,7 @@ class CascadeROIHeads(StandardROIHeads):
             losses = self._forward_box(features, proposals, targets)
             losses.update(self._forward_mask(features, proposals))
             return proposals, losses
+        features = self._in_pooler_layout(features)
         pred_instances = self._forward_box(features, proposals)
         pred_instances = self.forward_with_given_boxes(features, pred_instances)
         return pred_instances, {}

@@ -4,10 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...layers import ShapeSpec, batched_nms, cross_entropy, smooth_l1_loss
 from ...structures import Boxes, Instances
 from ..box_regression import Box2BoxTransform
-from ..layers import ShapeSpec, cross_entropy, smooth_l1_loss
-from ..nms import batched_nms
 
 
 def fast_rcnn_inference(boxes: list[torch.Tensor], scores: list[torch.Tensor], image_shapes: list[tuple[int, int]],

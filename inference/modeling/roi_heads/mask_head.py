@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import Conv2d, ShapeSpec, c2_msra_fill, get_norm
 from ...structures import Instances
-from ..layers import Conv2d, ShapeSpec, c2_msra_fill, get_norm
 
 
 def mask_rcnn_loss(pred_mask_logits: torch.Tensor, instances: list[Instances]) -> torch.Tensor:
@@ -91,7 +91,6 @@ class MaskRCNNConvUpsampleHead(nn.Module):
         super().__init__()
         assert len(conv_dims) >= 1, "conv_dims have to be non-empty!"
         self.loss_weight = loss_weight
-        self.channels_last = False  # run the convolutions in channels_last (set by set_channels_last)
         self.conv_norm_relus = []
         cur_channels = input_shape.channels
         for k, conv_dim in enumerate(conv_dims[:-1]):
@@ -111,12 +110,11 @@ class MaskRCNNConvUpsampleHead(nn.Module):
             nn.init.constant_(self.predictor.bias, 0)
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and not self.conv_norm_relus[0].nnpack_applies(x):  # NNPACK reads NCHW
-            x = x.contiguous(memory_format=torch.channels_last)
+        """Mask logits Tensor[R, num_classes, 2S, 2S] of pooled features Tensor[R, C, S, S]. The memory format
+        follows the weights' (``inference.engine.execution``: channels_last weights give channels_last
+        outputs, which oneDNN's deconvolution runs ~2x faster); NNPACK's convolutions read NCHW."""
         for layer in self.conv_norm_relus:
             x = layer(x)
-        if self.channels_last:  # oneDNN's deconvolution is ~2x faster in channels_last
-            x = x.contiguous(memory_format=torch.channels_last)
         if x.device.type == "cpu" and torch.is_grad_enabled():  # CPU training: the faster backward
             x = Deconv2x2ReLU.apply(x, self.deconv.weight, self.deconv.bias)
         else:

@@ -6,8 +6,8 @@ import math
 import torch
 from torch import nn
 
+from ...layers import ShapeSpec
 from ...structures import BitMasks, Boxes, IndexedBitMasks, Instances, pairwise_iou
-from ..layers import ShapeSpec
 from ..matcher import Matcher
 from ..poolers import ROIPooler
 from ..sampling import subsample_labels
@@ -151,9 +151,18 @@ class StandardROIHeads(nn.Module):
             losses = self._forward_box(features, proposals)
             losses.update(self._forward_mask(features, proposals))
             return proposals, losses
+        features = self._in_pooler_layout(features)
         pred_instances = self._forward_box(features, proposals)
         pred_instances = self.forward_with_given_boxes(features, pred_instances)
         return pred_instances, {}
+
+    def _in_pooler_layout(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The pooled feature maps in the memory format the poolers read (channels-last where
+        ``ROIPooler.pools_channels_last``), converted once per batch rather than in every pooler call."""
+        names = set(self.box_in_features) | set(self.mask_in_features if self.mask_on else ())
+        device = features[self.box_in_features[0]].device
+        fmt = torch.channels_last if self.box_pooler.pools_channels_last(device) else torch.contiguous_format
+        return {k: (v.contiguous(memory_format=fmt) if k in names else v) for k, v in features.items()}
 
     def forward_with_given_boxes(self, features, instances: list[Instances]) -> list[Instances]:
         assert not self.training

@@ -260,21 +260,17 @@ def test_a_model_whose_weights_run_code_fails_the_job_at_once_and_the_payload_ne
         cast, tiny_bundle_dir, storage, sent, suffix, django_capture_on_commit_callbacks):
     """A bundle stored before uploads were checked (or placed in the store by other means): the worker
     refuses its weights when it loads them; the job fails at once with the file named, no retries."""
-    from pathlib import Path
-
+    from inference.data.classes import CLASS_NAMES
+    from portal.mlmodels.bundles import file_sha256
     from portal.mlmodels.models import ModelVersion
     from tests.malicious_weights import make_malicious_bundle
 
     marker = storage / "marker"
     bundle = make_malicious_bundle(tiny_bundle_dir, storage / "store" / f"evil{suffix[1:]}", suffix=suffix,
                                    marker=marker)
-    weights = bundle / f"model_final{suffix}"
-    from portal.mlmodels.bundles import file_sha256
-
     model_version = ModelVersion.objects.create(
-        name="evil", version=suffix, class_names=["round_spermatid", "spermatocyte", "elongated_spermatid",
-                                                  "spermatozoon", "erythrocyte", "leukocyte"],
-        weights_sha256=file_sha256(Path(weights)), bundle_path=str(bundle))
+        name="evil", version=suffix, class_names=list(CLASS_NAMES), bundle_path=str(bundle),
+        weights_sha256=file_sha256(bundle / f"model_final{suffix}"))
     session, _ = _session_with_images(cast, 1)
     job = services.job_create(session=session, user=cast.a.uploader, model_version=model_version)
     with django_capture_on_commit_callbacks(execute=True):

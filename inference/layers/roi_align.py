@@ -1,4 +1,5 @@
-"""ROIAlign on channels-last features as weighted sums of feature rows (fast CPU inference).
+"""ROIAlign for CPU: on channels-last features as weighted sums of feature rows (fast CPU inference,
+``roi_align_channels_last``), and torchvision's kernel split by ROI over threads (``ThreadedROIAlign``).
 
 torchvision's ``roi_align`` averages, for each output bin, bilinear samples on a regular grid. Both the
 bilinear weights and the "outside the map" test split into a y part and an x part, so a bin's value is
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .threads import executor
 
 # ROIs per embedding_bag call: bounds the index tensors (ROIs are sorted by how many feature vectors
 # their bins read, so each chunk pads to its own largest ROI only)
@@ -117,3 +120,49 @@ def roi_align_channels_last(x: torch.Tensor, rois: torch.Tensor, output_size: tu
                                per_sample_weights=weight.reshape(-1, rows_k * cols_k).to(table.dtype))
         out.index_copy_(0, chunk, bags.view(-1, pooled_h, pooled_w, c))
     return out.permute(0, 3, 1, 2)
+
+
+def _roi_align_chunk(x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
+                     sampling_ratio: int, aligned: bool) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.ops.torchvision.roi_align(x, rois, spatial_scale, output_size[0], output_size[1], sampling_ratio,
+                                               aligned)
+
+
+def _roi_align_backward_chunk(grad: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
+                              spatial_scale: float, sampling_ratio: int, aligned: bool,
+                              input_shape: torch.Size) -> torch.Tensor:
+    n, c, h, w = input_shape
+    with torch.no_grad():
+        return torch.ops.torchvision._roi_align_backward(grad.contiguous(), rois, spatial_scale, output_size[0],
+                                                         output_size[1], n, c, h, w, sampling_ratio, aligned)
+
+
+class ThreadedROIAlign(torch.autograd.Function):
+    """torchvision's roi_align with its forward and backward split by ROI over ``workers`` threads (CPU
+    training: torchvision's CPU kernels, backward included, run on one thread). Each ROI's output and
+    gradient are computed as torchvision computes them; the chunks' input gradients are summed."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int], spatial_scale: float,
+                sampling_ratio: int, aligned: bool, workers: int) -> torch.Tensor:
+        ctx.save_for_backward(rois)
+        ctx.settings = (output_size, spatial_scale, sampling_ratio, aligned, workers, x.shape)
+        chunks = rois.tensor_split(workers)
+        futures = [executor(workers - 1).submit(_roi_align_chunk, x, r, output_size, spatial_scale, sampling_ratio,
+                                                 aligned) for r in chunks[1:]]
+        first = _roi_align_chunk(x, chunks[0], output_size, spatial_scale, sampling_ratio, aligned)
+        return torch.cat([first] + [f.result() for f in futures], dim=0)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (rois,) = ctx.saved_tensors
+        output_size, spatial_scale, sampling_ratio, aligned, workers, shape = ctx.settings
+        sizes = [r.size(0) for r in rois.tensor_split(workers)]
+        pairs = list(zip(grad_output.split(sizes), rois.split(sizes)))
+        args = (output_size, spatial_scale, sampling_ratio, aligned, shape)
+        futures = [executor(workers - 1).submit(_roi_align_backward_chunk, g, r, *args) for g, r in pairs[1:]]
+        grad_input = _roi_align_backward_chunk(*pairs[0], *args)
+        for f in futures:
+            grad_input += f.result()
+        return grad_input, None, None, None, None, None, None

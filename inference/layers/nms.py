@@ -5,13 +5,16 @@ import torch
 from torchvision.ops import batched_nms as _tv_batched_nms
 from torchvision.ops import nms
 
+from .threads import cpu_op_threads, executor
+
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """NMS within each ``idxs`` group; indices of kept boxes sorted by decreasing score.
 
     Small inputs go to torchvision (coordinate-offset trick). Large ones run one ``nms`` per group,
     as torchvision's per-class path does, but find the groups with a single sort instead of one
-    ``idxs == c`` scan per class (80 classes x 80,000 boxes at SCORE_THRESH_TEST 0).
+    ``idxs == c`` scan per class (80 classes x 80,000 boxes at SCORE_THRESH_TEST 0), on several threads
+    where threaded ops are on (``layers.set_threaded_ops``).
     """
     if boxes.numel() <= (4000 if boxes.device.type == "cpu" else 20000) or torch.jit.is_scripting():
         return _tv_batched_nms(boxes, scores, idxs, iou_threshold)
@@ -22,12 +25,10 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, i
     def run(gs):
         return [g[nms(boxes.index_select(0, g), scores.index_select(0, g), iou_threshold)] for g in gs]
 
-    workers = min(torch.get_num_threads(), len(groups))
-    if workers > 1 and boxes.device.type == "cpu" and not torch.is_grad_enabled():
+    workers = cpu_op_threads(len(groups), min_items_per_thread=1, device=boxes.device)
+    if workers > 1 and not torch.is_grad_enabled():
         # torchvision's CPU nms is single-threaded: the groups are independent, so run them on
         # `workers` threads at once (cut at equal shares of the boxes; the result is the same)
-        from .poolers import _executor
-
         total, acc, bounds = sum(len(g) for g in groups), 0, [0]
         for i, g in enumerate(groups):
             acc += len(g)
@@ -41,7 +42,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, i
             with torch.inference_mode(inference_mode), torch.no_grad():
                 return run(gs)
 
-        futures = [_executor(len(parts) - 1).submit(run_in, gs) for gs in parts[1:]]
+        futures = [executor(len(parts) - 1).submit(run_in, gs) for gs in parts[1:]]
         keeps = run(parts[0]) if parts else []
         for f in futures:
             keeps += f.result()
