@@ -1,13 +1,15 @@
 """Shared pytest fixtures for the whole suite."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 
 @pytest.fixture
 def cast(db):
-    """Two centers with one user per role each, a site auditor and a superuser (see portal.core.testing)."""
-    from portal.core.testing import build_cast
+    """Two centers with one user per role each, a site auditor and a superuser (see portal.testing.cast)."""
+    from portal.testing.cast import build_cast
 
     return build_cast()
 
@@ -24,3 +26,31 @@ def api_client():
 def _fast_password_hashing(settings):
     """PBKDF2 makes every test user cost ~0.5 s on these cores; tests do not need slow hashes."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def storage(settings, tmp_path):
+    """MEDIA_ROOT and the model store in a temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MODEL_STORE_DIR = tmp_path / "media" / "models"
+    yield tmp_path
+    shutil.rmtree(tmp_path / "media", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory):
+    """The tiny model bundle (see portal.testing.jobs), written once per test session."""
+    from portal.testing.jobs import tiny_bundle
+
+    return tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+
+
+@pytest.fixture
+def tiny_model(db, storage, tiny_bundle_dir):
+    """The tiny bundle registered as the site default."""
+    from portal.jobs.inference import predictor_cache_clear
+    from portal.mlmodels.services import model_register_bundle
+
+    predictor_cache_clear()
+    yield model_register_bundle(path=tiny_bundle_dir, user=None, activate=True)
+    predictor_cache_clear()

@@ -15,9 +15,9 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from portal.core.access_matrix import iter_url_entries
-from portal.core.testing import PASSWORD
 from portal.results.models import Detection
-from portal.validation import testing as vt
+from portal.testing import validation as vt
+from portal.testing.cast import PASSWORD
 
 FORBIDDEN_KEYS = {
     "score", "scores", "class", "class_name", "classes", "model", "model_version", "model_class", "model_score",

@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from portal.core.testing import PASSWORD
 from portal.lib import env
+from portal.testing.cast import PASSWORD
 from tests.helpers import REPO
 
 
