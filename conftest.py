@@ -54,3 +54,12 @@ def tiny_model(db, storage, tiny_bundle_dir):
     predictor_cache_clear()
     yield model_register_bundle(path=tiny_bundle_dir, user=None, activate=True)
     predictor_cache_clear()
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures():
+    """``../shared/fixtures`` beside the repository (see portal.testing.shared): skipped where absent,
+    a failure in CI."""
+    from portal.testing.shared import shared_fixtures_dir
+
+    return shared_fixtures_dir()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import inference
 from inference.modeling.box_regression import Box2BoxTransform
 from inference.modeling.layers import Conv2d, FrozenBatchNorm2d, fold_frozen_bn, nnpack_available
 from inference.modeling.matcher import Matcher
@@ -15,7 +16,8 @@ from inference.modeling.proposal_generator.anchor_generator import (
 )
 from inference.structures import Boxes
 
-FIXTURE_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "detectron2_cascade_small"
+# a small trained Cascade Mask R-CNN committed with the repository
+DEMO_MODEL = Path(inference.__file__).resolve().parent / "assets" / "demo_model"
 
 
 def test_cell_anchors_by_hand():
@@ -286,7 +288,7 @@ def test_nnpack_default_follows_the_cpu(capability, expected, monkeypatch):
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     assert layers.nnpack_is_faster_here() is (expected and nnpack_available())
-    d = FIXTURE_DIR
+    d = DEMO_MODEL
     predictor = Predictor(d / "config.yaml", d / "model_final.pth")
     assert predictor.nnpack is layers.nnpack_is_faster_here()
     assert all(m.use_nnpack is predictor.nnpack for m in predictor.model.modules() if isinstance(m, Conv2d))
