@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+MD5_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 @pytest.fixture
 def cast(db):
@@ -12,6 +14,38 @@ def cast(db):
     from portal.testing.cast import build_cast
 
     return build_cast()
+
+
+@pytest.fixture(scope="module")
+def module_transaction(django_db_setup, django_db_blocker):
+    """An atomic block around a whole test module, rolled back at its end (Django's ``setUpTestData``,
+    for pytest): data made in it once is seen by every test of the module, and each test's own
+    transaction (the ``db`` fixture) nests inside it as a savepoint, so a test's writes are still undone
+    after the test. Yields the blocker: make the shared data under ``module_transaction.unblock()``."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        block = transaction.atomic()
+        block._from_testcase = True  # as TestCase's class-wide block: a durable atomic may nest in it
+        block.__enter__()
+    try:
+        yield django_db_blocker
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def module_cast(module_transaction):
+    """The cast of ``cast``, built once per module; a test using it also requests ``db`` (see
+    ``module_transaction``)."""
+    from django.test import override_settings
+
+    from portal.testing.cast import build_cast
+
+    with module_transaction.unblock(), override_settings(PASSWORD_HASHERS=MD5_HASHER):
+        return build_cast()
 
 
 @pytest.fixture
@@ -25,7 +59,7 @@ def api_client():
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 makes every test user cost ~0.5 s on these cores; tests do not need slow hashes."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = MD5_HASHER
 
 
 @pytest.fixture

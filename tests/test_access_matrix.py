@@ -25,7 +25,9 @@ from portal.core.access_matrix import (
 )
 
 ROUTES = collect_routes()
-CHECKED = [r for r in ROUTES if r.checks]
+# Routes that share a ``build`` run one after another, so its objects are made once for all of them.
+CHECKED = sorted((r for r in ROUTES if r.checks), key=lambda r: (r.build.__module__, r.build.__qualname__)
+                 if r.build else ("", ""))
 
 
 def test_every_url_route_has_an_access_declaration():
@@ -52,11 +54,73 @@ def test_access_declarations_are_complete():
     assert count_cells(ROUTES) > 0
 
 
-@pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+@pytest.fixture(scope="module", autouse=True)
+def _isolated_media_and_no_throttles(tmp_path_factory):
+    """For the whole module: the objects built once (see ``worlds``) keep their files in one place."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media"), REST_FRAMEWORK=rest):
+        yield
+
+
+@pytest.fixture
+def cast(module_cast, db):
+    """The two-center cast, built once for the module; each test's writes are still rolled back."""
+    return module_cast
+
+
+class Worlds:
+    """The objects a route's ``build`` makes for center A and B, made once for consecutive routes sharing
+    that ``build`` (each in a savepoint undone when another ``build`` is needed). Every cell runs in its
+    own rolled-back savepoint, so no route sees another route's writes; routes of another ``build`` do not
+    see these objects."""
+
+    def __init__(self, blocker, cast):
+        self.blocker, self.cast = blocker, cast
+        self.key = None
+        self.savepoint = None
+        self.objs: dict = {}
+
+    def _drop(self):
+        if self.savepoint is not None:
+            transaction.savepoint_rollback(self.savepoint)
+            transaction.savepoint_commit(self.savepoint)
+        self.key, self.savepoint, self.objs = None, None, {}
+
+    def get(self, route: Route) -> dict:
+        key = (route.build, route.per_center)
+        if key != self.key:
+            with self.blocker.unblock():
+                self._drop()
+                self.savepoint = transaction.savepoint()
+                try:
+                    self.objs = {"a": route.build(self.cast, self.cast.a) if route.build else None,
+                                 "b": route.build(self.cast, self.cast.b) if route.build and route.per_center
+                                 else None}
+                except BaseException:
+                    self._drop()
+                    raise
+                self.key = key
+        return self.objs
+
+    def close(self):
+        with self.blocker.unblock():
+            self._drop()
+
+
+@pytest.fixture(scope="module")
+def worlds(module_transaction, module_cast):
+    pool = Worlds(module_transaction, module_cast)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def objs(route, worlds):
+    """The objects of ``route`` (set up before the test's own transaction: it nests inside them)."""
+    return worlds.get(route)
 
 
 def _ids(values) -> list[str]:
@@ -104,9 +168,7 @@ def _accepts(expected, status: int) -> bool:
 
 
 @pytest.mark.parametrize("route", CHECKED, ids=[r.name for r in CHECKED])
-def test_access_matrix(route: Route, cast, client):
-    objs = {"a": route.build(cast, cast.a) if route.build else None}
-    objs["b"] = route.build(cast, cast.b) if (route.build and route.per_center) else None
+def test_access_matrix(route: Route, objs, cast, client):
     list_ids = {k: _ids(route.list_ids(v)) if (route.list_ids and v is not None) else [] for k, v in objs.items()}
     url = _url(route, objs["a"])
     failures: list[str] = []
