@@ -37,9 +37,21 @@ def module_transaction(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="module")
-def module_cast(module_transaction):
-    """The cast of ``cast``, built once per module; a test using it also requests ``db`` (see
-    ``module_transaction``)."""
+def module_media(tmp_path_factory):
+    """For a whole module: MEDIA_ROOT in a temporary folder (files of objects made once stay readable by
+    every test) and no API throttling."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media"), REST_FRAMEWORK=rest):
+        yield
+
+
+@pytest.fixture(scope="module")
+def module_cast(module_transaction, module_media):
+    """The cast of ``cast``, built once per module (with ``module_media``); a test using it also
+    requests ``db`` (see ``module_transaction``)."""
     from django.test import override_settings
 
     from portal.testing.cast import build_cast

@@ -54,17 +54,6 @@ def test_access_declarations_are_complete():
     assert count_cells(ROUTES) > 0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _isolated_media_and_no_throttles(tmp_path_factory):
-    """For the whole module: the objects built once (see ``worlds``) keep their files in one place."""
-    from django.conf import settings
-    from django.test import override_settings
-
-    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
-    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media"), REST_FRAMEWORK=rest):
-        yield
-
-
 @pytest.fixture
 def cast(module_cast, db):
     """The two-center cast, built once for the module; each test's writes are still rolled back."""

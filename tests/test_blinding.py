@@ -27,17 +27,6 @@ FORBIDDEN_KEYS = {
 CLASS_NAMES = ["round_spermatid", "spermatocyte", "elongated_spermatid", "spermatozoon", "erythrocyte", "leukocyte"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _isolated(tmp_path_factory):
-    """For the whole module: the study built once keeps its image files in one place."""
-    from django.conf import settings
-    from django.test import override_settings
-
-    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
-    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media"), REST_FRAMEWORK=rest):
-        yield
-
-
 @pytest.fixture
 def cast(module_cast, db):
     """The two-center cast, built once for the module; each test's writes are still rolled back."""
