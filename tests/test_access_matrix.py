@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from http.cookies import SimpleCookie
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
@@ -106,6 +108,25 @@ def worlds(module_transaction, module_cast):
     pool.close()
 
 
+@pytest.fixture(scope="module")
+def session_cookies(module_transaction, module_cast) -> dict:
+    """Every cast user logged in once for the module: user id -> session cookie. The sessions live in the
+    module transaction; what a cell does to them (a request saves its session) is rolled back with the
+    cell. The module must take less than SESSION_COOKIE_AGE (the idle timeout, 30 minutes)."""
+    from django.conf import settings
+    from django.test import Client
+
+    cast = module_cast
+    users = [*cast.a.users.values(), *cast.b.users.values(), cast.auditor, cast.superuser]
+    cookies = {}
+    with module_transaction.unblock():
+        for user in users:
+            client = Client()
+            client.force_login(user)
+            cookies[user.pk] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return cookies
+
+
 @pytest.fixture
 def objs(route, worlds):
     """The objects of ``route`` (set up before the test's own transaction: it nests inside them)."""
@@ -157,16 +178,16 @@ def _accepts(expected, status: int) -> bool:
 
 
 @pytest.mark.parametrize("route", CHECKED, ids=[r.name for r in CHECKED])
-def test_access_matrix(route: Route, objs, cast, client):
+def test_access_matrix(route: Route, objs, session_cookies, cast, client):
     list_ids = {k: _ids(route.list_ids(v)) if (route.list_ids and v is not None) else [] for k, v in objs.items()}
     url = _url(route, objs["a"])
     failures: list[str] = []
 
     def cell(label: str, user, check: Check, expected, *, forbidden: list[str], must_see: list[str]):
         with transaction.atomic():
-            client.logout()
+            client.cookies = SimpleCookie()  # anonymous, or logged in as ``user`` (and nothing else)
             if user is not None:
-                client.force_login(user)
+                client.cookies[settings.SESSION_COOKIE_NAME] = session_cookies[user.pk]
             try:
                 response = _request(client, check, url, objs["a"])
             except Exception as exc:  # noqa: BLE001 - a 500 is a failure of the cell, keep going
