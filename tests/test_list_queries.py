@@ -280,6 +280,7 @@ CASES = [
     ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 22),
     ListCase("validation:index", "admin", _top("validation:index", _studies), 13, label="admin"),
     ListCase("validation:index", "validator", _top("validation:index", _open_studies), 11, label="validator"),
+    ListCase("validation:index", "stain", _top("validation:index", _open_studies), 12, label="stain"),
     ListCase("audit:event-list", "auditor", _audit_events, 9),
 ]
 
