@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from portal.core.access_matrix import collect_routes
 
-MANY = 4
+MANY = 3
 
 
 @dataclass(frozen=True)
