@@ -1,15 +1,63 @@
 """Shared pytest fixtures for the whole suite."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
+
+MD5_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
 def cast(db):
-    """Two centers with one user per role each, a site auditor and a superuser (see portal.core.testing)."""
-    from portal.core.testing import build_cast
+    """Two centers with one user per role each, a site auditor and a superuser (see portal.testing.cast)."""
+    from portal.testing.cast import build_cast
 
     return build_cast()
+
+
+@pytest.fixture(scope="module")
+def module_transaction(django_db_setup, django_db_blocker):
+    """An atomic block around a whole test module, rolled back at its end (Django's ``setUpTestData``,
+    for pytest): data made in it once is seen by every test of the module, and each test's own
+    transaction (the ``db`` fixture) nests inside it as a savepoint, so a test's writes are still undone
+    after the test. Yields the blocker: make the shared data under ``module_transaction.unblock()``."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        block = transaction.atomic()
+        block._from_testcase = True  # as TestCase's class-wide block: a durable atomic may nest in it
+        block.__enter__()
+    try:
+        yield django_db_blocker
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def module_media(tmp_path_factory):
+    """For a whole module: MEDIA_ROOT in a temporary folder (files of objects made once stay readable by
+    every test) and no API throttling."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media"), REST_FRAMEWORK=rest):
+        yield
+
+
+@pytest.fixture(scope="module")
+def module_cast(module_transaction, module_media):
+    """The cast of ``cast``, built once per module (with ``module_media``); a test using it also
+    requests ``db`` (see ``module_transaction``)."""
+    from django.test import override_settings
+
+    from portal.testing.cast import build_cast
+
+    with module_transaction.unblock(), override_settings(PASSWORD_HASHERS=MD5_HASHER):
+        return build_cast()
 
 
 @pytest.fixture
@@ -23,4 +71,41 @@ def api_client():
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 makes every test user cost ~0.5 s on these cores; tests do not need slow hashes."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = MD5_HASHER
+
+
+@pytest.fixture
+def storage(settings, tmp_path):
+    """MEDIA_ROOT and the model store in a temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MODEL_STORE_DIR = tmp_path / "media" / "models"
+    yield tmp_path
+    shutil.rmtree(tmp_path / "media", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory):
+    """The tiny model bundle (see portal.testing.jobs), written once per test session."""
+    from portal.testing.jobs import tiny_bundle
+
+    return tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+
+
+@pytest.fixture
+def tiny_model(db, storage, tiny_bundle_dir):
+    """The tiny bundle registered as the site default."""
+    from portal.jobs.inference import predictor_cache_clear
+    from portal.mlmodels.services import model_register_bundle
+
+    predictor_cache_clear()
+    yield model_register_bundle(path=tiny_bundle_dir, user=None, activate=True)
+    predictor_cache_clear()
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures():
+    """``../shared/fixtures`` beside the repository (see portal.testing.shared): skipped where absent,
+    a failure in CI."""
+    from portal.testing.shared import shared_fixtures_dir
+
+    return shared_fixtures_dir()

@@ -63,11 +63,11 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from portal.centers.models import Role
         from portal.centers.services import center_create, membership_grant
-        from portal.core.testing import CenterCast, make_user
         from portal.jobs.models import InferenceJob, JobStatus
         from portal.jobs.services import job_create
-        from portal.jobs.testing import make_image, make_session, synth_rgb, tiny_bundle
         from portal.mlmodels.services import model_register_bundle
+        from portal.testing.cast import CenterCast, make_user
+        from portal.testing.jobs import make_image, make_session, synth_rgb, tiny_bundle
 
         center = center_create(code="BN", name="Bench")
         uploader = make_user("bench_uploader")

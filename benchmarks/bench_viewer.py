@@ -70,9 +70,9 @@ def _build(size: int, n: int):
 
     from django.core.files.base import ContentFile
 
-    from portal.core.testing import build_cast
     from portal.imaging.models import Image
-    from portal.review.testing import circle_cells, make_result_set, make_session
+    from portal.testing.cast import build_cast
+    from portal.testing.review import circle_cells, make_result_set, make_session
 
     cast = build_cast()
     session = make_session(cast.a, patient_code="CA-BENCH01")
@@ -146,7 +146,7 @@ def main() -> int:
         from django.test.utils import setup_test_environment, teardown_test_environment
         from playwright.sync_api import sync_playwright
 
-        from portal.core.testing import PASSWORD
+        from portal.testing.cast import PASSWORD
 
         setup_test_environment()
         old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)

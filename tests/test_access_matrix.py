@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from http.cookies import SimpleCookie
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
@@ -25,7 +27,9 @@ from portal.core.access_matrix import (
 )
 
 ROUTES = collect_routes()
-CHECKED = [r for r in ROUTES if r.checks]
+# Routes that share a ``build`` run one after another, so its objects are made once for all of them.
+CHECKED = sorted((r for r in ROUTES if r.checks), key=lambda r: (r.build.__module__, r.build.__qualname__)
+                 if r.build else ("", ""))
 
 
 def test_every_url_route_has_an_access_declaration():
@@ -52,11 +56,81 @@ def test_access_declarations_are_complete():
     assert count_cells(ROUTES) > 0
 
 
-@pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+@pytest.fixture
+def cast(module_cast, db):
+    """The two-center cast, built once for the module; each test's writes are still rolled back."""
+    return module_cast
+
+
+class Worlds:
+    """The objects a route's ``build`` makes for center A and B, made once for consecutive routes sharing
+    that ``build`` (each in a savepoint undone when another ``build`` is needed). Every cell runs in its
+    own rolled-back savepoint, so no route sees another route's writes; routes of another ``build`` do not
+    see these objects."""
+
+    def __init__(self, blocker, cast):
+        self.blocker, self.cast = blocker, cast
+        self.key = None
+        self.savepoint = None
+        self.objs: dict = {}
+
+    def _drop(self):
+        if self.savepoint is not None:
+            transaction.savepoint_rollback(self.savepoint)
+            transaction.savepoint_commit(self.savepoint)
+        self.key, self.savepoint, self.objs = None, None, {}
+
+    def get(self, route: Route) -> dict:
+        key = (route.build, route.per_center)
+        if key != self.key:
+            with self.blocker.unblock():
+                self._drop()
+                self.savepoint = transaction.savepoint()
+                try:
+                    self.objs = {"a": route.build(self.cast, self.cast.a) if route.build else None,
+                                 "b": route.build(self.cast, self.cast.b) if route.build and route.per_center
+                                 else None}
+                except BaseException:
+                    self._drop()
+                    raise
+                self.key = key
+        return self.objs
+
+    def close(self):
+        with self.blocker.unblock():
+            self._drop()
+
+
+@pytest.fixture(scope="module")
+def worlds(module_transaction, module_cast):
+    pool = Worlds(module_transaction, module_cast)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def session_cookies(module_transaction, module_cast) -> dict:
+    """Every cast user logged in once for the module: user id -> session cookie. The sessions live in the
+    module transaction; what a cell does to them (a request saves its session) is rolled back with the
+    cell. The module must take less than SESSION_COOKIE_AGE (the idle timeout, 30 minutes)."""
+    from django.conf import settings
+    from django.test import Client
+
+    cast = module_cast
+    users = [*cast.a.users.values(), *cast.b.users.values(), cast.auditor, cast.superuser]
+    cookies = {}
+    with module_transaction.unblock():
+        for user in users:
+            client = Client()
+            client.force_login(user)
+            cookies[user.pk] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return cookies
+
+
+@pytest.fixture
+def objs(route, worlds):
+    """The objects of ``route`` (set up before the test's own transaction: it nests inside them)."""
+    return worlds.get(route)
 
 
 def _ids(values) -> list[str]:
@@ -104,18 +178,16 @@ def _accepts(expected, status: int) -> bool:
 
 
 @pytest.mark.parametrize("route", CHECKED, ids=[r.name for r in CHECKED])
-def test_access_matrix(route: Route, cast, client):
-    objs = {"a": route.build(cast, cast.a) if route.build else None}
-    objs["b"] = route.build(cast, cast.b) if (route.build and route.per_center) else None
+def test_access_matrix(route: Route, objs, session_cookies, cast, client):
     list_ids = {k: _ids(route.list_ids(v)) if (route.list_ids and v is not None) else [] for k, v in objs.items()}
     url = _url(route, objs["a"])
     failures: list[str] = []
 
     def cell(label: str, user, check: Check, expected, *, forbidden: list[str], must_see: list[str]):
         with transaction.atomic():
-            client.logout()
+            client.cookies = SimpleCookie()  # anonymous, or logged in as ``user`` (and nothing else)
             if user is not None:
-                client.force_login(user)
+                client.cookies[settings.SESSION_COOKIE_NAME] = session_cookies[user.pk]
             try:
                 response = _request(client, check, url, objs["a"])
             except Exception as exc:  # noqa: BLE001 - a 500 is a failure of the cell, keep going

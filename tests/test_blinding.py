@@ -15,9 +15,9 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from portal.core.access_matrix import iter_url_entries
-from portal.core.testing import PASSWORD
 from portal.results.models import Detection
-from portal.validation import testing as vt
+from portal.testing import validation as vt
+from portal.testing.cast import PASSWORD
 
 FORBIDDEN_KEYS = {
     "score", "scores", "class", "class_name", "classes", "model", "model_version", "model_class", "model_score",
@@ -27,11 +27,22 @@ FORBIDDEN_KEYS = {
 CLASS_NAMES = ["round_spermatid", "spermatocyte", "elongated_spermatid", "spermatozoon", "erythrocyte", "leukocyte"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+@pytest.fixture
+def cast(module_cast, db):
+    """The two-center cast, built once for the module; each test's writes are still rolled back."""
+    return module_cast
+
+
+@pytest.fixture(scope="module")
+def _open_study(module_transaction, module_cast):
+    with module_transaction.unblock():
+        return vt.make_open_study(module_cast, module_cast.a)
+
+
+@pytest.fixture
+def open_study(_open_study, cast):
+    """An open picked-cells study of center A with the planted model output (built once per module)."""
+    return _open_study
 
 
 def _keys(data):
@@ -98,8 +109,8 @@ def _check(response, forbidden_values, *, where):
 
 
 @pytest.mark.django_db
-def test_no_validator_response_contains_a_model_field_or_value(cast, client):
-    picked = vt.make_open_study(cast, cast.a)
+def test_no_validator_response_contains_a_model_field_or_value(cast, client, open_study):
+    picked = open_study
     whole = vt.make_open_study(cast, cast.a, design="whole_field")
     forbidden = _forbidden_values(picked) + _forbidden_values(whole) + CLASS_NAMES
     client.force_login(cast.a.validator)
@@ -131,8 +142,8 @@ def test_no_validator_response_contains_a_model_field_or_value(cast, client):
 
 
 @pytest.mark.django_db
-def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client):
-    study = vt.make_open_study(cast, cast.a)
+def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client, open_study):
+    study = open_study
     client.force_login(cast.a.validator)
     data = client.get(f"/api/v1/validation/my/studies/{study.pk}/cells/").json()
     lengths, key_sets = set(), set()
@@ -146,8 +157,8 @@ def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client):
 
 
 @pytest.mark.django_db
-def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client):
-    study = vt.make_open_study(cast, cast.a)
+def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client, open_study):
+    study = open_study
     session = study.sessions.first()
     image = session.images.first()
     rs = image.result_sets.first()
@@ -179,8 +190,8 @@ def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, c
 
 
 @pytest.mark.django_db
-def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client):
-    study = vt.make_open_study(cast, cast.a)
+def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client, open_study):
+    study = open_study
     image = study.sessions.first().images.first()
     rs = image.result_sets.first()
     client.force_login(cast.a.validator)
@@ -192,10 +203,10 @@ def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(ca
 
 
 @pytest.mark.django_db
-def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client):
+def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client, open_study):
     from portal.jobs.models import InferenceJob, JobStatus
 
-    study = vt.make_open_study(cast, cast.a)
+    study = open_study
     session = study.sessions.first()
     job = InferenceJob.objects.create(center=cast.a.center, session=session, model_version=study.model_version,
                                       status=JobStatus.SUCCEEDED)
@@ -208,10 +219,10 @@ def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client):
     assert str(job.pk) not in listing.content.decode() and str(study.model_version) not in listing.content.decode()
 
 
-def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client):
+def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client, open_study):
     from portal.centers.models import Membership, Role
 
-    study = vt.make_open_study(cast, cast.a)
+    study = open_study
     session = study.sessions.first()
     url = reverse("imaging:session-detail", kwargs={"pk": session.pk})
     client.force_login(cast.a.reviewer)

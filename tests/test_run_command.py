@@ -91,7 +91,7 @@ def test_readme_run_command_serves_pages_logs_in_and_runs_tasks(tmp_path):
 
         # a task through the embedded filesystem broker to the worker that `make run` started
         client = subprocess.run(
-            [str(REPO / ".venv/bin/python"), "-c",
+            [sys.executable, "-c",
              "from workers.tasks import smoke; print(smoke.apply_async(args=[4], queue='cpu').get(timeout=90)['value'])"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
         )

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from portal.core.testing import PASSWORD
+from portal.testing.cast import PASSWORD
 
 PRODUCTION = {
     "DEBUG": False,

@@ -13,7 +13,7 @@ admin); such a glob declares coverage and may still carry checks against a concr
 Example (``portal/review/access.py``)::
 
     from portal.core.access_matrix import GET, POST, Route, statuses
-    from portal.imaging.testing import make_image
+    from portal.testing.imaging import make_image
 
     ROUTES = [
         Route(
@@ -40,7 +40,7 @@ Example (``portal/review/access.py``)::
 What the test does for each declared route and each check
 ----------------------------------------------------------
 * ``build(cast, center_cast)`` is called for center A and for center B (``cast`` is
-  ``portal.core.testing.Cast``, ``center_cast`` is ``cast.a``/``cast.b``; users ``uploader``,
+  ``portal.testing.cast.Cast``, ``center_cast`` is ``cast.a``/``cast.b``; users ``uploader``,
   ``reviewer``, ``validator``, ``stain``, ``admin``). It returns anything (usually a dict of objects);
   ``kwargs(objs)`` turns it into URL kwargs and ``payload(objs)`` into the request body.
 * **own center**: for each center role R the user ``cast.a.R`` requests the route built from center
@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CENTER_ROLES: tuple[str, ...] = ("uploader", "reviewer", "validator", "stain", "center_admin")
-"""Role names used in the matrix, mapped to ``portal.core.testing`` cast attributes by ``CAST_ATTR``."""
+"""Role names used in the matrix, mapped to ``portal.testing.cast`` cast attributes by ``CAST_ATTR``."""
 CAST_ATTR = {"uploader": "uploader", "reviewer": "reviewer", "validator": "validator", "stain": "stain",
              "center_admin": "admin"}
 GLOBAL_ROLES: tuple[str, ...] = ("auditor", "anonymous")

@@ -5,7 +5,7 @@ Readers (uploader, reviewer, center admin) see their centers' patients, sessions
 answer 403, objects 404. Other centers' objects are always 404.
 """
 from portal.core.access_matrix import GET, PATCH, POST, Route, statuses
-from portal.imaging.testing import make_imaging, png_upload
+from portal.testing.imaging import make_imaging, png_upload
 
 
 def build(cast, cc):

@@ -2,7 +2,7 @@
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from portal.core.access_matrix import DELETE, GET, POST, Route, statuses
-from portal.jobs.testing import build_job_world
+from portal.testing.jobs import build_job_world
 
 ROUTES = [
     Route(

@@ -28,7 +28,8 @@ class ModelVersionOutput(serializers.Serializer):
     is_used = serializers.SerializerMethodField()
 
     def get_is_used(self, obj: ModelVersion) -> bool:
-        return services.model_is_used(model_version=obj)
+        used = getattr(obj, "is_used", None)  # annotated by selectors.model_version_list
+        return services.model_is_used(model_version=obj) if used is None else used
 
 
 def _center_or_404(user, center_id) -> Center | None:

@@ -1,7 +1,7 @@
 """Registry reads, filtered by the user's centers."""
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from portal.centers.models import Center, Role
 from portal.centers.selectors import center_ids_for_user
@@ -25,7 +25,10 @@ def user_sees_registry(user) -> bool:
 def model_version_list(*, user) -> QuerySet[ModelVersion]:
     """Site-wide models and the models of the user's centers (superusers: all; blinded-only roles and
     auditors without a membership: none)."""
-    qs = ModelVersion.objects.select_related("center")
+    used = (Exists(ModelVersion.objects.filter(pk=OuterRef("pk"), jobs__isnull=False))
+            | Exists(ModelVersion.objects.filter(pk=OuterRef("pk"), result_sets__isnull=False)))
+    # ``is_used`` (as services.model_is_used) in the same query, not one query per listed model
+    qs = ModelVersion.objects.select_related("center").annotate(is_used=used)
     if getattr(user, "is_superuser", False):
         return qs
     ids = registry_center_ids(user)

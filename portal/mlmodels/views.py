@@ -61,7 +61,7 @@ def model_list(request):
                 return redirect("mlmodels:list")
     active = selectors.active_models_by_center(user=request.user)
     rows = [
-        {"model": mv, "used": services.model_is_used(model_version=mv),
+        {"model": mv, "used": mv.is_used,
          "active_for": [c for c in admin_centers if active.get(c.pk) == mv],
          "site_default": active.get(None) == mv,
          "activatable_for": [c for c in admin_centers if mv.center_id in (None, c.pk) and active.get(c.pk) != mv]}

@@ -15,7 +15,7 @@ EXPORT_API = statuses(200, uploader=403, validator=403, stain=403, auditor=404, 
 
 def _image(cast, cc):
     from portal.results.models import Detection
-    from portal.review.testing import make_reviewable_image
+    from portal.testing.review import make_reviewable_image
 
     image = make_reviewable_image(cc, n=4, stage=(1000.0, 2000.0))
     return {"image": image, "session": image.session,

@@ -5,8 +5,8 @@ blinded lists; stain technicians only their center's cells; pickers (center_admi
 picked-cells studies. Another center's user gets 404 everywhere.
 """
 from portal.core.access_matrix import DELETE, GET, POST, PUT, Route, statuses
-from portal.core.testing import PASSWORD
-from portal.validation import testing as vt
+from portal.testing import validation as vt
+from portal.testing.cast import PASSWORD
 
 NOT_FOUND = statuses(404, anonymous=302)
 API_NOT_FOUND = statuses(404, anonymous=403)

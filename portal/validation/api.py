@@ -63,25 +63,36 @@ class StudyOutputSerializer(serializers.Serializer):
     locked_at = serializers.DateTimeField(allow_null=True)
     unblinded_at = serializers.DateTimeField(allow_null=True)
 
+    # Lists pass studies from selectors.study_list_with_progress (``center_list`` ... prefetched).
     def get_centers(self, study) -> list[str]:
-        return sorted(study.centers.values_list("code", flat=True))
+        centers = getattr(study, "center_list", None)
+        if centers is None:
+            return sorted(study.centers.values_list("code", flat=True))
+        return sorted(c.code for c in centers)
 
     def get_validators(self, study) -> list[dict]:
-        return [
-            {"username": v.user.get_username(), "cells": v.assignments.count(),
-             "done": v.assignments.exclude(morphology="").count()}
-            for v in study.validators.select_related("user")
-        ]
+        validators = getattr(study, "validator_list", None)
+        if validators is None:
+            return [
+                {"username": v.user.get_username(), "cells": v.assignments.count(),
+                 "done": v.assignments.exclude(morphology="").count()}
+                for v in study.validators.select_related("user")
+            ]
+        return [{"username": v.user.get_username(), "cells": v.cell_total, "done": v.cell_done} for v in validators]
 
     def get_signatures(self, study) -> list[dict]:
+        signatures = getattr(study, "signature_list", None)
+        if signatures is None:
+            signatures = study.signatures.select_related("user")
         return [
             {"username": s.user.get_username(), "full_name": s.full_name, "meaning": s.meaning,
              "signed_at": s.signed_at.isoformat(), "scores_sha256": s.scores_sha256}
-            for s in study.signatures.select_related("user")
+            for s in signatures
         ]
 
     def get_cells(self, study) -> int:
-        return study.cells.count()
+        count = getattr(study, "cell_count", None)
+        return study.cells.count() if count is None else count
 
 
 def _by_ids(queryset, ids, label: str):
@@ -114,7 +125,7 @@ class StudyListApi(APIView):
 
     @extend_schema(responses=StudyOutputSerializer(many=True))
     def get(self, request):
-        studies = selectors.study_list_for_admin(request.user)
+        studies = selectors.study_list_with_progress(request.user)
         return Response(StudyOutputSerializer(studies, many=True).data)
 
     @extend_schema(request=StudyListInputSerializer, responses={201: StudyOutputSerializer})
@@ -328,12 +339,17 @@ class BlindedCellSerializer(serializers.Serializer):
 
 
 def blinded_study(study, membership) -> dict:
-    assignments = membership.assignments
+    """A study as its validator sees it; ``membership`` from selectors.validator_rows_with_progress
+    carries its progress already, any other is counted here."""
+    if hasattr(membership, "total"):
+        total, done, signed = membership.total, membership.done, membership.signed
+    else:
+        total = membership.assignments.count()
+        done = membership.assignments.exclude(morphology="").count()
+        signed = study.signatures.filter(user=membership.user).exists()
     return {
         "id": study.pk, "name": study.name, "status": study.status,
-        "whole_field": study.design == Design.WHOLE_FIELD,
-        "total": assignments.count(), "done": assignments.exclude(morphology="").count(),
-        "signed": study.signatures.filter(user=membership.user).exists(),
+        "whole_field": study.design == Design.WHOLE_FIELD, "total": total, "done": done, "signed": signed,
     }
 
 
@@ -350,10 +366,7 @@ class MyStudiesApi(APIView):
 
     @extend_schema(responses=BlindedStudySerializer(many=True))
     def get(self, request):
-        rows = []
-        for study in selectors.study_list_for_validator(request.user):
-            _, membership = selectors.study_get_for_validator(request.user, study.pk)
-            rows.append(blinded_study(study, membership))
+        rows = [blinded_study(m.study, m) for m in selectors.validator_rows_with_progress(request.user)]
         return Response(BlindedStudySerializer(rows, many=True).data)
 
 

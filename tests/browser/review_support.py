@@ -12,9 +12,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 def build_world(n_first: int = 10):
     """Center A's cast, one session with two analyzed images (10 and 3 detections) at 0.2 µm/px."""
-    from portal.core.testing import build_cast
     from portal.results.models import Detection
-    from portal.review.testing import circle_cells, make_image, make_result_set, make_session
+    from portal.testing.cast import build_cast
+    from portal.testing.review import circle_cells, make_image, make_result_set, make_session
 
     cast = build_cast()
     session = make_session(cast.a, patient_code="CA-BROWSER1")

@@ -43,8 +43,8 @@ def _reach(page, target_id: str, limit: int = 80) -> int:
 
 
 def test_a_reviewer_works_with_the_keyboard_only(world, page, live_server):
-    from portal.core.testing import PASSWORD
     from portal.review.models import Decision
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page.goto(f"{live_server.url}/accounts/login/?next=/review/")
@@ -92,8 +92,8 @@ def test_a_reviewer_works_with_the_keyboard_only(world, page, live_server):
 
 
 def test_review_pages_pass_a_basic_accessibility_check(world, page, live_server):
-    from portal.core.testing import PASSWORD
     from portal.review.services import decision_set, pick_list_create
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     decision_set(user=cast.a.reviewer, detection=dets[0], verdict="accept")
@@ -123,7 +123,7 @@ def test_review_pages_pass_a_basic_accessibility_check(world, page, live_server)
 
 
 def test_viewer_focus_order_follows_the_layout(world, page, live_server):
-    from portal.core.testing import PASSWORD
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page.goto(f"{live_server.url}/accounts/login/")

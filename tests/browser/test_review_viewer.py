@@ -33,9 +33,9 @@ def _state(page, expr):
 
 
 def test_reviewer_zooms_pans_filters_decides_draws_exports_and_picks(world, browser, live_server, tmp_path):
-    from portal.core.testing import PASSWORD
     from portal.results.models import Detection
     from portal.review.models import Decision, PickList
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page = browser.new_page(viewport={"width": 1400, "height": 950})
@@ -163,8 +163,8 @@ def test_reviewer_zooms_pans_filters_decides_draws_exports_and_picks(world, brow
 
 
 def test_center_admin_adjudicates_in_the_viewer(world, browser, live_server):
-    from portal.core.testing import PASSWORD
     from portal.review.models import Adjudication
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page = browser.new_page(viewport={"width": 1400, "height": 950})
@@ -182,8 +182,8 @@ def test_center_admin_adjudicates_in_the_viewer(world, browser, live_server):
 
 
 def test_uploader_sees_the_viewer_read_only(world, browser, live_server):
-    from portal.core.testing import PASSWORD
     from portal.review.models import Decision
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page = browser.new_page()

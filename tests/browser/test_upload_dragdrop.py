@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from portal.core.testing import PASSWORD, build_cast
 from portal.imaging.models import Image
-from portal.imaging.testing import make_session, png_upload
+from portal.testing.cast import PASSWORD, build_cast
+from portal.testing.imaging import make_session, png_upload
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from portal.core.testing import PASSWORD, build_cast
-from portal.validation import testing as vt
+from portal.testing import validation as vt
+from portal.testing.cast import PASSWORD, build_cast
 from portal.validation.models import Cell
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps

@@ -9,8 +9,6 @@ from inference.checkpoint import CheckpointError, load_checkpoint, read_state_di
 from inference.config import load_config
 from inference.modeling import build_model
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-
 
 def _keys_tsv(path):
     rows = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines(True) if not line.startswith("#")]
@@ -19,21 +17,17 @@ def _keys_tsv(path):
 
 
 @pytest.mark.parametrize("name", ["cascade_mask_rcnn", "mask_rcnn"])
-def test_state_dict_keys_and_shapes_equal_detectron2(name):
-    cfg_path = FIXTURES / f"detectron2_{name}_R_50_FPN_3x_config.yaml"
-    keys_path = FIXTURES / f"detectron2_{name}_R_50_FPN_3x_keys.tsv"
-    if not cfg_path.exists():
-        pytest.skip(f"fixture {cfg_path} absent")
+def test_state_dict_keys_and_shapes_equal_detectron2(name, shared_fixtures):
+    cfg_path = shared_fixtures / f"detectron2_{name}_R_50_FPN_3x_config.yaml"
+    keys_path = shared_fixtures / f"detectron2_{name}_R_50_FPN_3x_keys.tsv"
     model = build_model(load_config(cfg_path))
     got = [(k, "x".join(str(s) for s in v.shape)) for k, v in model.state_dict().items()]
     assert got == _keys_tsv(keys_path)
 
 
 @pytest.fixture(scope="module")
-def small():
-    d = FIXTURES / "detectron2_cascade_small"
-    if not d.exists():
-        pytest.skip(f"fixture dir {d} absent")
+def small(shared_fixtures):
+    d = shared_fixtures / "detectron2_cascade_small"
     cfg = load_config(d / "config.yaml")
     return cfg, d / "model_final.pth"
 

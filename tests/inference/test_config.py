@@ -1,21 +1,15 @@
 """Config: detectron2 full dumps accepted, _BASE_ inheritance, unknown keys and bad types refused."""
-from pathlib import Path
-
 import pytest
 
 from inference.config import ConfigError, get_cfg, load_config
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 DUMPS = ["detectron2_cascade_mask_rcnn_R_50_FPN_3x_config.yaml", "detectron2_mask_rcnn_R_50_FPN_3x_config.yaml",
          "detectron2_cascade_small/config.yaml"]
 
 
 @pytest.mark.parametrize("name", DUMPS)
-def test_full_dumps_load(name):
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} absent")
-    cfg = load_config(path)
+def test_full_dumps_load(name, shared_fixtures):
+    cfg = load_config(shared_fixtures / name)
     assert cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"
     assert cfg.MODEL.ROI_HEADS.NAME in ("CascadeROIHeads", "StandardROIHeads")
 

@@ -1,15 +1,15 @@
 """Parity with detectron2's own predictions on the shared fixture (same targets as check_parity.py)."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "detectron2_cascade_small"
 
-pytestmark = pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"parity fixture {FIXTURE} absent")
+@pytest.fixture(scope="module")
+def fixture_dir(shared_fixtures):
+    return shared_fixtures / "detectron2_cascade_small"
 
 
 def _box_iou(a, b):
@@ -21,21 +21,21 @@ def _box_iou(a, b):
 
 
 @pytest.fixture(scope="module")
-def predictor():
+def predictor(fixture_dir):
     from inference import Predictor
 
     torch.set_num_threads(2)
-    return Predictor(FIXTURE / "config.yaml", FIXTURE / "model_final.pth", device="cpu")
+    return Predictor(fixture_dir / "config.yaml", fixture_dir / "model_final.pth", device="cpu")
 
 
-def test_parity_with_detectron2(predictor):
+def test_parity_with_detectron2(predictor, fixture_dir):
     from inference.structures import rle_to_masks
 
-    exp = json.loads((FIXTURE / "expected.json").read_text())
+    exp = json.loads((fixture_dir / "expected.json").read_text())
     worst = {"box_iou": 1.0, "mask_iou": 1.0, "score_diff": 0.0, "unmatched": 0, "class_mismatch": 0}
     n = 0
     for d in exp["detections"]:
-        rgb = np.asarray(Image.open(FIXTURE / "images" / d["file_name"]).convert("RGB"))
+        rgb = np.asarray(Image.open(fixture_dir / "images" / d["file_name"]).convert("RGB"))
         out = predictor.predict(rgb)
         assert out.masks.shape[1:] == (d["height"], d["width"]) and out.masks.dtype == bool
         eb, es, ec = np.asarray(d["boxes_xyxy"]).reshape(-1, 4), np.asarray(d["scores"]), np.asarray(d["classes"])
@@ -63,16 +63,16 @@ def test_parity_with_detectron2(predictor):
     assert worst["unmatched"] == 0 and worst["class_mismatch"] == 0, worst
 
 
-def test_intermediates_stage_by_stage():
+def test_intermediates_stage_by_stage(fixture_dir):
     """Unfolded model on detectron2's own normalized input: features, proposals and stage outputs agree."""
     from inference.checkpoint import load_checkpoint
     from inference.config import load_config
     from inference.modeling import build_model
     from inference.structures import ImageList
 
-    inter = torch.load(FIXTURE / "intermediates.pt", map_location="cpu", weights_only=True)
-    model = build_model(load_config(FIXTURE / "config.yaml"))
-    load_checkpoint(model, FIXTURE / "model_final.pth")
+    inter = torch.load(fixture_dir / "intermediates.pt", map_location="cpu", weights_only=True)
+    model = build_model(load_config(fixture_dir / "config.yaml"))
+    load_checkpoint(model, fixture_dir / "model_final.pth")
     model.eval()
     with torch.no_grad():
         feats = model.backbone(inter["input"])

@@ -1,6 +1,5 @@
 """Predictor API: input conversion, bad input, result fields, measurements, COCO helpers, tiling, CLI."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,6 @@ from inference.modeling import build_model
 from inference.pixels import shortest_edge_size
 from inference.predictor import Predictor, load_image_rgb
 from inference.tiling import predict_tiled, tile_windows
-
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "detectron2_cascade_small"
 
 
 def tiny_cfg():
@@ -206,13 +203,13 @@ def test_cli_predict(tiny, tmp_path):
     assert preds[0]["scale_status"] == "model_unscaled"  # the tiny config states no pixel size
 
 
-@pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"fixture {FIXTURE} absent")
-def test_fixture_rgb_and_bgr_paths_agree():
+def test_fixture_rgb_and_bgr_paths_agree(shared_fixtures):
     """predict() takes RGB and converts to INPUT.FORMAT (BGR) itself."""
-    rgb = np.asarray(Image.open(FIXTURE / "images" / "test_0001.png").convert("RGB"))
-    pred = Predictor(FIXTURE / "config.yaml", FIXTURE / "model_final.pth")
+    fixture = shared_fixtures / "detectron2_cascade_small"
+    rgb = np.asarray(Image.open(fixture / "images" / "test_0001.png").convert("RGB"))
+    pred = Predictor(fixture / "config.yaml", fixture / "model_final.pth")
     a = pred.predict(rgb)
-    b = pred.predict(Image.open(FIXTURE / "images" / "test_0001.png"))
+    b = pred.predict(Image.open(fixture / "images" / "test_0001.png"))
     np.testing.assert_allclose(a.scores, b.scores)
-    exp = json.loads((FIXTURE / "expected.json").read_text())["detections"][1]
+    exp = json.loads((fixture / "expected.json").read_text())["detections"][1]
     assert len(a) == len(exp["scores"])

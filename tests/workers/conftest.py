@@ -101,13 +101,6 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def tiny_bundle_dir(tmp_path_factory):
-    from portal.jobs.testing import tiny_bundle
-
-    return tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
-
-
 @pytest.fixture
 def job_settings(settings, tmp_path):
     """Short timeouts for this process and the workers; storage in tmp."""
@@ -200,7 +193,7 @@ def tiny_model(transactional_db, job_settings, tiny_bundle_dir):
 def expected_counts(model_version, seeds) -> dict[int, int]:
     """Detections per synthetic image seed, by the engine in this process (same bundle, one thread)."""
     from inference.bundle import load_bundle
-    from portal.jobs.testing import synth_rgb
+    from portal.testing.jobs import synth_rgb
 
     predictor = load_bundle(model_version.bundle_path).predictor(device="cpu")
     return {seed: len(predictor.predict(synth_rgb(seed)[0], um_per_px=0.25)) for seed in seeds}

@@ -13,8 +13,8 @@ import pytest
 
 from portal.audit.models import AuditEvent
 from portal.jobs.models import InferenceJob, JobImage, JobImageStatus, JobStatus
-from portal.jobs.testing import make_image, make_session
 from portal.results.models import Detection, ResultSet, ResultSetStatus
+from portal.testing.jobs import make_image, make_session
 from tests.helpers import REPO, wait_for
 from tests.workers.conftest import expected_counts
 

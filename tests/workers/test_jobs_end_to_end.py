@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal.jobs.models import InferenceJob, JobStatus
-from portal.jobs.testing import make_image, make_session, png_bytes, synth_rgb
+from portal.testing.jobs import make_image, make_session, png_bytes, synth_rgb
 from tests.helpers import wait_for
 from tests.workers.conftest import expected_counts
 
@@ -54,8 +54,8 @@ def test_session_upload_leads_to_detections_visible_through_the_api(cast, tiny_m
 
 def test_a_corrupt_model_fails_after_the_retry_limit_while_others_go_on(cast, tiny_model, workers, tmp_path):
     from portal.jobs.services import job_create
-    from portal.jobs.testing import tiny_bundle
     from portal.mlmodels.services import model_register_bundle
+    from portal.testing.jobs import tiny_bundle
 
     broken = model_register_bundle(path=tiny_bundle(tmp_path / "broken", name="broken", version="1", jitter=1e-4),
                                    activate=False)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from portal.audit.models import AppendOnlyError, AuditChainHead, AuditEvent
 from portal.audit.services import audit_record, checkpoint_read, event_payload
 from portal.audit.verification import audit_verify
-from portal.imaging.testing import make_image, png_upload
+from portal.testing.imaging import make_image, png_upload
 
 
 def append(n: int, cast) -> list[AuditEvent]:
@@ -139,7 +139,7 @@ def test_postgres_refuses_sql_updates_and_deletes_of_events(chain):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_form_one_unbroken_chain(settings, tmp_path):
-    from portal.core.testing import build_cast
+    from portal.testing.cast import build_cast
 
     cast = build_cast()
     errors = []

@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from portal.core.testing import PASSWORD
 from portal.lib import env
+from portal.testing.cast import PASSWORD
 from tests.helpers import REPO
 
 
@@ -88,7 +89,7 @@ def test_check_deploy_is_clean_under_production_environment(tmp_path):
         VAR_DIR=str(tmp_path),
     )
     result = subprocess.run(
-        [str(REPO / ".venv/bin/python"), "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO, env=production, capture_output=True, text=True, timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -99,7 +100,7 @@ def test_secret_key_is_generated_into_var_and_kept(tmp_path):
     env_vars = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env_vars.update(VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="portal.settings")
     run = lambda: subprocess.run(  # noqa: E731
-        [str(REPO / ".venv/bin/python"), "-c", "import django; django.setup(); " + code],
+        [sys.executable, "-c", "import django; django.setup(); " + code],
         cwd=REPO, env=env_vars, capture_output=True, text=True, timeout=120,
     ).stdout.strip()
     first, second = run(), run()

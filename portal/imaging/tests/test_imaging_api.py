@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal.imaging.models import ImageStatus, Patient
-from portal.imaging.testing import make_image, make_patient, make_session
+from portal.testing.imaging import make_image, make_patient, make_session
 
 
 def test_patient_codes_are_random_pseudonyms_of_the_center(client, cast):

@@ -9,8 +9,8 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from portal.imaging.models import Image
-from portal.imaging.testing import make_session
 from portal.imaging.tests import corpus
+from portal.testing.imaging import make_session
 
 
 @pytest.mark.parametrize(("name", "make"), [("camera.jpg", corpus.exif_jpeg_bytes),

@@ -13,8 +13,8 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from portal.imaging.models import Image
-from portal.imaging.testing import make_session
 from portal.imaging.tests import corpus
+from portal.testing.imaging import make_session
 
 VALID = {
     "field.png": (corpus.png_bytes, 1),

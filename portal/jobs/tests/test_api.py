@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from portal.jobs import services
 from portal.jobs.models import InferenceJob, JobStatus
-from portal.jobs.testing import build_job_world
+from portal.testing.jobs import build_job_world
 
 
 @pytest.fixture(autouse=True)

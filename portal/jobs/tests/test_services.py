@@ -13,8 +13,8 @@ from portal.core.api import Conflict, DomainError
 from portal.imaging.models import ImageStatus
 from portal.jobs import services
 from portal.jobs.models import InferenceJob, JobImage, JobImageStatus, JobStatus
-from portal.jobs.testing import make_image, make_session, synth_rgb
 from portal.results.models import Detection, ResultSet, ResultSetStatus
+from portal.testing.jobs import make_image, make_session, synth_rgb
 
 DEAD = "deadhost.invalid:1"
 

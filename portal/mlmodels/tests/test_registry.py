@@ -66,7 +66,7 @@ def test_it_activates_per_center_with_site_default_fallback(cast, storage, tiny_
 
 def test_a_used_model_cannot_be_deleted(cast, storage, tiny_bundle_dir):
     from portal.jobs.services import job_create
-    from portal.jobs.testing import make_image, make_session
+    from portal.testing.jobs import make_image, make_session
 
     model_version = model_register_bundle(path=tiny_bundle_dir, activate=False)
     session = make_session(cast.a)

@@ -5,7 +5,7 @@ import sys
 import types
 
 from portal.audit.models import AuditEvent
-from portal.jobs.testing import build_job_world
+from portal.testing.jobs import build_job_world
 
 
 def test_reviewer_reads_detections_and_the_read_is_audited(cast, storage, client):

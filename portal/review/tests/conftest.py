@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.core.testing import PASSWORD  # noqa: F401  (re-exported for tests that log in)
+from portal.testing.cast import PASSWORD  # noqa: F401  (re-exported for tests that log in)
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +16,7 @@ def _media(settings, tmp_path):
 @pytest.fixture
 def image(cast):
     """An analyzed 400x300 image of center A with 6 circular detections, one per class."""
-    from portal.review.testing import make_reviewable_image
+    from portal.testing.review import make_reviewable_image
 
     return make_reviewable_image(cast.a, n=6)
 

@@ -93,7 +93,7 @@ def test_center_admin_may_decide_as_a_reviewer(cast, detections):
 def test_it_refuses_a_decision_on_a_superseded_result_set(cast, image, detections):
     from django.utils import timezone
 
-    from portal.review.testing import make_result_set
+    from portal.testing.review import make_result_set
 
     old = detections[0]
     newer = make_result_set(image, cells=[(50, 50, 10)])

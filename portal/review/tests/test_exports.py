@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from portal.audit.models import AuditEvent
 from portal.review.models import PickList
-from portal.review.testing import make_reviewable_image
 from portal.review.tests.conftest import client_for
+from portal.testing.review import make_reviewable_image
 
 
 def _decide(user, det, verdict, class_name=""):

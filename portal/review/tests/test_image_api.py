@@ -3,8 +3,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal.audit.models import AuditEvent
-from portal.review.testing import make_reviewable_image
 from portal.review.tests.conftest import client_for
+from portal.testing.review import make_reviewable_image
 
 
 def _url(image):

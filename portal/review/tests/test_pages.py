@@ -3,8 +3,8 @@ from datetime import date
 from django.urls import reverse
 
 from portal.audit.models import AuditEvent
-from portal.review.testing import make_reviewable_image, make_session
 from portal.review.tests.conftest import client_for
+from portal.testing.review import make_reviewable_image, make_session
 
 
 def test_session_list_filters_by_patient_status_and_date(cast):
@@ -83,7 +83,7 @@ def test_image_files_are_served_to_members_and_audited(cast, image, detections):
 def test_large_images_get_a_reduced_preview_for_the_first_paint(cast):
     from PIL import Image as PILImage
 
-    from portal.review.testing import make_image
+    from portal.testing.review import make_image
 
     wide = make_image(cast.a, width=4200, height=60)
     c = client_for(cast.a.reviewer)

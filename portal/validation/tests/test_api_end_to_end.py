@@ -5,8 +5,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from portal.audit.models import AuditEvent
-from portal.core.testing import PASSWORD
-from portal.validation import testing as vt
+from portal.testing import validation as vt
+from portal.testing.cast import PASSWORD
 from portal.validation.models import Cell
 
 

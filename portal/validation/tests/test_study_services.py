@@ -8,10 +8,10 @@ from PIL import Image as PILImage
 
 from portal.audit.models import AuditEvent
 from portal.core.api import Conflict, DomainError
-from portal.core.testing import PASSWORD
 from portal.results.models import Detection
+from portal.testing import validation as vt
+from portal.testing.cast import PASSWORD
 from portal.validation import selectors, services
-from portal.validation import testing as vt
 from portal.validation.crops import CROP_PX
 from portal.validation.models import Cell, StudyStatus
 

@@ -14,7 +14,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 from PIL import Image as PILImage
 
-from portal.core.testing import PASSWORD
+from portal.testing.cast import PASSWORD
 from portal.validation import services
 from portal.validation.models import Design, Morphology, Stain
 

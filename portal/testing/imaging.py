@@ -1,6 +1,6 @@
 """Factories for tests and access declarations: patients, sessions and real (uploaded) images.
 
-``cc`` is a ``portal.core.testing.CenterCast`` (``cast.a`` or ``cast.b``). Images go through the real
+``cc`` is a ``portal.testing.cast.CenterCast`` (``cast.a`` or ``cast.b``). Images go through the real
 upload service (a small random PNG), so their files exist under ``settings.MEDIA_ROOT``.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Test and benchmark support for jobs: a tiny model bundle, synthetic images, sessions with images.
 
 ``tiny_bundle`` turns a trained small detector into a fast one (test short edge 192 px) so real worker
-processes can run hundreds of images on 2 CPU cores: the demo model's weights when
-``inference/assets/demo_model`` holds a bundle, else the detectron2 parity fixture's weights.
+processes can run hundreds of images on 2 CPU cores: the weights of the demo model committed in
+``inference/assets/demo_model``.
 """
 from __future__ import annotations
 
@@ -18,19 +18,14 @@ from django.core.files.base import ContentFile
 
 REPO = Path(settings.BASE_DIR)
 DEMO_BUNDLE = REPO / "inference" / "assets" / "demo_model"
-FIXTURE_MODEL = Path("/work/shared/fixtures/detectron2_cascade_small")
 
 
 def tiny_model_source() -> tuple[Path, Path]:
-    """(config, weights) of the small trained detector the tiny bundle is made from."""
-    if (DEMO_BUNDLE / "bundle.json").is_file():
-        from inference.bundle import load_bundle
+    """(config, weights) of the small trained detector the tiny bundle is made from (the demo model)."""
+    from inference.bundle import load_bundle
 
-        bundle = load_bundle(DEMO_BUNDLE)
-        return Path(bundle.config_path), Path(bundle.weights_path)
-    if (FIXTURE_MODEL / "model_final.pth").is_file():
-        return FIXTURE_MODEL / "config.yaml", FIXTURE_MODEL / "model_final.pth"
-    raise FileNotFoundError("no small trained detector: neither the demo bundle nor the parity fixture exists")
+    bundle = load_bundle(DEMO_BUNDLE)
+    return Path(bundle.config_path), Path(bundle.weights_path)
 
 
 def tiny_bundle(out_dir: Path, *, name: str = "tiny-test", version: str = "1", min_size: int = 128,

@@ -1,0 +1,323 @@
+"""Every list endpoint (``/api/v1/`` lists and HTML list pages) makes a bounded number of queries that
+does not grow with the number of rows it shows.
+
+Each case builds what its list shows once with one row and once with ``MANY`` more rows (a second
+container for per-object lists), requests the list as a user who sees the rows, and asserts the same
+query count both times, at most the case's budget, and that the new rows are in the response. Budgets
+include the five queries of the session middleware (read the session and the user; save the session in
+a savepoint).
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from portal.core.access_matrix import collect_routes
+
+MANY = 3
+
+
+@dataclass(frozen=True)
+class ListCase:
+    """``make(cast, n)`` creates ``n`` rows of the list (in a fresh container where the list belongs to
+    one) and returns the URL and the strings (ids, codes) of those rows that the response must show."""
+
+    route: str
+    user: str  # attribute of ``cast.a`` ("uploader", "admin", ...) or of ``cast`` ("auditor")
+    make: Callable[..., tuple[str, list[str]]]
+    max_queries: int
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.route + (f"-{self.label}" if self.label else "")
+
+
+# --- row factories ------------------------------------------------------------------------------------
+
+def _session(cc):
+    from portal.testing.review import make_session
+
+    return make_session(cc)
+
+
+def _image(cc, session=None):
+    from portal.testing.review import make_image
+
+    return make_image(cc, session=session, width=64, height=48)
+
+
+def _result_set(image, n: int = 1):
+    from portal.testing.review import circle_cells, make_result_set
+
+    return make_result_set(image, cells=circle_cells(n, width=image.width, height=image.height, radius=4))
+
+
+def _centers(cast, n):
+    from portal.centers.models import Role
+    from portal.centers.services import center_create, membership_grant
+
+    codes = []
+    for _ in range(n):
+        center = center_create(code=f"Q{uuid.uuid4().hex[:6].upper()}", name="Query center")
+        membership_grant(user=cast.a.admin, center=center, role=Role.CENTER_ADMIN)
+        codes.append(center.code)
+    return reverse("api-center-list"), codes
+
+
+def _patients(cast, n):
+    from portal.testing.imaging import make_patient
+
+    return None, [make_patient(cast.a).code for _ in range(n)]
+
+
+def _sessions(cast, n):
+    sessions = []
+    for _ in range(n):
+        session = _session(cast.a)
+        _image(cast.a, session)
+        sessions.append(session)
+    return None, [str(s.pk) for s in sessions]
+
+
+def _images(cast, n):
+    return None, [str(_image(cast.a).pk) for _ in range(n)]
+
+
+def _session_images(cast, n):
+    session = _session(cast.a)
+    images = [_image(cast.a, session) for _ in range(n)]
+    for image in images:
+        _result_set(image)
+    return session, [str(i.pk) for i in images]
+
+
+def _models(cast, n):
+    from portal.testing.jobs import make_model_version
+
+    return None, [str(make_model_version(center=cast.a.center).pk) for _ in range(n)]
+
+
+def _jobs(cast, n):
+    from portal.testing.jobs import build_job_world
+
+    return None, [str(build_job_world(cast, cast.a)["job"].pk) for _ in range(n)]
+
+
+def _session_jobs(cast, n):
+    from portal.jobs.models import InferenceJob, JobImage
+    from portal.testing.jobs import make_model_version
+
+    session = _session(cast.a)
+    image = _image(cast.a, session)
+    model_version = make_model_version(center=cast.a.center)
+    jobs = []
+    for _ in range(n):
+        job = InferenceJob.objects.create(center=cast.a.center, session=session, model_version=model_version,
+                                          images_total=1)
+        JobImage.objects.create(job=job, image=image)
+        jobs.append(job)
+    return reverse("api-session-jobs", kwargs={"session_id": session.pk}), [str(j.pk) for j in jobs]
+
+
+def _result_sets(cast, n):
+    from portal.results.models import ResultSet, ResultSetStatus
+    from portal.testing.jobs import make_model_version
+
+    image = _image(cast.a)
+    sets = []
+    for _ in range(n):
+        result_set = ResultSet.objects.create(center=cast.a.center, image=image, status=ResultSetStatus.COMPLETE,
+                                              model_version=make_model_version(center=cast.a.center))
+        sets.append(result_set)
+    return reverse("api-image-result-sets", kwargs={"image_id": image.pk}), [str(s.pk) for s in sets]
+
+
+def _detections(cast, n):
+    result_set = _result_set(_image(cast.a), n)
+    ids = [str(pk) for pk in result_set.detections.values_list("pk", flat=True)]
+    return reverse("api-result-set-detail", kwargs={"result_set_id": result_set.pk}), ids
+
+
+def _review_detections(cast, n):
+    image = _image(cast.a)
+    result_set = _result_set(image, n)
+    ids = [str(pk) for pk in result_set.detections.values_list("pk", flat=True)]
+    return reverse("api-review-image", kwargs={"image_id": image.pk}), ids
+
+
+def _studies(cast, n, **kw):
+    from portal.testing import validation as vt
+
+    return None, [str(vt.make_draft_study(cast, cast.a, **kw).pk) for _ in range(n)]
+
+
+def _open_studies(cast, n):
+    from portal.testing import validation as vt
+
+    return None, [str(vt.make_open_study(cast, cast.a).pk) for _ in range(n)]
+
+
+def _picks(cast, n):
+    from portal.testing import validation as vt
+
+    study = vt.make_draft_study(cast, cast.a, picks=[(20 + 30 * k, 250) for k in range(n)])
+    return study, [str(p.pk) for p in study.picks.all()]
+
+
+def _cells(cast, n):
+    """An open study whose embryologist picked ``n`` cells (the model's 10 picks come on top)."""
+    from portal.testing import validation as vt
+
+    study = vt.make_open_study(cast, cast.a, picks=[(20 + 30 * k, 250) for k in range(n)])
+    return study, [str(c.public_id) for c in study.cells.all()]
+
+
+def _study_fields(cast, n, *, design="picked_cells", open_study=False):
+    """A study of one session with ``n`` images (each with model output): ``n`` fields."""
+    from portal.testing import validation as vt
+    from portal.validation import services
+
+    cc = cast.a
+    session = vt.make_session(cc)
+    model_version = vt.make_model_version()
+    for _ in range(n):
+        vt.make_result_set(vt.make_image(session, width=200, height=150), model_version)
+    study = services.study_create(actor=cc.admin, center=cc.center, name=f"Fields {uuid.uuid4().hex[:6]}",
+                                  model_version=model_version, sessions=[session], design=design)
+    if open_study:
+        for name in ("validator", "validator2"):
+            services.study_validator_add(actor=cc.admin, study=study, user=getattr(cc, name))
+        study = services.study_open(actor=cc.admin, study=study)
+    return study, [f.public_id for f in services.study_fields_ensure(study=study)]
+
+
+def _open_fields(cast, n):
+    return _study_fields(cast, n, design="whole_field", open_study=True)
+
+
+def _pick_list(cast, n, *, api=False):
+    """A review pick list of ``n`` accepted round spermatids (shown by detection id in the API, by
+    position on the page)."""
+    from portal.review.services import decision_set, pick_list_create
+
+    image = _image(cast.a)
+    result_set = _result_set(image, n)
+    for detection in result_set.detections.all():
+        decision_set(user=cast.a.reviewer, detection=detection, verdict="accept", class_name="round_spermatid")
+    pick_list = pick_list_create(user=cast.a.reviewer, session=image.session)
+    items = pick_list.items.all()
+    return pick_list, [str(i.detection_id) if api else f"{i.centroid_x_px:.1f}" for i in items]
+
+
+_pick_list_api = partial(_pick_list, api=True)
+
+
+def _audit_events(cast, n):
+    from portal.audit.services import audit_record
+
+    ids = [f"query-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    for object_id in ids:
+        audit_record(actor=cast.a.admin, action="test.list", center=cast.a.center, object_type="test",
+                     object_id=object_id)
+    return reverse("audit:event-list"), ids
+
+
+def _at(name, make, key="pk"):
+    """A factory of a per-object list: ``make`` returns (container, ids); the URL names the container."""
+    def build(cast, n):
+        container, ids = make(cast, n)
+        return reverse(name, kwargs={key: container.pk}), ids
+    return build
+
+
+def _top(name, make):
+    """A factory of a top-level list: ``make`` adds rows; the URL is the list's."""
+    def build(cast, n):
+        _, ids = make(cast, n)
+        return reverse(name), ids
+    return build
+
+
+CASES = [
+    # --- API -------------------------------------------------------------------------------------------
+    ListCase("api-center-list", "admin", _centers, 8),
+    ListCase("api-patient-list", "uploader", _top("api-patient-list", _patients), 9),
+    ListCase("api-session-list", "uploader", _top("api-session-list", _sessions), 9),
+    ListCase("api-image-list", "uploader", _top("api-image-list", _images), 14),
+    ListCase("api-models", "admin", _top("api-models", _models), 9),
+    ListCase("api-jobs", "reviewer", _top("api-jobs", _jobs), 10),
+    ListCase("api-session-jobs", "reviewer", _session_jobs, 13),
+    ListCase("api-image-result-sets", "reviewer", _result_sets, 11),
+    ListCase("api-result-set-detail", "reviewer", _detections, 15),
+    ListCase("api-review-image", "reviewer", _review_detections, 19),
+    ListCase("api-validation-study-list", "admin", _top("api-validation-study-list", _studies), 10),
+    ListCase("api-validation-study-picks", "uploader", _at("api-validation-study-picks", _picks, "study_id"),
+             9),
+    ListCase("api-review-picklist", "reviewer", _at("api-review-picklist", _pick_list_api, "pick_list_id"), 14),
+    ListCase("api-validation-study-fields", "admin", _at("api-validation-study-fields", _study_fields, "study_id"),
+             13),
+    ListCase("api-validation-my-fields", "validator", _at("api-validation-my-fields", _open_fields, "study_id"),
+             7),
+    ListCase("api-validation-my-studies", "validator", _top("api-validation-my-studies", _open_studies), 6),
+    ListCase("api-validation-my-cells", "validator", _at("api-validation-my-cells", _cells, "study_id"), 11),
+    ListCase("api-validation-stain-studies", "stain", _top("api-validation-stain-studies", _open_studies), 7),
+    ListCase("api-validation-stain-cells", "stain", _at("api-validation-stain-cells", _cells, "study_id"), 9),
+    # --- HTML ------------------------------------------------------------------------------------------
+    ListCase("imaging:patient-list", "uploader", _top("imaging:patient-list", _patients), 11),
+    ListCase("imaging:session-list", "uploader", _top("imaging:session-list", _sessions), 11),
+    ListCase("imaging:session-detail", "uploader", _at("imaging:session-detail", _session_images), 18),
+    ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 16),
+    ListCase("mlmodels:list", "admin", _top("mlmodels:list", _models), 16),
+    ListCase("review:session-list", "reviewer", _top("review:session-list", _sessions), 11),
+    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 22),
+    ListCase("validation:index", "admin", _top("validation:index", _studies), 13, label="admin"),
+    ListCase("validation:index", "validator", _top("validation:index", _open_studies), 11, label="validator"),
+    ListCase("validation:index", "stain", _top("validation:index", _open_studies), 12, label="stain"),
+    ListCase("audit:event-list", "auditor", _audit_events, 9),
+]
+
+
+def _user(cast, name):
+    return getattr(cast, name) if name in ("auditor", "superuser") else getattr(cast.a, name)
+
+
+def _count(client, url) -> tuple[int, str, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(queries), response.content.decode("utf-8", "replace"), [q["sql"] for q in queries]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_list_makes_the_same_bounded_number_of_queries_for_one_row_and_many(case: ListCase, cast, client):
+    client.force_login(_user(cast, case.user))
+    url_one, ids_one = case.make(cast, 1)
+    client.get(url_one)  # first request of the session (login bookkeeping) is not the list's cost
+    one, _, sql_one = _count(client, url_one)
+    url_many, ids_many = case.make(cast, MANY)
+    many, body, sql_many = _count(client, url_many)
+    assert len(ids_many) >= MANY and all(i in body for i in ids_many), "the new rows are not in the list"
+    assert many == one, f"{case.id}: {one} queries for one row, {many} for {MANY} more:\n" + "\n".join(
+        sql for sql in sql_many if sql not in sql_one)
+    assert one <= case.max_queries, f"{case.id}: {one} queries, budget {case.max_queries}:\n" + "\n".join(sql_one)
+
+
+def test_every_list_route_of_the_access_matrix_has_a_query_count_case():
+    lists = {r.name for r in collect_routes() if r.list_ids}
+    covered = {c.route for c in CASES}
+    assert lists <= covered, f"list routes without a query-count case here: {sorted(lists - covered)}"
