@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from portal.imaging.services import images_upload
 from portal.jobs import services
-from portal.jobs.testing import make_session, synth_rgb
+from portal.testing.jobs import make_session, synth_rgb
 from portal.results.models import ResultSet
 
 

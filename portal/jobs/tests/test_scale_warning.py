@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from portal.jobs import services
-from portal.jobs.testing import make_image, make_session
+from portal.testing.jobs import make_image, make_session
 from portal.results.models import ResultSet
 
 

@@ -33,7 +33,7 @@ def test_it_registers_a_bundle_once_by_name_version_and_sha(cast, storage, tiny_
 
 def test_it_refuses_same_name_and_version_with_other_weights(cast, storage, tiny_bundle_dir, tmp_path):
     model_register_bundle(path=tiny_bundle_dir)
-    from portal.jobs.testing import tiny_bundle
+    from portal.testing.jobs import tiny_bundle
 
     other = tiny_bundle(tmp_path / "other", jitter=1e-4)  # same name and version, other weights
     with pytest.raises(Conflict):
