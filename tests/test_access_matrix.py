@@ -1,6 +1,6 @@
-"""Tenant-isolation matrix generated from Django's URL configuration (see portal/core/access_matrix.py).
+"""Tenant-isolation matrix generated from Django's URL configuration (see tests/access_matrix.py).
 
-Every URL pattern must be declared in some ``portal/<app>/access.py``; each declared check is then run
+Every URL pattern must be declared in some ``tests/access_routes/<app>.py``; each declared check is then run
 for every role, against the own center's objects and the other center's objects.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from portal.core.access_matrix import (
+from tests.access_matrix import (
     CAST_ATTR,
     CENTER_ROLES,
     Check,
@@ -30,7 +30,7 @@ CHECKED = [r for r in ROUTES if r.checks]
 
 def test_every_url_route_has_an_access_declaration():
     missing = undeclared_routes(ROUTES)
-    assert not missing, "Routes without an entry in any portal/<app>/access.py:\n" + "\n".join(
+    assert not missing, "Routes without an entry in any tests/access_routes/<app>.py:\n" + "\n".join(
         f"  {e.key}  ({e.path})" for e in missing
     )
 

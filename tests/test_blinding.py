@@ -14,10 +14,10 @@ import re
 import pytest
 from django.urls import get_resolver, reverse
 
-from portal.core.access_matrix import iter_url_entries
 from portal.core.testing import PASSWORD
 from portal.results.models import Detection
 from portal.validation import testing as vt
+from tests.access_matrix import iter_url_entries
 
 FORBIDDEN_KEYS = {
     "score", "scores", "class", "class_name", "classes", "model", "model_version", "model_class", "model_score",

@@ -1,6 +1,6 @@
 """Access declarations of the results API (detections are read only by members of the image's center)."""
-from portal.core.access_matrix import GET, Route, statuses
 from portal.jobs.testing import build_job_world
+from tests.access_matrix import GET, Route, statuses
 
 ROUTES = [
     Route(name="api-image-result-sets", build=build_job_world, kwargs=lambda o: {"image_id": o["image"].pk},

@@ -1,9 +1,9 @@
-"""Access declarations of the review routes (format: ``portal/core/access_matrix.py``).
+"""Access declarations of the review routes (format: ``tests/access_matrix.py``).
 
 Reviewers and center admins review; uploaders view their center's sessions read-only; validators and
 stain technicians are refused (403) in their own center; another center's objects are 404.
 """
-from portal.core.access_matrix import DELETE, GET, PATCH, POST, PUT, Route, statuses  # noqa: F401
+from tests.access_matrix import DELETE, GET, PATCH, POST, PUT, Route, statuses  # noqa: F401
 
 SQUARE = [[100.0, 100.0], [130.0, 100.0], [130.0, 130.0], [100.0, 130.0]]
 

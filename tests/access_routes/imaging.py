@@ -1,11 +1,11 @@
-"""Access declarations for imaging pages and API (see portal/core/access_matrix.py).
+"""Access declarations for imaging pages and API (see tests/access_matrix.py).
 
 Readers (uploader, reviewer, center admin) see their centers' patients, sessions and images; writers
 (uploader, center admin) create and change them. Validators and stain technicians are blinded: lists
 answer 403, objects 404. Other centers' objects are always 404.
 """
-from portal.core.access_matrix import GET, PATCH, POST, Route, statuses
 from portal.imaging.testing import make_imaging, png_upload
+from tests.access_matrix import GET, PATCH, POST, Route, statuses
 
 
 def build(cast, cc):

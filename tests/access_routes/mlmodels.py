@@ -1,8 +1,8 @@
 """Access declarations of the model registry (API and page). Center admins manage their center's models."""
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from portal.core.access_matrix import DELETE, GET, POST, Route, statuses
 from portal.jobs.testing import build_job_world
+from tests.access_matrix import DELETE, GET, POST, Route, statuses
 
 ROUTES = [
     Route(

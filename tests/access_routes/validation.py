@@ -1,12 +1,12 @@
-"""Access declarations of the validation app's routes (see ``portal.core.access_matrix``).
+"""Access declarations of the validation app's routes (see ``tests.access_matrix``).
 
 Administrators (center_admin of the running center) manage studies; validators reach only their own
 blinded lists; stain technicians only their center's cells; pickers (center_admin/uploader) only draft
 picked-cells studies. Another center's user gets 404 everywhere.
 """
-from portal.core.access_matrix import DELETE, GET, POST, PUT, Route, statuses
 from portal.core.testing import PASSWORD
 from portal.validation import testing as vt
+from tests.access_matrix import DELETE, GET, POST, PUT, Route, statuses
 
 NOT_FOUND = statuses(404, anonymous=302)
 API_NOT_FOUND = statuses(404, anonymous=403)

@@ -1,6 +1,6 @@
 """Access declarations of the jobs routes (API and HTML)."""
-from portal.core.access_matrix import GET, POST, Route, statuses
 from portal.jobs.testing import build_job_world
+from tests.access_matrix import GET, POST, Route, statuses
 
 WRITERS = dict(uploader=201, reviewer=201, center_admin=201)
 

@@ -1,5 +1,5 @@
-"""Access declarations for the centers API (see portal/core/access_matrix.py)."""
-from portal.core.access_matrix import GET, Route, statuses
+"""Access declarations for the centers API (see tests/access_matrix.py)."""
+from tests.access_matrix import GET, Route, statuses
 
 ROUTES = [
     # Everyone authenticated lists their own centers (an auditor: none).
