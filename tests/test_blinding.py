@@ -145,8 +145,13 @@ def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client):
     assert len(key_sets) == 1 and len(lengths) == 1
 
 
+BLINDED_ROLES = ["validator", "stain"]
+
+
 @pytest.mark.django_db
-def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client):
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client, role):
+    """Validators and stain technicians (issue 14, defect 3) alike: every route, every id."""
     study = vt.make_open_study(cast, cast.a)
     session = study.sessions.first()
     image = session.images.first()
@@ -155,7 +160,7 @@ def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, c
     forbidden = _forbidden_values(study, with_model_version=False)
     values = {"session_id": session.pk, "image_id": image.pk, "result_set_id": rs.pk, "detection_id": detection.pk,
               "job_id": rs.job_id or detection.pk, "patient_id": session.patient_id}
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     checked = 0
     for entry in iter_url_entries():
         if entry.key.startswith(("validation:", "admin:")) or (entry.name or "").startswith("api-validation-"):
@@ -179,11 +184,12 @@ def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, c
 
 
 @pytest.mark.django_db
-def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client):
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client, role):
     study = vt.make_open_study(cast, cast.a)
     image = study.sessions.first().images.first()
     rs = image.result_sets.first()
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     assert client.get(f"/api/v1/images/{image.pk}/result-sets/").status_code == 404
     assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 404
     # another validator of the center, not in the study, reads them
@@ -192,7 +198,8 @@ def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(ca
 
 
 @pytest.mark.django_db
-def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client):
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client, role):
     from portal.jobs.models import InferenceJob, JobStatus
 
     study = vt.make_open_study(cast, cast.a)
@@ -201,7 +208,7 @@ def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client):
                                       status=JobStatus.SUCCEEDED)
     client.force_login(cast.a.reviewer)
     assert str(job.pk) in client.get(f"/api/v1/sessions/{session.pk}/jobs/").content.decode()
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
     assert client.get(f"/api/v1/jobs/{job.pk}/").status_code == 404
     listing = client.get("/api/v1/jobs/")
@@ -225,3 +232,84 @@ def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, c
     assert response.status_code == 200
     assert 'id="session-jobs"' not in response.content.decode()
     assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_blinded_user_learns_no_model_name_through_another_sessions_jobs(cast, client, role):
+    """A job of a session outside the study, run with the study's model, must not name that model to a
+    validator or stain technician of the study: while blinded anywhere, job and result listings name no
+    model, and the registry is closed."""
+    from portal.jobs.models import InferenceJob, JobStatus
+
+    study = vt.make_open_study(cast, cast.a)
+    other = vt.make_session(cast.a)
+    image = vt.make_image(other)
+    rs = vt.make_result_set(image, study.model_version)
+    job = InferenceJob.objects.create(center=cast.a.center, session=other, model_version=study.model_version,
+                                      status=JobStatus.SUCCEEDED)
+    rs.job = job
+    rs.save(update_fields=["job"])
+    mv = study.model_version
+    secrets = [str(mv.pk), mv.name, mv.version, str(mv)]
+    client.force_login(getattr(cast.a, role))
+    responses = [client.get("/api/v1/jobs/"), client.get(f"/api/v1/jobs/{job.pk}/"),
+                 client.get(f"/api/v1/sessions/{other.pk}/jobs/"), client.get(f"/api/v1/images/{image.pk}/result-sets/"),
+                 client.get(f"/api/v1/result-sets/{rs.pk}/")]
+    assert [r.status_code for r in responses] == [200] * 5  # the session is not blinded: its jobs are seen
+    assert str(job.pk) in responses[0].content.decode()
+    for response in responses:
+        body = response.content.decode()
+        assert not [v for v in secrets if v in body], f"{response.request['PATH_INFO']} names the model"
+        assert "model_version" not in set(_keys(response.json()))
+    assert client.get("/api/v1/models/").status_code == 404
+    assert client.get(reverse("jobs:detail", kwargs={"job_id": job.pk})).status_code == 200
+    assert mv.name not in client.get(reverse("jobs:detail", kwargs={"job_id": job.pk})).content.decode()
+    # a reviewer, blinded from nothing, still sees which model ran
+    client.force_login(cast.a.reviewer)
+    assert mv.name in client.get("/api/v1/jobs/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_stain_technician_who_also_reviews_sees_no_review_page_or_overlay_of_a_blinded_session(cast, client):
+    from portal.centers.services import membership_grant
+
+    study = vt.make_open_study(cast, cast.a)
+    image = study.sessions.first().images.first()
+    membership_grant(user=cast.a.stain, center=cast.a.center, role="reviewer")
+    client.force_login(cast.a.stain)
+    for name, kwargs in (("review:viewer", {"image_id": image.pk}), ("review:image-thumb", {"image_id": image.pk}),
+                         ("review:image-display", {"image_id": image.pk}), ("api-review-image", {"image_id": image.pk}),
+                         ("review:session-detail", {"pk": image.session_id})):
+        assert client.get(reverse(name, kwargs=kwargs)).status_code == 404, name
+    assert str(image.session_id) not in client.get(reverse("review:session-list")).content.decode()
+    client.force_login(cast.a.reviewer)
+    assert client.get(reverse("api-review-image", kwargs={"image_id": image.pk})).status_code == 200
+
+
+@pytest.mark.django_db
+def test_blinding_holds_when_the_validation_apps_selectors_raise(cast, client, monkeypatch):
+    """Blinding is data (``imaging.SessionBlinding``) that every reader filters on: with every function of
+    ``portal.validation.selectors`` broken, blinded users still get "not found", never the output."""
+    import portal.validation.selectors as validation_selectors
+
+    study = vt.make_open_study(cast, cast.a)
+    session = study.sessions.first()
+    image = session.images.first()
+    rs = image.result_sets.first()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("validation selectors unavailable")
+
+    for name in dir(validation_selectors):
+        if not name.startswith("_") and callable(getattr(validation_selectors, name)) \
+                and getattr(getattr(validation_selectors, name), "__module__", "") == validation_selectors.__name__:
+            monkeypatch.setattr(validation_selectors, name, broken)
+    for role in BLINDED_ROLES:
+        client.force_login(getattr(cast.a, role))
+        assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 404
+        assert client.get(f"/api/v1/images/{image.pk}/result-sets/").status_code == 404
+        assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
+        assert str(rs.pk) not in client.get("/api/v1/jobs/").content.decode()
+    client.force_login(cast.a.reviewer)
+    assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 200

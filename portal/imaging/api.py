@@ -7,7 +7,7 @@ when none was (``409`` when all refused files were duplicates). The body always 
 """
 from __future__ import annotations
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -17,8 +17,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.core.api import DomainError
+from portal.centers.access import access_center
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
 from portal.imaging import selectors, services
+from portal.imaging.access import access_image, access_patient, access_session
 from portal.imaging.models import BirthYearBucket, ImageSession, ImageStatus, Modality, StageRotation
 
 NOTES_HELP = (
@@ -98,12 +101,7 @@ class PatientListApi(APIView):
         _require(selectors.user_can_write_imaging(request.user), "Only uploaders and center admins create patients.")
         data = self.PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        from portal.centers.models import Center
-
-        center = Center.objects.filter(pk=data.validated_data["center"],
-                                       pk__in=selectors.writable_center_ids(request.user)).first()
-        if center is None:
-            raise Http404("No such center.")
+        center = access_center(user=request.user, id=data.validated_data["center"], action=Action.IMAGING_WRITE)
         patient = services.patient_create(center=center, user=request.user,
                                           birth_year_bucket=data.validated_data["birth_year_bucket"], request=request)
         return Response(PatientOutput(patient).data, status=status.HTTP_201_CREATED)
@@ -114,7 +112,7 @@ class PatientDetailApi(APIView):
 
     @extend_schema(responses=PatientOutput)
     def get(self, request, pk):
-        return Response(PatientOutput(selectors.patient_get(user=request.user, pk=pk)).data)
+        return Response(PatientOutput(access_patient(user=request.user, id=pk)).data)
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -174,7 +172,7 @@ class SessionListApi(APIView):
         data = self.SessionCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        patient = selectors.patient_get(user=request.user, pk=fields.pop("patient"), for_write=True)
+        patient = access_patient(user=request.user, id=fields.pop("patient"), action=Action.IMAGING_WRITE)
         session = services.session_create(patient=patient, user=request.user, request=request, **fields)
         return Response(SessionOutput(session).data, status=status.HTTP_201_CREATED)
 
@@ -187,11 +185,11 @@ class SessionDetailApi(APIView):
 
     @extend_schema(responses=SessionOutput)
     def get(self, request, pk):
-        return Response(SessionOutput(selectors.session_get(user=request.user, pk=pk)).data)
+        return Response(SessionOutput(access_session(user=request.user, id=pk)).data)
 
     @extend_schema(request=SessionUpdateInputSerializer, responses=SessionOutput)
     def patch(self, request, pk):
-        session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+        session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
         data = self.SessionUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         session = services.session_update(session=session, user=request.user, request=request, **data.validated_data)
@@ -264,7 +262,7 @@ class SessionImageUploadApi(APIView):
     @extend_schema(request={"multipart/form-data": ImageUploadInputSerializer},
                    responses={201: UploadOutput, 207: UploadOutput, 400: UploadOutput, 409: UploadOutput})
     def post(self, request, pk):
-        session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+        session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
         files = request.FILES.getlist("files")
         result = services.images_upload(session=session, files=files, user=request.user, request=request)
         created = ImageOutput(result.created, many=True).data
@@ -309,11 +307,11 @@ class ImageDetailApi(APIView):
 
     @extend_schema(responses=ImageOutput)
     def get(self, request, pk):
-        return Response(ImageOutput(selectors.image_get(user=request.user, pk=pk)).data)
+        return Response(ImageOutput(access_image(user=request.user, id=pk)).data)
 
     @extend_schema(request=ImageUpdateInputSerializer, responses=ImageOutput)
     def patch(self, request, pk):
-        image = selectors.image_get(user=request.user, pk=pk, for_write=True)
+        image = access_image(user=request.user, id=pk, action=Action.IMAGING_WRITE)
         data = self.ImageUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         image = services.image_um_per_px_set(image=image, user=request.user, request=request,
@@ -327,7 +325,7 @@ class _ImageFileApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/tiff"): OpenApiTypes.BINARY})
     def get(self, request, pk):
-        image = selectors.image_get(user=request.user, pk=pk)
+        image = access_image(user=request.user, id=pk)
         path = services.image_file_path(image, self.kind)
         if not path.is_file():
             raise DomainError("The image file is missing on the server.", status_code=404)

@@ -9,11 +9,13 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.core.api import DomainError
+from portal.centers.access import user_may
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
 from portal.imaging import selectors, services
+from portal.imaging.access import access_image, access_patient, access_session
 from portal.imaging.forms import NOTES_WARNING, PatientForm, SessionForm, UmPerPxForm
 from portal.imaging.models import ImageStatus
-from portal.validation.selectors import session_is_blinded_for
 
 
 def _require_read(user) -> None:
@@ -85,7 +87,7 @@ def session_create(request):
     initial = {}
     if request.GET.get("patient"):
         try:
-            initial["patient"] = selectors.patient_get(user=request.user, pk=request.GET["patient"], for_write=True)
+            initial["patient"] = access_patient(user=request.user, id=request.GET["patient"], action=Action.IMAGING_WRITE)
         except Exception:  # noqa: BLE001 - a bad or foreign id just leaves the choice empty
             initial = {}
     form = SessionForm(request.POST or None, user=request.user, initial=initial)
@@ -110,23 +112,23 @@ def _review_url(session) -> str | None:
 
 @login_required
 def session_detail(request, pk):
-    session = selectors.session_get(user=request.user, pk=pk)
+    session = access_session(user=request.user, id=pk)
     images = selectors.image_list(user=request.user, session_id=session.pk)
     page = _page(request, images, per_page=60)
     services.image_thumbnails_shown_record(user=request.user, images=page.object_list, request=request,
                                            context=f"session {session.pk}")
     return render(request, "imaging/session_detail.html", {
         "session": session, "page": page, "review_url": _review_url(session),
-        "can_write": services.user_has_role(request.user, session.center_id, selectors.WRITE_ROLES),
+        "can_write": user_may(request.user, session.center_id, Action.IMAGING_WRITE),
         "statuses": ImageStatus,
-        # the analysis panel lists jobs and models: not for a validator blinded from this session
-        "show_analysis": not session_is_blinded_for(request.user, session),
+        # the analysis panel lists jobs and models: not for a user blinded from this session
+        "show_analysis": not selectors.session_is_blinded(user=request.user, session_id=session.pk),
     })
 
 
 @login_required
 def session_upload(request, pk):
-    session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+    session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
     from django.conf import settings
 
     config = {
@@ -140,7 +142,7 @@ def session_upload(request, pk):
 @login_required
 @require_POST
 def image_um_per_px(request, pk):
-    image = selectors.image_get(user=request.user, pk=pk, for_write=True)
+    image = access_image(user=request.user, id=pk, action=Action.IMAGING_WRITE)
     form = UmPerPxForm(request.POST)
     if form.is_valid():
         try:

@@ -10,17 +10,17 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from django.apps import apps
-from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from portal.audit.services import audit_record
-from portal.centers.models import Role
-from portal.centers.selectors import center_ids_for_user, user_has_role
-from portal.core.api import Conflict, DomainError
+from portal.centers.access import center_ids_for, user_may
+from portal.centers.models import Membership, Role
+from portal.centers.policy import Action
+from portal.core.errors import Conflict, DomainError
+from portal.imaging.models import SessionBlinding
+from portal.review.selectors import decider_ids_for_sessions
 from portal.validation import crops
 from portal.validation.models import (
     Assignment,
@@ -49,7 +49,7 @@ def _canonical_sha256(payload: Any) -> str:
 
 
 def _require_admin(actor, study: Study) -> None:
-    if not user_has_role(actor, study.center_id, [Role.CENTER_ADMIN]):
+    if not user_may(actor, study.center_id, Action.VALIDATION_MANAGE):
         raise DomainError("Only an administrator of the study's center may do this.", status_code=403)
 
 
@@ -96,7 +96,7 @@ def study_create(
     request=None,
 ) -> Study:
     """Create a draft study run by ``center`` (the actor must administer it)."""
-    if not user_has_role(actor, center.pk, [Role.CENTER_ADMIN]):
+    if not user_may(actor, center.pk, Action.VALIDATION_MANAGE):
         raise DomainError("Only a center administrator may create a study for that center.", status_code=403)
     sessions = list(sessions)
     images = list(images or [])
@@ -137,61 +137,54 @@ def study_create(
     study.centers.set(center_set.values())
     study.sessions.set(sessions)
     study.images.set(images)
+    study_blinding_sync(study=study)
     audit_record(actor=actor, action="validation.study.create", center=center, obj=study,
                  after=_study_summary(study), request=request)
     return study
 
 
-def reviewer_user_ids_for_sessions(session_ids: Iterable) -> set:
-    """Users who made review decisions on detections of these sessions (from ``portal.review``).
+# --- blinding, written as data (``imaging.SessionBlinding``) for every app that shows model output ------
+def blinding_source(study: Study) -> str:
+    """The ``SessionBlinding.source`` of the rows a study writes."""
+    return f"validation.study:{study.pk}"
 
-    The review app's models are discovered rather than imported by name: any model there with a
-    foreign key to a user and a path to an image session counts.
-    """
-    session_ids = list(session_ids)
-    try:
-        review_models = list(apps.get_app_config("review").get_models())
-    except LookupError:
-        return set()
-    paths = (
-        "session", "image__session", "result_set__image__session", "detection__result_set__image__session",
-        "review__session", "review__image__session", "review__result_set__image__session",
+
+def blinded_user_ids(study: Study) -> set:
+    """Everyone a study blinds until it is unblinded: its validators and the stain technicians of the
+    centers taking part (they score and stain its cells)."""
+    validators = set(study.validators.values_list("user_id", flat=True))
+    stain = set(Membership.objects.filter(center__in=study.centers.all(), role=Role.STAIN_TECHNICIAN)
+                .values_list("user_id", flat=True))
+    return validators | stain
+
+
+@transaction.atomic
+def study_blinding_sync(*, study: Study) -> None:
+    """Make the study's ``SessionBlinding`` rows match who it blinds now (none once unblinded)."""
+    source = blinding_source(study)
+    wanted: set = set()
+    if study.status != StudyStatus.UNBLINDED:
+        session_ids = list(study.sessions.values_list("id", flat=True))
+        wanted = {(user_id, session_id) for user_id in blinded_user_ids(study) for session_id in session_ids}
+    rows = SessionBlinding.objects.filter(source=source)
+    existing = set(rows.values_list("user_id", "session_id"))
+    for user_id, session_id in existing - wanted:
+        rows.filter(user_id=user_id, session_id=session_id).delete()
+    SessionBlinding.objects.bulk_create(
+        [SessionBlinding(user_id=u, session_id=s, source=source) for u, s in sorted(wanted - existing, key=str)],
+        ignore_conflicts=True,
     )
-    user_model = apps.get_model(settings.AUTH_USER_MODEL)
-    tables = set(connection.introspection.table_names())
-    found: set = set()
-    for model in review_models:
-        if model._meta.db_table not in tables:  # the review app's migrations may not exist yet
-            continue
-        user_fields = [
-            f.name for f in model._meta.get_fields()
-            if getattr(f, "many_to_one", False) and f.concrete and f.related_model is user_model
-        ]
-        session_path = next((p for p in paths if _lookup_exists(model, p)), None)
-        if not user_fields or session_path is None:
-            continue
-        rows = model.objects.filter(**{f"{session_path}__in": session_ids})
-        for field in user_fields:
-            found.update(rows.exclude(**{f"{field}__isnull": True}).values_list(f"{field}_id", flat=True))
-    return found
 
 
-def _lookup_exists(model, path: str) -> bool:
-    current = model
-    for part in path.split("__"):
-        try:
-            field = current._meta.get_field(part)
-        except FieldDoesNotExist:
-            return False
-        if not getattr(field, "is_relation", False) or field.related_model is None:
-            return False
-        current = field.related_model
-    return current._meta.label_lower == "imaging.imagesession"
+def blinding_on_membership_change(*, center_id) -> None:
+    """A role in a center changed: studies of that center (not unblinded) blind its stain technicians."""
+    for study in Study.objects.filter(centers__id=center_id).exclude(status=StudyStatus.UNBLINDED).distinct():
+        study_blinding_sync(study=study)
 
 
 def _check_not_reviewer(study: Study, user) -> None:
     session_ids = list(study.sessions.values_list("id", flat=True))
-    if user.pk in reviewer_user_ids_for_sessions(session_ids):
+    if user.pk in decider_ids_for_sessions(session_ids):
         raise DomainError(
             "This user reviewed detections of the study's sessions and cannot validate it.",
             extra={"user": user.get_username()},
@@ -204,12 +197,13 @@ def study_validator_add(*, actor, study: Study, user, request=None) -> StudyVali
     _require_admin(actor, study)
     _require_status(study, StudyStatus.DRAFT, action="change validators")
     center_ids = set(study.centers.values_list("id", flat=True))
-    if not center_ids & set(center_ids_for_user(user, [Role.VALIDATOR])):
+    if not center_ids & set(center_ids_for(user, Action.VALIDATION_VALIDATE)):
         raise DomainError("That user is not a validator in a center taking part.", extra={"user": user.get_username()})
     _check_not_reviewer(study, user)
     if study.picks.filter(picked_by=user).exists():
         raise DomainError("The embryologist who picked the comparator cells cannot validate the study.")
     membership, created = StudyValidator.objects.get_or_create(study=study, user=user)
+    study_blinding_sync(study=study)
     if created:
         audit_record(actor=actor, action="validation.validator.add", center=study.center, obj=study,
                      after={"validator": user.get_username()}, request=request)
@@ -221,6 +215,7 @@ def study_validator_remove(*, actor, study: Study, user, request=None) -> None:
     _require_admin(actor, study)
     _require_status(study, StudyStatus.DRAFT, action="change validators")
     deleted, _ = StudyValidator.objects.filter(study=study, user=user).delete()
+    study_blinding_sync(study=study)
     if deleted:
         audit_record(actor=actor, action="validation.validator.remove", center=study.center, obj=study,
                      before={"validator": user.get_username()}, request=request)
@@ -247,7 +242,7 @@ def study_fields_ensure(*, study: Study) -> list[StudyField]:
 
 
 def _can_pick(user, study: Study, image) -> bool:
-    return user_has_role(user, image.center_id, [Role.CENTER_ADMIN, Role.UPLOADER]) and not (
+    return user_may(user, image.center_id, Action.VALIDATION_PICK) and not (
         study.validators.filter(user=user).exists()
     )
 
@@ -510,7 +505,7 @@ def stain_enter(*, actor, study: Study, public_id: str, prm1: str | None = None,
     _writable_for_scores(actor=actor, study=study, action="validation.stain", detail=detail, request=request)
     with transaction.atomic():
         cell = study.cells.filter(public_id=public_id).first()
-        if cell is None or not user_has_role(actor, cell.center_id, [Role.STAIN_TECHNICIAN]):
+        if cell is None or not user_may(actor, cell.center_id, Action.VALIDATION_STAIN):
             raise DomainError("No such cell.", status_code=404)
         result = StainResult.objects.select_for_update().filter(cell=cell).first()
         before = {"prm1": result.prm1, "pna": result.pna} if result else None
@@ -702,6 +697,7 @@ def study_unblind(*, actor, study: Study, request=None) -> Study:
         study.unblinded_at = timezone.now()
         study.unblinded_by = actor
         study.save()
+        study_blinding_sync(study=study)
         audit_record(actor=actor, action="validation.study.unblind", center=study.center, obj=study,
                      before={"status": StudyStatus.LOCKED},
                      after={"status": study.status, "model_output_verified": results["model_output_verified"],

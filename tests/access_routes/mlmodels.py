@@ -30,5 +30,5 @@ ROUTES = [
     Route(name="mlmodels:activate", build=build_job_world,
           kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
           checks=[POST(payload=lambda o: {"center_id": str(o["center"].pk)}, fmt="multipart",
-                       own=statuses(404, center_admin=302, anonymous=302))]),
+                       own=statuses(404, uploader=403, reviewer=403, center_admin=302, anonymous=302))]),
 ]

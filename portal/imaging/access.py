@@ -1,0 +1,54 @@
+"""Access to patients, sessions and images, and the gate every app that shows model output builds on.
+
+``access_<thing>(*, user, id, action)`` returns the object or raises ``portal.core.errors.NotFound``
+(absent, another center's, or, for an action that shows model output, a session the user is blinded
+from); see ``portal.centers.access.center_gate`` for a member who lacks the action.
+"""
+from __future__ import annotations
+
+from portal.centers.access import access_refused, center_gate
+from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
+from portal.core.errors import NotFound
+from portal.imaging.models import Image, ImageSession, Patient
+from portal.imaging.selectors import session_is_blinded
+
+
+def session_gate(*, user, center_id, session_id, action: Action, kind: str, object_id) -> set[str]:
+    """Center, role and blinding together, for any object of a session; returns the user's roles there.
+
+    The blinding check comes first among members: a user blinded from the session gets ``NotFound``
+    (audited) for every action that shows model output, whatever roles they hold.
+    """
+    if action in MODEL_OUTPUT_ACTIONS and session_is_blinded(user=user, session_id=session_id):
+        raise access_refused(user=user, kind=kind, object_id=object_id, center_id=center_id, action=action,
+                             reason="blinded")
+    return center_gate(user=user, center_id=center_id, action=action, kind=kind, object_id=object_id)
+
+
+def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient:
+    """A patient ``user`` may do ``action`` on."""
+    patient = Patient.objects.filter(pk=id).select_related("center").first()
+    if patient is None:
+        raise NotFound("No such patient.")
+    center_gate(user=user, center_id=patient.center_id, action=action, kind="imaging.patient", object_id=id)
+    return patient
+
+
+def access_session(*, user, id, action: Action = Action.IMAGING_READ) -> ImageSession:
+    """A session ``user`` may do ``action`` on (blinding applies to model-output actions)."""
+    session = ImageSession.objects.filter(pk=id).select_related("center", "patient").first()
+    if session is None:
+        raise NotFound("No such session.")
+    session_gate(user=user, center_id=session.center_id, session_id=session.pk, action=action,
+                 kind="imaging.imagesession", object_id=id)
+    return session
+
+
+def access_image(*, user, id, action: Action = Action.IMAGING_READ) -> Image:
+    """An image ``user`` may do ``action`` on (blinding applies to model-output actions)."""
+    image = Image.objects.filter(pk=id).select_related("center", "session", "session__patient").first()
+    if image is None:
+        raise NotFound("No such image.")
+    session_gate(user=user, center_id=image.center_id, session_id=image.session_id, action=action,
+                 kind="imaging.image", object_id=id)
+    return image
