@@ -24,6 +24,17 @@ def center_ids_for(user, action: Action) -> list:
     return center_ids_for_user(user, roles_for(action))
 
 
+def access_centers(*, user, action: Action, message: str = "") -> list:
+    """Ids of the centers where ``user`` may do ``action``; ``PermissionDenied`` (403) when there is none.
+
+    The gate of list pages, list endpoints and create forms, where no object names a center yet.
+    """
+    ids = center_ids_for(user, action)
+    if not ids:
+        raise PermissionDenied(message or "No role of yours allows this.")
+    return ids
+
+
 def user_may(user, center_id, action: Action) -> bool:
     """Whether ``user`` may do ``action`` in the center."""
     return roles_allow(user_roles_in_center(user, center_id), action)

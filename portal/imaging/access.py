@@ -6,6 +6,11 @@ from); see ``portal.centers.access.center_gate`` for a member who lacks the acti
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
+
 from portal.centers.access import access_refused, center_gate
 from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
 from portal.core.errors import NotFound
@@ -25,6 +30,24 @@ def session_gate(*, user, center_id, session_id, action: Action, kind: str, obje
     return center_gate(user=user, center_id=center_id, action=action, kind=kind, object_id=object_id)
 
 
+T = TypeVar("T")
+
+
+def access_in_session(
+    queryset: QuerySet[T], *, user, id, action: Action, kind: str,
+    session_of: Callable[[Any], Any] = lambda obj: obj.session_id,
+    center_of: Callable[[Any], Any] = lambda obj: obj.center_id,
+) -> T:
+    """The object ``id`` of ``queryset`` (an object of one session) after ``session_gate``; ``NotFound``
+    when there is none. The building block of every ``access_<thing>`` of a session's objects."""
+    obj = queryset.filter(pk=id).first()
+    if obj is None:
+        raise NotFound(f"No such {kind.rsplit('.', 1)[-1]}.")
+    session_gate(user=user, center_id=center_of(obj), session_id=session_of(obj), action=action, kind=kind,
+                 object_id=id)
+    return obj
+
+
 def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient:
     """A patient ``user`` may do ``action`` on."""
     patient = Patient.objects.filter(pk=id).select_related("center").first()
@@ -36,19 +59,11 @@ def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient
 
 def access_session(*, user, id, action: Action = Action.IMAGING_READ) -> ImageSession:
     """A session ``user`` may do ``action`` on (blinding applies to model-output actions)."""
-    session = ImageSession.objects.filter(pk=id).select_related("center", "patient").first()
-    if session is None:
-        raise NotFound("No such session.")
-    session_gate(user=user, center_id=session.center_id, session_id=session.pk, action=action,
-                 kind="imaging.imagesession", object_id=id)
-    return session
+    return access_in_session(ImageSession.objects.select_related("center", "patient"), user=user, id=id,
+                             action=action, kind="imaging.imagesession", session_of=lambda session: session.pk)
 
 
 def access_image(*, user, id, action: Action = Action.IMAGING_READ) -> Image:
     """An image ``user`` may do ``action`` on (blinding applies to model-output actions)."""
-    image = Image.objects.filter(pk=id).select_related("center", "session", "session__patient").first()
-    if image is None:
-        raise NotFound("No such image.")
-    session_gate(user=user, center_id=image.center_id, session_id=image.session_id, action=action,
-                 kind="imaging.image", object_id=id)
-    return image
+    return access_in_session(Image.objects.select_related("center", "session", "session__patient"), user=user,
+                             id=id, action=action, kind="imaging.image")

@@ -11,13 +11,12 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.centers.access import access_center
+from portal.centers.access import access_center, access_centers
 from portal.centers.policy import Action
 from portal.core.errors import DomainError
 from portal.imaging import selectors, services
@@ -40,11 +39,6 @@ def _paginate(view, request, queryset, serializer_class):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator, page, paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise DRFPermissionDenied(message)
 
 
 class FilterSerializer(serializers.Serializer):
@@ -91,14 +85,15 @@ class PatientListApi(APIView):
 
     @extend_schema(parameters=_params("center", "code"), responses=PatientOutput(many=True))
     def get(self, request):
-        _require(selectors.user_can_read_imaging(request.user), "No role that may read patients.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read patients.")
         f = _filters(request)
         qs = selectors.patient_list(user=request.user, center_id=f.get("center"), code=f.get("code", ""))
         return _paginate(self, request, qs, PatientOutput)[2]
 
     @extend_schema(request=PatientCreateInputSerializer, responses={201: PatientOutput})
     def post(self, request):
-        _require(selectors.user_can_write_imaging(request.user), "Only uploaders and center admins create patients.")
+        access_centers(user=request.user, action=Action.IMAGING_WRITE,
+                       message="Only uploaders and center admins create patients.")
         data = self.PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         center = access_center(user=request.user, id=data.validated_data["center"], action=Action.IMAGING_WRITE)
@@ -159,7 +154,7 @@ class SessionListApi(APIView):
     @extend_schema(parameters=_params("center", "patient", "patient_code", "date_from", "date_to"),
                    responses=SessionOutput(many=True))
     def get(self, request):
-        _require(selectors.user_can_read_imaging(request.user), "No role that may read sessions.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read sessions.")
         f = _filters(request)
         qs = selectors.session_list(user=request.user, center_id=f.get("center"), patient_id=f.get("patient"),
                                     patient_code=f.get("patient_code", ""), date_from=f.get("date_from"),
@@ -168,7 +163,8 @@ class SessionListApi(APIView):
 
     @extend_schema(request=SessionCreateInputSerializer, responses={201: SessionOutput})
     def post(self, request):
-        _require(selectors.user_can_write_imaging(request.user), "Only uploaders and center admins create sessions.")
+        access_centers(user=request.user, action=Action.IMAGING_WRITE,
+                       message="Only uploaders and center admins create sessions.")
         data = self.SessionCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -288,7 +284,7 @@ class ImageListApi(APIView):
                                       "needs_um_per_px"),
                    responses=ImageOutput(many=True))
     def get(self, request):
-        _require(selectors.user_can_read_imaging(request.user), "No role that may read images.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read images.")
         f = _filters(request)
         qs = selectors.image_list(user=request.user, center_id=f.get("center"), session_id=f.get("session"),
                                   patient_code=f.get("patient_code", ""), status=f.get("status", ""),

@@ -35,14 +35,6 @@ def writable_patients(user) -> QuerySet[Patient]:
     return Patient.objects.filter(center_id__in=writable_center_ids(user))
 
 
-def user_can_read_imaging(user) -> bool:
-    return bool(readable_center_ids(user))
-
-
-def user_can_write_imaging(user) -> bool:
-    return bool(writable_center_ids(user))
-
-
 # --- blinding: a fact every reader of model output filters on ------------------------------------------
 def blinded_session_ids(user) -> QuerySet:
     """Ids of the sessions ``user`` is blinded from (a subquery; see ``SessionBlinding``)."""

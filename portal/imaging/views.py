@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.centers.access import user_may
+from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.core.errors import DomainError
 from portal.imaging import selectors, services
@@ -18,35 +17,25 @@ from portal.imaging.forms import NOTES_WARNING, PatientForm, SessionForm, UmPerP
 from portal.imaging.models import ImageStatus
 
 
-def _require_read(user) -> None:
-    if not selectors.user_can_read_imaging(user):
-        raise PermissionDenied
-
-
-def _require_write(user) -> None:
-    if not selectors.user_can_write_imaging(user):
-        raise PermissionDenied
-
-
 def _page(request, queryset, per_page=50):
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
 @login_required
 def patient_list(request):
-    _require_read(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_READ)
     code = request.GET.get("code", "")[:32]
     patients = selectors.patient_list(user=request.user, code=code)
     return render(request, "imaging/patient_list.html", {
         "page": _page(request, patients), "code": code,
-        "can_write": selectors.user_can_write_imaging(request.user),
+        "can_write": bool(selectors.writable_center_ids(request.user)),
     })
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_create(request):
-    _require_write(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_WRITE)
     form = PatientForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         patient = services.patient_create(center=form.cleaned_data["center"], user=request.user,
@@ -67,7 +56,7 @@ def _date(value):
 
 @login_required
 def session_list(request):
-    _require_read(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_READ)
     filters = {
         "patient_code": request.GET.get("patient_code", "")[:32],
         "date_from": _date(request.GET.get("date_from")),
@@ -76,14 +65,14 @@ def session_list(request):
     sessions = selectors.session_list(user=request.user, **filters)
     return render(request, "imaging/session_list.html", {
         "page": _page(request, sessions), "filters": filters,
-        "can_write": selectors.user_can_write_imaging(request.user),
+        "can_write": bool(selectors.writable_center_ids(request.user)),
     })
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def session_create(request):
-    _require_write(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_WRITE)
     initial = {}
     if request.GET.get("patient"):
         try:

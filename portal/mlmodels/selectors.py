@@ -41,10 +41,6 @@ def model_version_list(*, user) -> QuerySet[ModelVersion]:
     return qs.filter(Q(center__isnull=True) | Q(center_id__in=ids))
 
 
-def model_version_get(*, user, model_version_id) -> ModelVersion | None:
-    return model_version_list(user=user).filter(pk=model_version_id).first()
-
-
 def model_active_for_center(*, center: Center | None) -> ModelVersion | None:
     """The center's active model, else the site default, else None."""
     if center is not None:

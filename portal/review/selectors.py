@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from portal.centers.access import center_ids_for, user_may
+from portal.centers.access import center_ids_for
 from portal.centers.policy import Action, roles_allow
 from portal.centers.selectors import user_roles_in_center
 from portal.core.errors import DomainError
@@ -22,11 +22,6 @@ from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultS
 from portal.review.access import access_session
 from portal.review.lib.finalcall import Call, agreement, final_call
 from portal.review.models import Adjudication, Decision, PickList
-
-
-def user_can(user, center_id, action: Action) -> bool:
-    """Whether ``user`` may do a review ``action`` in the center (what the pages offer)."""
-    return user_may(user, center_id, action)
 
 
 def sessions_from_query(*, user, raw_ids: list[str], action: Action = Action.REVIEW_EXPORT) -> list[ImageSession]:

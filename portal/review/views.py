@@ -10,7 +10,6 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
 
 from portal.audit.services import audit_record
-from portal.centers.access import center_ids_for
+from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
@@ -46,9 +45,9 @@ def _parse_date(raw: str):
 @require_GET
 def session_list(request):
     g = request.GET
-    centers = list(centers_for_user(request.user).filter(id__in=center_ids_for(request.user, Action.REVIEW_VIEW)))
-    if not centers:  # validators, stain technicians and auditors do not use the review pages
-        raise PermissionDenied
+    # validators, stain technicians and auditors do not use the review pages (403)
+    centers = list(centers_for_user(request.user).filter(
+        id__in=access_centers(user=request.user, action=Action.REVIEW_VIEW)))
     center_id = g.get("center", "")
     if center_id and center_id not in {str(c.pk) for c in centers}:
         center_id = ""
@@ -79,7 +78,7 @@ def session_detail(request, pk):
                            for n in CLASS_NAMES]
     audit_record(actor=request.user, action="review.session.read", center=session.center_id, obj=session,
                  request=request)
-    can_export = selectors.user_can(request.user, session.center_id, Action.REVIEW_EXPORT)
+    can_export = user_may(request.user, session.center_id, Action.REVIEW_EXPORT)
     return render(request, "review/session_detail.html", {
         "session": session, "summaries": summaries, "job": selectors.session_latest_job(session),
         "can_export": can_export, "rule": FINAL_CALL_RULE,
@@ -113,8 +112,8 @@ def viewer(request, image_id):
         "classes": [{"id": k + 1, "name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]}
                     for k, n in enumerate(CLASS_NAMES)],
         "rule": FINAL_CALL_RULE,
-        "can_decide": selectors.user_can(request.user, image.center_id, Action.REVIEW_DECIDE),
-        "can_adjudicate": selectors.user_can(request.user, image.center_id, Action.REVIEW_ADJUDICATE),
+        "can_decide": user_may(request.user, image.center_id, Action.REVIEW_DECIDE),
+        "can_adjudicate": user_may(request.user, image.center_id, Action.REVIEW_ADJUDICATE),
     })
 
 

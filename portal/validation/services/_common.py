@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
 from portal.centers.policy import Action
@@ -52,3 +54,15 @@ def _writable_for_scores(*, actor, study: Study, action: str, detail: dict, requ
     if study.status != StudyStatus.OPEN:
         _refuse(actor=actor, study=study, action=action, detail=detail, request=request,
                 message=f"The study is {study.get_status_display().lower()}; scores can no longer change.")
+
+
+def _study_transition(*, actor, study: Study, status: str, stamp: str, after: dict, request=None) -> None:
+    """Move ``study`` to ``status``, record when and by whom (``<stamp>_at``, ``<stamp>_by``), save and audit
+    ``validation.study.<stamp>`` with the old and new status and ``after``."""
+    before = {"status": study.status}
+    study.status = status
+    setattr(study, f"{stamp}_at", timezone.now())
+    setattr(study, f"{stamp}_by", actor)
+    study.save()
+    audit_record(actor=actor, action=f"validation.study.{stamp.removesuffix('ed')}", center=study.center, obj=study,
+                 before=before, after={"status": study.status, **after}, request=request)

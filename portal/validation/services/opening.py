@@ -6,20 +6,11 @@ import json
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.utils import timezone
 
-from portal.audit.services import audit_record
 from portal.core.errors import DomainError
 from portal.validation import crops
+from portal.validation.lib import matching
 from portal.validation.lib.assignment import assign_balanced, seeded_shuffle
-from portal.validation.lib.matching import (
-    canonical_sha256,
-    distance_limit_px,
-    first_within,
-    is_candidate,
-    is_model_positive,
-    subsample_indices,
-)
 from portal.validation.models import (
     Assignment,
     Cell,
@@ -34,6 +25,7 @@ from portal.validation.services._common import (
     TARGET_CLASS,
     _require_admin,
     _require_status,
+    _study_transition,
 )
 from portal.validation.services.design import _check_not_reviewer, study_fields_ensure
 
@@ -65,7 +57,7 @@ def model_output_hash(study: Study, result_set_ids: Iterable) -> str:
     from portal.results.models import Detection
 
     detections = Detection.objects.filter(result_set_id__in=list(result_set_ids)).order_by("id")
-    return canonical_sha256({
+    return matching.canonical_sha256({
         "model_version": str(study.model_version_id),
         "weights_sha256": study.model_version.weights_sha256,
         "score_threshold": study.score_threshold,
@@ -110,13 +102,13 @@ def study_open(*, actor, study: Study, request=None) -> Study:
     candidates = []  # (field, detection, positive)
     for field in fields:
         for det in frozen_sets[field.pk].detections.order_by("index"):
-            positive = is_model_positive(det.class_name, det.score, target_class=TARGET_CLASS,
+            positive = matching.is_model_positive(det.class_name, det.score, target_class=TARGET_CLASS,
                                          score_threshold=study.score_threshold)
-            if is_candidate(design=study.design, score=det.score, positive=positive,
+            if matching.is_candidate(design=study.design, score=det.score, positive=positive,
                             candidate_threshold=study.candidate_threshold):
                 candidates.append((field, det, positive))
     subsampled_from = None
-    keep = (subsample_indices(len(candidates), study.subsample_size, study.subsample_seed)
+    keep = (matching.subsample_indices(len(candidates), study.subsample_size, study.subsample_seed)
             if study.design == Design.WHOLE_FIELD else None)
     if keep is not None:
         subsampled_from = len(candidates)
@@ -134,9 +126,9 @@ def study_open(*, actor, study: Study, request=None) -> Study:
             field = by_image.get(pick.image_id)
             if field is None:
                 continue
-            limit = distance_limit_px(field.image.um_per_px, PICK_MATCH_UM, PICK_MATCH_FALLBACK_PX)
+            limit = matching.distance_limit_px(field.image.um_per_px, PICK_MATCH_UM, PICK_MATCH_FALLBACK_PX)
             model_cells = [c for c in cells if c.field_id == field.pk and c.from_model]
-            index = first_within([(c.x_px, c.y_px) for c in model_cells], pick.x_px, pick.y_px, limit)
+            index = matching.first_within([(c.x_px, c.y_px) for c in model_cells], pick.x_px, pick.y_px, limit)
             same = model_cells[index] if index is not None else None
             if same is not None:
                 same.from_embryologist = True
@@ -155,14 +147,9 @@ def study_open(*, actor, study: Study, request=None) -> Study:
         "subsampled_from": subsampled_from,
     }
     study.model_output_sha256 = model_output_hash(study, [r.pk for r in frozen_sets.values()])
-    study.status = StudyStatus.OPEN
-    study.opened_at = timezone.now()
-    study.opened_by = actor
-    study.save()
-    audit_record(actor=actor, action="validation.study.open", center=study.center, obj=study,
-                 before={"status": StudyStatus.DRAFT},
-                 after={"status": study.status, "model_output_sha256": study.model_output_sha256,
-                        "cells": len(cells), "subsampled_from": subsampled_from}, request=request)
+    _study_transition(actor=actor, study=study, status=StudyStatus.OPEN, stamp="opened", request=request,
+                      after={"model_output_sha256": study.model_output_sha256, "cells": len(cells),
+                             "subsampled_from": subsampled_from})
     return study
 
 

@@ -23,6 +23,7 @@ from portal.validation.models import (
 from portal.validation.services._common import (
     _require_admin,
     _require_status,
+    _study_transition,
     _writable_for_scores,
 )
 from portal.validation.services.design import study_blinding_sync
@@ -92,13 +93,8 @@ def study_lock(*, actor, study: Study, request=None) -> Study:
             raise Conflict("A validator's scores no longer match their signature.",
                            extra={"validator": membership.user.get_username()})
     study.scores_sha256 = all_scores_hash(study)
-    study.status = StudyStatus.LOCKED
-    study.locked_at = timezone.now()
-    study.locked_by = actor
-    study.save()
-    audit_record(actor=actor, action="validation.study.lock", center=study.center, obj=study,
-                 before={"status": StudyStatus.OPEN},
-                 after={"status": study.status, "scores_sha256": study.scores_sha256}, request=request)
+    _study_transition(actor=actor, study=study, status=StudyStatus.LOCKED, stamp="locked", request=request,
+                      after={"scores_sha256": study.scores_sha256})
     return study
 
 
@@ -157,13 +153,8 @@ def study_unblind(*, actor, study: Study, request=None) -> Study:
         results["model_output_verified"] = recomputed == study.model_output_sha256
         results["scores_verified"] = all_scores_hash(study) == study.scores_sha256
         study.results = results
-        study.status = StudyStatus.UNBLINDED
-        study.unblinded_at = timezone.now()
-        study.unblinded_by = actor
-        study.save()
+        _study_transition(actor=actor, study=study, status=StudyStatus.UNBLINDED, stamp="unblinded", request=request,
+                          after={"model_output_verified": results["model_output_verified"],
+                                 "scores_verified": results["scores_verified"]})
         study_blinding_sync(study=study)
-        audit_record(actor=actor, action="validation.study.unblind", center=study.center, obj=study,
-                     before={"status": StudyStatus.LOCKED},
-                     after={"status": study.status, "model_output_verified": results["model_output_verified"],
-                            "scores_verified": results["scores_verified"]}, request=request)
     return study
