@@ -265,6 +265,13 @@ def test_a_blinded_user_learns_no_model_name_through_another_sessions_jobs(cast,
     assert client.get("/api/v1/models/").status_code == 404
     assert client.get(reverse("jobs:detail", kwargs={"job_id": job.pk})).status_code == 200
     assert mv.name not in client.get(reverse("jobs:detail", kwargs={"job_id": job.pk})).content.decode()
+    # also when they review too: the other session's review page and the registry name no model
+    from portal.centers.services import membership_grant
+
+    membership_grant(user=getattr(cast.a, role), center=cast.a.center, role="reviewer")
+    page = client.get(reverse("review:session-detail", kwargs={"pk": other.pk}))
+    assert page.status_code == 200 and mv.name not in page.content.decode()
+    assert client.get("/api/v1/models/").status_code == 404
     # a reviewer, blinded from nothing, still sees which model ran
     client.force_login(cast.a.reviewer)
     assert mv.name in client.get("/api/v1/jobs/").content.decode()

@@ -22,6 +22,7 @@ from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
+from portal.imaging.selectors import user_is_blinded
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
@@ -81,6 +82,7 @@ def session_detail(request, pk):
     can_export = user_may(request.user, session.center_id, Action.REVIEW_EXPORT)
     return render(request, "review/session_detail.html", {
         "session": session, "summaries": summaries, "job": selectors.session_latest_job(session),
+        "show_model": not user_is_blinded(request.user),  # a validator who also reviews learns no model name
         "can_export": can_export, "rule": FINAL_CALL_RULE,
         "pick_lists": selectors.pick_lists_of(session) if can_export else [],
         "classes": [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]} for n in CLASS_NAMES],
