@@ -1,7 +1,8 @@
 """Tenant-isolation matrix generated from Django's URL configuration (see tests/access_matrix.py).
 
 Every URL pattern must be declared in some ``tests/access_routes/<app>.py``; each declared check is then run
-for every role, against the own center's objects and the other center's objects.
+for every role, against the own center's objects and the other center's objects. Every refusal of the
+other center's object named in the URL (404) must leave exactly one ``access.refused`` audit event.
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import uuid
 
 import pytest
 from django.db import transaction
+from django.db.models import Max
 from django.urls import reverse
 
+from portal.audit.models import AuditEvent
 from tests.access_matrix import (
     CAST_ATTR,
     CENTER_ROLES,
@@ -116,13 +119,17 @@ def test_access_matrix(route: Route, cast, client):
             client.logout()
             if user is not None:
                 client.force_login(user)
+            seq = AuditEvent.objects.aggregate(m=Max("sequence"))["m"] or 0
             try:
                 response = _request(client, check, url, objs["a"])
             except Exception as exc:  # noqa: BLE001 - a 500 is a failure of the cell, keep going
                 failures.append(f"{check.method} {url} as {label}: raised {type(exc).__name__}: {exc}")
                 transaction.set_rollback(True)
                 return
+            refusals = AuditEvent.objects.filter(sequence__gt=seq, action="access.refused").count()
             transaction.set_rollback(True)
+        if label.endswith("@other") and route.kwargs is not None and response.status_code == 404 and refusals != 1:
+            failures.append(f"{check.method} {url} as {label}: {refusals} access.refused audit events, expected 1")
         if not _accepts(expected, response.status_code):
             failures.append(
                 f"{check.method} {url} as {label}: status {response.status_code}, expected {expected}"

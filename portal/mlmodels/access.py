@@ -23,14 +23,15 @@ def access_model_version(*, user, id, action: Action = Action.MODELS_READ) -> Mo
         raise NotFound("No such model version.")
     if getattr(user, "is_superuser", False):
         return model_version
+    if model_version.center_id is not None:
+        center_gate(user=user, center_id=model_version.center_id, action=Action.MODELS_READ,
+                    kind="mlmodels.modelversion", object_id=id)
     if not selectors.user_sees_registry(user):
         raise NotFound("No such model version.")
     if model_version.center_id is None:
         if action != Action.MODELS_READ:
             raise PermissionDenied("Only superusers manage site-wide models.")
         return model_version
-    center_gate(user=user, center_id=model_version.center_id, action=Action.MODELS_READ,
-                kind="mlmodels.modelversion", object_id=id)
     if action != Action.MODELS_READ:
         center_gate(user=user, center_id=model_version.center_id, action=action, kind="mlmodels.modelversion",
                     object_id=id)

@@ -72,7 +72,6 @@ def model_list(request):
 @login_required
 @require_POST
 def model_activate(request, model_version_id):
-    _visible_or_404(request.user)
     model_version = access_model_version(user=request.user, id=model_version_id)
     center_id = request.POST.get("center_id") or None
     if center_id is None and not request.user.is_superuser:
