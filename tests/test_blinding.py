@@ -215,7 +215,8 @@ def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client, r
     assert str(job.pk) not in listing.content.decode() and str(study.model_version) not in listing.content.decode()
 
 
-def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client):
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client, role):
     from portal.centers.models import Membership, Role
 
     study = vt.make_open_study(cast, cast.a)
@@ -223,11 +224,11 @@ def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, c
     url = reverse("imaging:session-detail", kwargs={"pk": session.pk})
     client.force_login(cast.a.reviewer)
     assert 'id="session-jobs"' in client.get(url).content.decode()
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     assert client.get(url).status_code == 404  # a validator-only user sees no imaging at all
     # also a reviewer of the center: the session page opens, but the session stays blinded, so the
     # analysis panel (jobs and models; its API answers 404) is left out instead of showing an error
-    Membership.objects.create(user=cast.a.validator, center=cast.a.center, role=Role.REVIEWER)
+    Membership.objects.create(user=getattr(cast.a, role), center=cast.a.center, role=Role.REVIEWER)
     response = client.get(url)
     assert response.status_code == 200
     assert 'id="session-jobs"' not in response.content.decode()
