@@ -1,7 +1,8 @@
-"""Tenant-isolation matrix generated from Django's URL configuration (see portal/core/access_matrix.py).
+"""Tenant-isolation matrix generated from Django's URL configuration (see tests/access_matrix.py).
 
-Every URL pattern must be declared in some ``portal/<app>/access.py``; each declared check is then run
-for every role, against the own center's objects and the other center's objects.
+Every URL pattern must be declared in some ``tests/access_routes/<app>.py``; each declared check is then run
+for every role, against the own center's objects and the other center's objects. Every refusal of the
+other center's object named in the URL (404) must leave exactly one ``access.refused`` audit event.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from http.cookies import SimpleCookie
 import pytest
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.urls import reverse
 
-from portal.core.access_matrix import (
+from portal.audit.models import AuditEvent
+from tests.access_matrix import (
     CAST_ATTR,
     CENTER_ROLES,
     Check,
@@ -34,7 +37,7 @@ CHECKED = sorted((r for r in ROUTES if r.checks), key=lambda r: (r.build.__modul
 
 def test_every_url_route_has_an_access_declaration():
     missing = undeclared_routes(ROUTES)
-    assert not missing, "Routes without an entry in any portal/<app>/access.py:\n" + "\n".join(
+    assert not missing, "Routes without an entry in any tests/access_routes/<app>.py:\n" + "\n".join(
         f"  {e.key}  ({e.path})" for e in missing
     )
 
@@ -188,13 +191,17 @@ def test_access_matrix(route: Route, objs, session_cookies, cast, client):
             client.cookies = SimpleCookie()  # anonymous, or logged in as ``user`` (and nothing else)
             if user is not None:
                 client.cookies[settings.SESSION_COOKIE_NAME] = session_cookies[user.pk]
+            seq = AuditEvent.objects.aggregate(m=Max("sequence"))["m"] or 0
             try:
                 response = _request(client, check, url, objs["a"])
             except Exception as exc:  # noqa: BLE001 - a 500 is a failure of the cell, keep going
                 failures.append(f"{check.method} {url} as {label}: raised {type(exc).__name__}: {exc}")
                 transaction.set_rollback(True)
                 return
+            refusals = AuditEvent.objects.filter(sequence__gt=seq, action="access.refused").count()
             transaction.set_rollback(True)
+        if label.endswith("@other") and route.kwargs is not None and response.status_code == 404 and refusals != 1:
+            failures.append(f"{check.method} {url} as {label}: {refusals} access.refused audit events, expected 1")
         if not _accepts(expected, response.status_code):
             failures.append(
                 f"{check.method} {url} as {label}: status {response.status_code}, expected {expected}"

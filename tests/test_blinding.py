@@ -14,10 +14,10 @@ import re
 import pytest
 from django.urls import get_resolver, reverse
 
-from portal.core.access_matrix import iter_url_entries
 from portal.results.models import Detection
 from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD
+from tests.access_matrix import iter_url_entries
 
 FORBIDDEN_KEYS = {
     "score", "scores", "class", "class_name", "classes", "model", "model_version", "model_class", "model_score",
@@ -27,22 +27,11 @@ FORBIDDEN_KEYS = {
 CLASS_NAMES = ["round_spermatid", "spermatocyte", "elongated_spermatid", "spermatozoon", "erythrocyte", "leukocyte"]
 
 
-@pytest.fixture
-def cast(module_cast, db):
-    """The two-center cast, built once for the module; each test's writes are still rolled back."""
-    return module_cast
-
-
-@pytest.fixture(scope="module")
-def _open_study(module_transaction, module_cast):
-    with module_transaction.unblock():
-        return vt.make_open_study(module_cast, module_cast.a)
-
-
-@pytest.fixture
-def open_study(_open_study, cast):
-    """An open picked-cells study of center A with the planted model output (built once per module)."""
-    return _open_study
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 
 
 def _keys(data):
@@ -109,8 +98,8 @@ def _check(response, forbidden_values, *, where):
 
 
 @pytest.mark.django_db
-def test_no_validator_response_contains_a_model_field_or_value(cast, client, open_study):
-    picked = open_study
+def test_no_validator_response_contains_a_model_field_or_value(cast, client):
+    picked = vt.make_open_study(cast, cast.a)
     whole = vt.make_open_study(cast, cast.a, design="whole_field")
     forbidden = _forbidden_values(picked) + _forbidden_values(whole) + CLASS_NAMES
     client.force_login(cast.a.validator)
@@ -142,8 +131,8 @@ def test_no_validator_response_contains_a_model_field_or_value(cast, client, ope
 
 
 @pytest.mark.django_db
-def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client, open_study):
-    study = open_study
+def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client):
+    study = vt.make_open_study(cast, cast.a)
     client.force_login(cast.a.validator)
     data = client.get(f"/api/v1/validation/my/studies/{study.pk}/cells/").json()
     lengths, key_sets = set(), set()
@@ -156,9 +145,14 @@ def test_crops_and_cell_lists_look_the_same_for_every_source(cast, client, open_
     assert len(key_sets) == 1 and len(lengths) == 1
 
 
+BLINDED_ROLES = ["validator", "stain"]
+
+
 @pytest.mark.django_db
-def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client, open_study):
-    study = open_study
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, client, role):
+    """Validators and stain technicians (issue 14, defect 3) alike: every route, every id."""
+    study = vt.make_open_study(cast, cast.a)
     session = study.sessions.first()
     image = session.images.first()
     rs = image.result_sets.first()
@@ -166,7 +160,7 @@ def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, c
     forbidden = _forbidden_values(study, with_model_version=False)
     values = {"session_id": session.pk, "image_id": image.pk, "result_set_id": rs.pk, "detection_id": detection.pk,
               "job_id": rs.job_id or detection.pk, "patient_id": session.patient_id}
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     checked = 0
     for entry in iter_url_entries():
         if entry.key.startswith(("validation:", "admin:")) or (entry.name or "").startswith("api-validation-"):
@@ -190,11 +184,12 @@ def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, c
 
 
 @pytest.mark.django_db
-def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client, open_study):
-    study = open_study
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(cast, client, role):
+    study = vt.make_open_study(cast, cast.a)
     image = study.sessions.first().images.first()
     rs = image.result_sets.first()
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     assert client.get(f"/api/v1/images/{image.pk}/result-sets/").status_code == 404
     assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 404
     # another validator of the center, not in the study, reads them
@@ -203,36 +198,126 @@ def test_a_validators_request_for_detections_of_a_blinded_session_returns_404(ca
 
 
 @pytest.mark.django_db
-def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client, open_study):
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_validator_learns_no_job_or_model_of_a_blinded_session(cast, client, role):
     from portal.jobs.models import InferenceJob, JobStatus
 
-    study = open_study
+    study = vt.make_open_study(cast, cast.a)
     session = study.sessions.first()
     job = InferenceJob.objects.create(center=cast.a.center, session=session, model_version=study.model_version,
                                       status=JobStatus.SUCCEEDED)
     client.force_login(cast.a.reviewer)
     assert str(job.pk) in client.get(f"/api/v1/sessions/{session.pk}/jobs/").content.decode()
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
     assert client.get(f"/api/v1/jobs/{job.pk}/").status_code == 404
     listing = client.get("/api/v1/jobs/")
     assert str(job.pk) not in listing.content.decode() and str(study.model_version) not in listing.content.decode()
 
 
-def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client, open_study):
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_the_session_page_shows_no_analysis_panel_to_a_blinded_validator(cast, client, role):
     from portal.centers.models import Membership, Role
 
-    study = open_study
+    study = vt.make_open_study(cast, cast.a)
     session = study.sessions.first()
     url = reverse("imaging:session-detail", kwargs={"pk": session.pk})
     client.force_login(cast.a.reviewer)
     assert 'id="session-jobs"' in client.get(url).content.decode()
-    client.force_login(cast.a.validator)
+    client.force_login(getattr(cast.a, role))
     assert client.get(url).status_code == 404  # a validator-only user sees no imaging at all
     # also a reviewer of the center: the session page opens, but the session stays blinded, so the
     # analysis panel (jobs and models; its API answers 404) is left out instead of showing an error
-    Membership.objects.create(user=cast.a.validator, center=cast.a.center, role=Role.REVIEWER)
+    Membership.objects.create(user=getattr(cast.a, role), center=cast.a.center, role=Role.REVIEWER)
     response = client.get(url)
     assert response.status_code == 200
     assert 'id="session-jobs"' not in response.content.decode()
     assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_blinded_user_learns_no_model_name_through_another_sessions_jobs(cast, client, role):
+    """A job of a session outside the study, run with the study's model, must not name that model to a
+    validator or stain technician of the study: while blinded anywhere, job and result listings name no
+    model, and the registry is closed."""
+    from portal.jobs.models import InferenceJob, JobStatus
+
+    study = vt.make_open_study(cast, cast.a)
+    other = vt.make_session(cast.a)
+    image = vt.make_image(other)
+    rs = vt.make_result_set(image, study.model_version)
+    job = InferenceJob.objects.create(center=cast.a.center, session=other, model_version=study.model_version,
+                                      status=JobStatus.SUCCEEDED)
+    rs.job = job
+    rs.save(update_fields=["job"])
+    mv = study.model_version
+    secrets = [str(mv.pk), mv.name, mv.version, str(mv)]
+    client.force_login(getattr(cast.a, role))
+    responses = [client.get("/api/v1/jobs/"), client.get(f"/api/v1/jobs/{job.pk}/"),
+                 client.get(f"/api/v1/sessions/{other.pk}/jobs/"), client.get(f"/api/v1/images/{image.pk}/result-sets/"),
+                 client.get(f"/api/v1/result-sets/{rs.pk}/")]
+    assert [r.status_code for r in responses] == [200] * 5  # the session is not blinded: its jobs are seen
+    assert str(job.pk) in responses[0].content.decode()
+    for response in responses:
+        body = response.content.decode()
+        assert not [v for v in secrets if v in body], f"{response.request['PATH_INFO']} names the model"
+        assert "model_version" not in set(_keys(response.json()))
+    assert client.get("/api/v1/models/").status_code == 404
+    assert client.get(reverse("jobs:detail", kwargs={"job_id": job.pk})).status_code == 200
+    assert mv.name not in client.get(reverse("jobs:detail", kwargs={"job_id": job.pk})).content.decode()
+    # also when they review too: the other session's review page and the registry name no model
+    from portal.centers.services import membership_grant
+
+    membership_grant(user=getattr(cast.a, role), center=cast.a.center, role="reviewer")
+    page = client.get(reverse("review:session-detail", kwargs={"pk": other.pk}))
+    assert page.status_code == 200 and mv.name not in page.content.decode()
+    assert client.get("/api/v1/models/").status_code == 404
+    # a reviewer, blinded from nothing, still sees which model ran
+    client.force_login(cast.a.reviewer)
+    assert mv.name in client.get("/api/v1/jobs/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_stain_technician_who_also_reviews_sees_no_review_page_or_overlay_of_a_blinded_session(cast, client):
+    from portal.centers.services import membership_grant
+
+    study = vt.make_open_study(cast, cast.a)
+    image = study.sessions.first().images.first()
+    membership_grant(user=cast.a.stain, center=cast.a.center, role="reviewer")
+    client.force_login(cast.a.stain)
+    for name, kwargs in (("review:viewer", {"image_id": image.pk}), ("review:image-thumb", {"image_id": image.pk}),
+                         ("review:image-display", {"image_id": image.pk}), ("api-review-image", {"image_id": image.pk}),
+                         ("review:session-detail", {"pk": image.session_id})):
+        assert client.get(reverse(name, kwargs=kwargs)).status_code == 404, name
+    assert str(image.session_id) not in client.get(reverse("review:session-list")).content.decode()
+    client.force_login(cast.a.reviewer)
+    assert client.get(reverse("api-review-image", kwargs={"image_id": image.pk})).status_code == 200
+
+
+@pytest.mark.django_db
+def test_blinding_holds_when_the_validation_apps_selectors_raise(cast, client, monkeypatch):
+    """Blinding is data (``imaging.SessionBlinding``) that every reader filters on: with every function of
+    ``portal.validation.selectors`` broken, blinded users still get "not found", never the output."""
+    import portal.validation.selectors as validation_selectors
+
+    study = vt.make_open_study(cast, cast.a)
+    session = study.sessions.first()
+    image = session.images.first()
+    rs = image.result_sets.first()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("validation selectors unavailable")
+
+    for name in dir(validation_selectors):
+        if not name.startswith("_") and callable(getattr(validation_selectors, name)) \
+                and getattr(getattr(validation_selectors, name), "__module__", "") == validation_selectors.__name__:
+            monkeypatch.setattr(validation_selectors, name, broken)
+    for role in BLINDED_ROLES:
+        client.force_login(getattr(cast.a, role))
+        assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 404
+        assert client.get(f"/api/v1/images/{image.pk}/result-sets/").status_code == 404
+        assert client.get(f"/api/v1/sessions/{session.pk}/jobs/").status_code == 404
+        assert str(rs.pk) not in client.get("/api/v1/jobs/").content.decode()
+    client.force_login(cast.a.reviewer)
+    assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 200

@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from portal.core.access_matrix import collect_routes
+from tests.access_matrix import collect_routes
 
 MANY = 3
 

@@ -45,3 +45,12 @@ def user_roles(user) -> dict[str, set[str]]:
     for code, role in Membership.objects.filter(user=user).values_list("center__code", "role"):
         result.setdefault(code, set()).add(role)
     return result
+
+
+def centers_with_roles(user, centers: Iterable[Center]) -> list[dict]:
+    """``{"id", "code", "name", "roles"}`` for each of ``centers``, with the roles ``user`` holds there."""
+    centers = list(centers)
+    roles: dict = {}
+    for center_id, role in Membership.objects.filter(user=user, center__in=centers).values_list("center_id", "role"):
+        roles.setdefault(center_id, set()).add(role)
+    return [{"id": c.id, "code": c.code, "name": c.name, "roles": sorted(roles.get(c.id, ()))} for c in centers]

@@ -1,4 +1,4 @@
-"""DRF glue shared by every app: the domain error type and the exception handler."""
+"""DRF glue shared by every app: the exception handler that maps domain errors (``core/errors.py``) to responses."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,24 +10,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
-class DomainError(Exception):
-    """A business rule refused an operation; maps to a 4xx ``{"message": ..., "extra": ...}``."""
-
-    status_code = 400
-
-    def __init__(self, message: str, *, extra: dict[str, Any] | None = None, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra or {}
-        if status_code is not None:
-            self.status_code = status_code
-
-
-class Conflict(DomainError):
-    """The object's state does not allow the operation (409)."""
-
-    status_code = 409
+from portal.core.errors import DomainError
 
 
 def _django_validation_extra(exc: DjangoValidationError) -> dict[str, Any]:
@@ -48,7 +31,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
-        exc = drf_exceptions.PermissionDenied()
+        exc = drf_exceptions.PermissionDenied(detail=str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

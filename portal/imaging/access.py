@@ -1,84 +1,69 @@
-"""Access declarations for imaging pages and API (see portal/core/access_matrix.py).
+"""Access to patients, sessions and images, and the gate every app that shows model output builds on.
 
-Readers (uploader, reviewer, center admin) see their centers' patients, sessions and images; writers
-(uploader, center admin) create and change them. Validators and stain technicians are blinded: lists
-answer 403, objects 404. Other centers' objects are always 404.
+``access_<thing>(*, user, id, action)`` returns the object or raises ``portal.core.errors.NotFound``
+(absent, another center's, or, for an action that shows model output, a session the user is blinded
+from); see ``portal.centers.access.center_gate`` for a member who lacks the action.
 """
-from portal.core.access_matrix import GET, PATCH, POST, Route, statuses
-from portal.testing.imaging import make_imaging, png_upload
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
+
+from portal.centers.access import access_refused, center_gate
+from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
+from portal.core.errors import NotFound
+from portal.imaging.models import Image, ImageSession, Patient
+from portal.imaging.selectors import session_is_blinded
 
 
-def build(cast, cc):
-    return make_imaging(cc)
+def session_gate(*, user, center_id, session_id, action: Action, kind: str, object_id) -> set[str]:
+    """Center, role and blinding together, for any object of a session; returns the user's roles there.
+
+    The blinding check comes first among members: a user blinded from the session gets ``NotFound``
+    (audited) for every action that shows model output, whatever roles they hold.
+    """
+    if action in MODEL_OUTPUT_ACTIONS and session_is_blinded(user=user, session_id=session_id):
+        raise access_refused(user=user, kind=kind, object_id=object_id, center_id=center_id, action=action,
+                             reason="blinded")
+    return center_gate(user=user, center_id=center_id, action=action, kind=kind, object_id=object_id)
 
 
-LIST_API = statuses(200, validator=403, stain=403, auditor=403, anonymous=403)
-LIST_HTML = statuses(200, validator=403, stain=403, auditor=403, anonymous=302)
-READ_API = statuses(200, validator=404, stain=404, auditor=404, anonymous=403)
-WRITE_OBJ_API = statuses(404, uploader=200, center_admin=200, anonymous=403)
-CREATE_API = statuses(403, uploader=201, center_admin=201, anonymous=403)
-# A writer of the other center naming this center's object: 404; users without a writing role: 403.
-CREATE_API_OTHER = {"uploader": 404, "center_admin": 404, "reviewer": 403, "validator": 403, "stain": 403}
-WRITE_PAGE = statuses(403, uploader=200, center_admin=200, anonymous=302)
-# Forms refuse another center's object as an invalid choice (200, form with errors, nothing created).
-WRITE_PAGE_OTHER = {"uploader": 200, "center_admin": 200, "reviewer": 403, "validator": 403, "stain": 403}
+T = TypeVar("T")
 
 
-def pk(name):
-    return lambda objs: {"pk": objs[name].pk}
+def access_in_session(
+    queryset: QuerySet[T], *, user, id, action: Action, kind: str,
+    session_of: Callable[[Any], Any] = lambda obj: obj.session_id,
+    center_of: Callable[[Any], Any] = lambda obj: obj.center_id,
+) -> T:
+    """The object ``id`` of ``queryset`` (an object of one session) after ``session_gate``; ``NotFound``
+    when there is none. The building block of every ``access_<thing>`` of a session's objects."""
+    obj = queryset.filter(pk=id).first()
+    if obj is None:
+        raise NotFound(f"No such {kind.rsplit('.', 1)[-1]}.")
+    session_gate(user=user, center_id=center_of(obj), session_id=session_of(obj), action=action, kind=kind,
+                 object_id=id)
+    return obj
 
 
-ROUTES = [
-    # --- API ---
-    Route(name="api-patient-list", build=build, list_ids=lambda o: [o["patient"].pk], checks=[
-        GET(own=LIST_API),
-        POST(own=CREATE_API, other=CREATE_API_OTHER, payload=lambda o: {"center": str(o["center"].pk)}),
-    ]),
-    Route(name="api-patient-detail", build=build, kwargs=pk("patient"), checks=[GET(own=READ_API)]),
-    Route(name="api-session-list", build=build, list_ids=lambda o: [o["session"].pk], checks=[
-        GET(own=LIST_API),
-        POST(own=CREATE_API, other=CREATE_API_OTHER,
-             payload=lambda o: {"patient": str(o["patient"].pk), "acquisition_date": "2024-05-06"}),
-    ]),
-    Route(name="api-session-detail", build=build, kwargs=pk("session"), checks=[
-        GET(own=READ_API),
-        PATCH(own=WRITE_OBJ_API, payload=lambda o: {"microscope": "Nikon Ti2"}),
-    ]),
-    Route(name="api-session-image-upload", build=build, kwargs=pk("session"), checks=[
-        POST(own=statuses(404, uploader=201, center_admin=201, anonymous=403), fmt="multipart",
-             payload=lambda o: {"files": [png_upload("new.png")]}),
-    ]),
-    Route(name="api-image-list", build=build, list_ids=lambda o: [o["image"].pk], checks=[GET(own=LIST_API)]),
-    Route(name="api-image-detail", build=build, kwargs=pk("image"), checks=[
-        GET(own=READ_API),
-        PATCH(own=WRITE_OBJ_API, payload=lambda o: {"um_per_px": 0.31}),
-    ]),
-    Route(name="api-image-file", build=build, kwargs=pk("image"), checks=[GET(own=READ_API)]),
-    Route(name="api-image-display", build=build, kwargs=pk("image"), checks=[GET(own=READ_API)]),
-    Route(name="api-image-thumbnail", build=build, kwargs=pk("image"), checks=[GET(own=READ_API)]),
-    # --- HTML ---
-    Route(name="imaging:patient-list", build=build, list_ids=lambda o: [o["patient"].pk],
-          checks=[GET(own=LIST_HTML)]),
-    Route(name="imaging:patient-create", build=build, checks=[
-        GET(own=WRITE_PAGE, other=None),
-        POST(own=statuses(403, uploader=302, center_admin=302, anonymous=302), other=WRITE_PAGE_OTHER,
-             fmt="multipart", payload=lambda o: {"center": str(o["center"].pk), "birth_year_bucket": ""}),
-    ]),
-    Route(name="imaging:session-list", build=build, list_ids=lambda o: [o["session"].pk],
-          checks=[GET(own=LIST_HTML)]),
-    Route(name="imaging:session-create", build=build, checks=[
-        GET(own=WRITE_PAGE, other=None),
-        POST(own=statuses(403, uploader=302, center_admin=302, anonymous=302), other=WRITE_PAGE_OTHER,
-             fmt="multipart", payload=lambda o: {
-                 "patient": str(o["patient"].pk), "acquisition_date": "2024-05-06", "modality": "brightfield",
-                 "stage_rotation": "0", "notes": ""}),
-    ]),
-    Route(name="imaging:session-detail", build=build, kwargs=pk("session"), list_ids=lambda o: [o["image"].pk],
-          checks=[GET(own=statuses(200, validator=404, stain=404, auditor=404, anonymous=302))]),
-    Route(name="imaging:session-upload", build=build, kwargs=pk("session"),
-          checks=[GET(own=statuses(404, uploader=200, center_admin=200, anonymous=302))]),
-    Route(name="imaging:image-um-per-px", build=build, kwargs=pk("image"), checks=[
-        POST(own=statuses(404, uploader=302, center_admin=302, anonymous=302), fmt="multipart",
-             payload=lambda o: {"um_per_px": "0.3"}),
-    ]),
-]
+def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient:
+    """A patient ``user`` may do ``action`` on."""
+    patient = Patient.objects.filter(pk=id).select_related("center").first()
+    if patient is None:
+        raise NotFound("No such patient.")
+    center_gate(user=user, center_id=patient.center_id, action=action, kind="imaging.patient", object_id=id)
+    return patient
+
+
+def access_session(*, user, id, action: Action = Action.IMAGING_READ) -> ImageSession:
+    """A session ``user`` may do ``action`` on (blinding applies to model-output actions)."""
+    return access_in_session(ImageSession.objects.select_related("center", "patient"), user=user, id=id,
+                             action=action, kind="imaging.imagesession", session_of=lambda session: session.pk)
+
+
+def access_image(*, user, id, action: Action = Action.IMAGING_READ) -> Image:
+    """An image ``user`` may do ``action`` on (blinding applies to model-output actions)."""
+    return access_in_session(Image.objects.select_related("center", "session", "session__patient"), user=user,
+                             id=id, action=action, kind="imaging.image")

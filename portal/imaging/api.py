@@ -7,18 +7,20 @@ when none was (``409`` when all refused files were duplicates). The body always 
 """
 from __future__ import annotations
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.core.api import DomainError
+from portal.centers.access import access_center, access_centers
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
 from portal.imaging import selectors, services
+from portal.imaging.access import access_image, access_patient, access_session
 from portal.imaging.models import BirthYearBucket, ImageSession, ImageStatus, Modality, StageRotation
 
 NOTES_HELP = (
@@ -37,11 +39,6 @@ def _paginate(view, request, queryset, serializer_class):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator, page, paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise DRFPermissionDenied(message)
 
 
 class FilterSerializer(serializers.Serializer):
@@ -88,22 +85,18 @@ class PatientListApi(APIView):
 
     @extend_schema(parameters=_params("center", "code"), responses=PatientOutput(many=True))
     def get(self, request):
-        _require(selectors.user_can_read_imaging(request.user), "No role that may read patients.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read patients.")
         f = _filters(request)
         qs = selectors.patient_list(user=request.user, center_id=f.get("center"), code=f.get("code", ""))
         return _paginate(self, request, qs, PatientOutput)[2]
 
     @extend_schema(request=PatientCreateInputSerializer, responses={201: PatientOutput})
     def post(self, request):
-        _require(selectors.user_can_write_imaging(request.user), "Only uploaders and center admins create patients.")
+        access_centers(user=request.user, action=Action.IMAGING_WRITE,
+                       message="Only uploaders and center admins create patients.")
         data = self.PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        from portal.centers.models import Center
-
-        center = Center.objects.filter(pk=data.validated_data["center"],
-                                       pk__in=selectors.writable_center_ids(request.user)).first()
-        if center is None:
-            raise Http404("No such center.")
+        center = access_center(user=request.user, id=data.validated_data["center"], action=Action.IMAGING_WRITE)
         patient = services.patient_create(center=center, user=request.user,
                                           birth_year_bucket=data.validated_data["birth_year_bucket"], request=request)
         return Response(PatientOutput(patient).data, status=status.HTTP_201_CREATED)
@@ -114,7 +107,7 @@ class PatientDetailApi(APIView):
 
     @extend_schema(responses=PatientOutput)
     def get(self, request, pk):
-        return Response(PatientOutput(selectors.patient_get(user=request.user, pk=pk)).data)
+        return Response(PatientOutput(access_patient(user=request.user, id=pk)).data)
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -161,7 +154,7 @@ class SessionListApi(APIView):
     @extend_schema(parameters=_params("center", "patient", "patient_code", "date_from", "date_to"),
                    responses=SessionOutput(many=True))
     def get(self, request):
-        _require(selectors.user_can_read_imaging(request.user), "No role that may read sessions.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read sessions.")
         f = _filters(request)
         qs = selectors.session_list(user=request.user, center_id=f.get("center"), patient_id=f.get("patient"),
                                     patient_code=f.get("patient_code", ""), date_from=f.get("date_from"),
@@ -170,11 +163,12 @@ class SessionListApi(APIView):
 
     @extend_schema(request=SessionCreateInputSerializer, responses={201: SessionOutput})
     def post(self, request):
-        _require(selectors.user_can_write_imaging(request.user), "Only uploaders and center admins create sessions.")
+        access_centers(user=request.user, action=Action.IMAGING_WRITE,
+                       message="Only uploaders and center admins create sessions.")
         data = self.SessionCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        patient = selectors.patient_get(user=request.user, pk=fields.pop("patient"), for_write=True)
+        patient = access_patient(user=request.user, id=fields.pop("patient"), action=Action.IMAGING_WRITE)
         session = services.session_create(patient=patient, user=request.user, request=request, **fields)
         return Response(SessionOutput(session).data, status=status.HTTP_201_CREATED)
 
@@ -187,11 +181,11 @@ class SessionDetailApi(APIView):
 
     @extend_schema(responses=SessionOutput)
     def get(self, request, pk):
-        return Response(SessionOutput(selectors.session_get(user=request.user, pk=pk)).data)
+        return Response(SessionOutput(access_session(user=request.user, id=pk)).data)
 
     @extend_schema(request=SessionUpdateInputSerializer, responses=SessionOutput)
     def patch(self, request, pk):
-        session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+        session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
         data = self.SessionUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         session = services.session_update(session=session, user=request.user, request=request, **data.validated_data)
@@ -264,7 +258,7 @@ class SessionImageUploadApi(APIView):
     @extend_schema(request={"multipart/form-data": ImageUploadInputSerializer},
                    responses={201: UploadOutput, 207: UploadOutput, 400: UploadOutput, 409: UploadOutput})
     def post(self, request, pk):
-        session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+        session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
         files = request.FILES.getlist("files")
         result = services.images_upload(session=session, files=files, user=request.user, request=request)
         created = ImageOutput(result.created, many=True).data
@@ -290,7 +284,7 @@ class ImageListApi(APIView):
                                       "needs_um_per_px"),
                    responses=ImageOutput(many=True))
     def get(self, request):
-        _require(selectors.user_can_read_imaging(request.user), "No role that may read images.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read images.")
         f = _filters(request)
         qs = selectors.image_list(user=request.user, center_id=f.get("center"), session_id=f.get("session"),
                                   patient_code=f.get("patient_code", ""), status=f.get("status", ""),
@@ -309,11 +303,11 @@ class ImageDetailApi(APIView):
 
     @extend_schema(responses=ImageOutput)
     def get(self, request, pk):
-        return Response(ImageOutput(selectors.image_get(user=request.user, pk=pk)).data)
+        return Response(ImageOutput(access_image(user=request.user, id=pk)).data)
 
     @extend_schema(request=ImageUpdateInputSerializer, responses=ImageOutput)
     def patch(self, request, pk):
-        image = selectors.image_get(user=request.user, pk=pk, for_write=True)
+        image = access_image(user=request.user, id=pk, action=Action.IMAGING_WRITE)
         data = self.ImageUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         image = services.image_um_per_px_set(image=image, user=request.user, request=request,
@@ -327,7 +321,7 @@ class _ImageFileApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/tiff"): OpenApiTypes.BINARY})
     def get(self, request, pk):
-        image = selectors.image_get(user=request.user, pk=pk)
+        image = access_image(user=request.user, id=pk)
         path = services.image_file_path(image, self.kind)
         if not path.is_file():
             raise DomainError("The image file is missing on the server.", status_code=404)

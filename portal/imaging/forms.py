@@ -4,7 +4,7 @@ from django import forms
 
 from portal.centers.models import Center
 from portal.imaging.models import BirthYearBucket, ImageSession, Patient
-from portal.imaging.selectors import writable_center_ids
+from portal.imaging.selectors import writable_centers, writable_patients
 
 NOTES_WARNING = (
     "Technical notes only (max. 500 characters). Never enter names, dates of birth, record numbers or "
@@ -19,7 +19,7 @@ class PatientForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["center"].queryset = Center.objects.filter(id__in=writable_center_ids(user))
+        self.fields["center"].queryset = writable_centers(user)
 
 
 class SessionForm(forms.ModelForm):
@@ -38,7 +38,7 @@ class SessionForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["patient"].queryset = Patient.objects.filter(center_id__in=writable_center_ids(user))
+        self.fields["patient"].queryset = writable_patients(user)
 
 
 class UmPerPxForm(forms.Form):

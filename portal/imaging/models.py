@@ -161,3 +161,23 @@ class Image(UUIDModel):
     def needs_um_per_px(self) -> bool:
         """True when no pixel size is known: the uploader must set one."""
         return self.um_per_px is None
+
+
+class SessionBlinding(models.Model):
+    """``user`` is blinded from the model output of ``session``: results, review pages, jobs, models.
+
+    Written by the validation app while a study that includes the session is not yet unblinded (its
+    validators and the stain technicians of its centers); ``source`` names the study. Every read of model
+    output filters on this table, so the rule holds without asking the app that writes it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey(ImageSession, on_delete=models.CASCADE, related_name="blindings")
+    source = models.CharField(max_length=64, help_text='What blinds the user, e.g. "validation.study:<id>".')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "session", "source"], name="unique_session_blinding"),
+        ]
+        indexes = [models.Index(fields=["user", "session"], name="session_blinding_user")]

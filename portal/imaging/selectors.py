@@ -2,38 +2,58 @@
 
 Who reads what: uploaders, reviewers and center admins read their center's patients, sessions and
 images (metadata and pixels). Validators (blinded) and stain technicians do not: their apps give them
-the crops they need. Objects of other centers, or of a center where the user lacks a reading role, are
-simply absent (``Http404``), never ``403``.
+the crops they need. One object is reached through ``portal.imaging.access``; the blinding reads here
+(``SessionBlinding``) are what every app that shows model output filters on.
 """
 from __future__ import annotations
 
 from datetime import date
 
 from django.db.models import Count, QuerySet
-from django.http import Http404
 
-from portal.centers.models import Role
-from portal.centers.selectors import center_ids_for_user
-from portal.imaging.models import Image, ImageSession, Patient
-
-READ_ROLES = (Role.UPLOADER, Role.REVIEWER, Role.CENTER_ADMIN)
-WRITE_ROLES = (Role.UPLOADER, Role.CENTER_ADMIN)
+from portal.centers.access import center_ids_for
+from portal.centers.models import Center
+from portal.centers.policy import Action
+from portal.imaging.models import Image, ImageSession, Patient, SessionBlinding
 
 
 def readable_center_ids(user) -> list:
-    return center_ids_for_user(user, READ_ROLES)
+    return center_ids_for(user, Action.IMAGING_READ)
 
 
 def writable_center_ids(user) -> list:
-    return center_ids_for_user(user, WRITE_ROLES)
+    return center_ids_for(user, Action.IMAGING_WRITE)
 
 
-def user_can_read_imaging(user) -> bool:
-    return bool(readable_center_ids(user))
+def writable_centers(user) -> QuerySet[Center]:
+    """Centers where ``user`` may create patients and sessions (for forms' choices)."""
+    return Center.objects.filter(id__in=writable_center_ids(user))
 
 
-def user_can_write_imaging(user) -> bool:
-    return bool(writable_center_ids(user))
+def writable_patients(user) -> QuerySet[Patient]:
+    """Patients of the centers where ``user`` may create sessions (for forms' choices)."""
+    return Patient.objects.filter(center_id__in=writable_center_ids(user))
+
+
+# --- blinding: a fact every reader of model output filters on ------------------------------------------
+def blinded_session_ids(user) -> QuerySet:
+    """Ids of the sessions ``user`` is blinded from (a subquery; see ``SessionBlinding``)."""
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    return SessionBlinding.objects.filter(user_id=user_id).values("session_id")
+
+
+def session_is_blinded(*, user, session_id) -> bool:
+    """Whether ``user`` is blinded from the model output of the session."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return SessionBlinding.objects.filter(user=user, session_id=session_id).exists()
+
+
+def user_is_blinded(user) -> bool:
+    """Whether ``user`` is blinded from any session: such users learn no model names or versions."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return SessionBlinding.objects.filter(user=user).exists()
 
 
 def patient_list(*, user, center_id=None, code: str = "") -> QuerySet[Patient]:
@@ -43,14 +63,6 @@ def patient_list(*, user, center_id=None, code: str = "") -> QuerySet[Patient]:
     if code:
         qs = qs.filter(code__icontains=code.strip())
     return qs.annotate(session_count=Count("sessions")).order_by("code")
-
-
-def patient_get(*, user, pk, for_write: bool = False) -> Patient:
-    ids = writable_center_ids(user) if for_write else readable_center_ids(user)
-    patient = Patient.objects.filter(center_id__in=ids, pk=pk).select_related("center").first()
-    if patient is None:
-        raise Http404("No such patient.")
-    return patient
 
 
 def session_list(
@@ -80,14 +92,6 @@ def session_filter(
     return qs
 
 
-def session_get(*, user, pk, for_write: bool = False) -> ImageSession:
-    ids = writable_center_ids(user) if for_write else readable_center_ids(user)
-    session = ImageSession.objects.filter(center_id__in=ids, pk=pk).select_related("center", "patient").first()
-    if session is None:
-        raise Http404("No such session.")
-    return session
-
-
 def image_list(
     *, user, center_id=None, session_id=None, patient_code: str = "", status: str = "",
     date_from: date | None = None, date_to: date | None = None, needs_um_per_px: bool | None = None,
@@ -110,11 +114,3 @@ def image_list(
     if needs_um_per_px is not None:
         qs = qs.filter(um_per_px__isnull=needs_um_per_px)
     return qs
-
-
-def image_get(*, user, pk, for_write: bool = False) -> Image:
-    ids = writable_center_ids(user) if for_write else readable_center_ids(user)
-    image = Image.objects.filter(center_id__in=ids, pk=pk).select_related("center", "session", "session__patient").first()
-    if image is None:
-        raise Http404("No such image.")
-    return image

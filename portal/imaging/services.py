@@ -24,21 +24,23 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from portal.audit.services import audit_record
+from portal.centers.access import user_may
 from portal.centers.models import Center
-from portal.centers.selectors import user_has_role
-from portal.core.api import DomainError
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
 from portal.imaging.lib.imagefile import UploadRefused, encode_page, inspect_upload, safe_display_name
 from portal.imaging.models import (
     BirthYearBucket,
     Image,
     ImageSession,
+    ImageStatus,
     Patient,
     UmPerPxSource,
     display_upload_path,
     image_upload_path,
     thumbnail_upload_path,
 )
-from portal.imaging.selectors import WRITE_ROLES
+from portal.imaging.signals import images_stored
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ CODE_LENGTH = 5
 
 
 def _require_writer(user, center_id) -> None:
-    if not user_has_role(user, center_id, WRITE_ROLES):
+    if not user_may(user, center_id, Action.IMAGING_WRITE):
         raise PermissionDenied("Only uploaders and center administrators may do this.")
 
 
@@ -281,8 +283,7 @@ def _remove(paths: list[Path]) -> None:
 def images_upload(*, session: ImageSession, files, user, request=None) -> UploadResult:
     """Store every acceptable file of an upload as images of ``session`` (per file; see module doc).
 
-    After the transaction commits, ``portal.jobs.services.jobs_on_images_uploaded(session=, images=,
-    user=)`` is called when the jobs app provides it.
+    After the transaction commits, ``portal.imaging.signals.images_stored`` is sent with the new images.
     """
     _require_writer(user, session.center_id)
     files = list(files)
@@ -311,18 +312,23 @@ def images_upload(*, session: ImageSession, files, user, request=None) -> Upload
                     session.pk, len(result.created), len(result.errors))
     if result.created:
         created = list(result.created)
-        transaction.on_commit(lambda: _notify_jobs(session=session, images=created, user=user))
+        transaction.on_commit(lambda: _announce_stored(session=session, images=created, user=user))
     return result
 
 
-def _notify_jobs(*, session, images, user) -> None:
-    try:
-        from portal.jobs import services as job_services
-    except ImportError:
-        return
-    hook = getattr(job_services, "jobs_on_images_uploaded", None)
-    if callable(hook):
-        hook(session=session, images=images, user=user)
+def _announce_stored(*, session: ImageSession, images: list[Image], user) -> None:
+    """Send ``images_stored`` (after commit); a receiver's error is logged, never raised into the upload."""
+    for receiver, result in images_stored.send_robust(sender=Image, session=session, images=images, user=user):
+        if isinstance(result, Exception):
+            logger.error("images_stored receiver %r failed for session %s", receiver, session.pk,
+                         exc_info=(type(result), result, result.__traceback__))
+
+
+def image_status_set(*, image_ids, status: str) -> int:
+    """Set the analysis status of images (the jobs app reports progress through this); returns the count."""
+    if status not in ImageStatus.values:
+        raise DomainError(f"Unknown image status {status!r}.", extra={"allowed": ImageStatus.values})
+    return Image.objects.filter(pk__in=list(image_ids)).update(status=status)
 
 
 # --- reads of image data (audited) ----------------------------------------------------------------

@@ -3,27 +3,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.core.api import DomainError
+from portal.centers.access import access_centers, user_may
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
 from portal.imaging import selectors, services
+from portal.imaging.access import access_image, access_patient, access_session
 from portal.imaging.forms import NOTES_WARNING, PatientForm, SessionForm, UmPerPxForm
 from portal.imaging.models import ImageStatus
-from portal.validation.selectors import session_is_blinded_for
-
-
-def _require_read(user) -> None:
-    if not selectors.user_can_read_imaging(user):
-        raise PermissionDenied
-
-
-def _require_write(user) -> None:
-    if not selectors.user_can_write_imaging(user):
-        raise PermissionDenied
 
 
 def _page(request, queryset, per_page=50):
@@ -32,19 +23,19 @@ def _page(request, queryset, per_page=50):
 
 @login_required
 def patient_list(request):
-    _require_read(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_READ)
     code = request.GET.get("code", "")[:32]
     patients = selectors.patient_list(user=request.user, code=code)
     return render(request, "imaging/patient_list.html", {
         "page": _page(request, patients), "code": code,
-        "can_write": selectors.user_can_write_imaging(request.user),
+        "can_write": bool(selectors.writable_center_ids(request.user)),
     })
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_create(request):
-    _require_write(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_WRITE)
     form = PatientForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         patient = services.patient_create(center=form.cleaned_data["center"], user=request.user,
@@ -65,7 +56,7 @@ def _date(value):
 
 @login_required
 def session_list(request):
-    _require_read(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_READ)
     filters = {
         "patient_code": request.GET.get("patient_code", "")[:32],
         "date_from": _date(request.GET.get("date_from")),
@@ -74,18 +65,18 @@ def session_list(request):
     sessions = selectors.session_list(user=request.user, **filters)
     return render(request, "imaging/session_list.html", {
         "page": _page(request, sessions), "filters": filters,
-        "can_write": selectors.user_can_write_imaging(request.user),
+        "can_write": bool(selectors.writable_center_ids(request.user)),
     })
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def session_create(request):
-    _require_write(request.user)
+    access_centers(user=request.user, action=Action.IMAGING_WRITE)
     initial = {}
     if request.GET.get("patient"):
         try:
-            initial["patient"] = selectors.patient_get(user=request.user, pk=request.GET["patient"], for_write=True)
+            initial["patient"] = access_patient(user=request.user, id=request.GET["patient"], action=Action.IMAGING_WRITE)
         except Exception:  # noqa: BLE001 - a bad or foreign id just leaves the choice empty
             initial = {}
     form = SessionForm(request.POST or None, user=request.user, initial=initial)
@@ -110,23 +101,23 @@ def _review_url(session) -> str | None:
 
 @login_required
 def session_detail(request, pk):
-    session = selectors.session_get(user=request.user, pk=pk)
+    session = access_session(user=request.user, id=pk)
     images = selectors.image_list(user=request.user, session_id=session.pk)
     page = _page(request, images, per_page=60)
     services.image_thumbnails_shown_record(user=request.user, images=page.object_list, request=request,
                                            context=f"session {session.pk}")
     return render(request, "imaging/session_detail.html", {
         "session": session, "page": page, "review_url": _review_url(session),
-        "can_write": services.user_has_role(request.user, session.center_id, selectors.WRITE_ROLES),
+        "can_write": user_may(request.user, session.center_id, Action.IMAGING_WRITE),
         "statuses": ImageStatus,
-        # the analysis panel lists jobs and models: not for a validator blinded from this session
-        "show_analysis": not session_is_blinded_for(request.user, session),
+        # the analysis panel lists jobs and models: not for a user blinded from this session
+        "show_analysis": not selectors.session_is_blinded(user=request.user, session_id=session.pk),
     })
 
 
 @login_required
 def session_upload(request, pk):
-    session = selectors.session_get(user=request.user, pk=pk, for_write=True)
+    session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
     from django.conf import settings
 
     config = {
@@ -140,7 +131,7 @@ def session_upload(request, pk):
 @login_required
 @require_POST
 def image_um_per_px(request, pk):
-    image = selectors.image_get(user=request.user, pk=pk, for_write=True)
+    image = access_image(user=request.user, id=pk, action=Action.IMAGING_WRITE)
     form = UmPerPxForm(request.POST)
     if form.is_valid():
         try:

@@ -1,34 +1,20 @@
-"""Access declarations of the jobs routes (API and HTML)."""
-from portal.core.access_matrix import GET, POST, Route, statuses
-from portal.testing.jobs import build_job_world
+"""Access to inference jobs: ``access_job(*, user, id, action)`` returns the job or raises ``NotFound``
+(absent, another center's, or of a session the user is blinded from). Sessions are reached through
+``portal.imaging.access.access_session`` with a jobs action."""
+from __future__ import annotations
 
-WRITERS = dict(uploader=201, reviewer=201, center_admin=201)
+from django.db.models import Prefetch
 
-ROUTES = [
-    Route(
-        name="api-jobs", build=build_job_world, list_ids=lambda o: [o["job"].pk],
-        checks=[
-            GET(own=statuses(200, auditor=403, anonymous=403), other=200),
-            POST(payload=lambda o: {"session_id": str(o["fresh_session"].pk)},
-                 own=statuses(403, **WRITERS, anonymous=403), other=404),
-        ],
-    ),
-    Route(name="api-job-detail", build=build_job_world, kwargs=lambda o: {"job_id": o["job"].pk},
-          checks=[GET(own=statuses(200, auditor=403, anonymous=403))]),
-    Route(name="api-job-cancel", build=build_job_world, kwargs=lambda o: {"job_id": o["job"].pk},
-          checks=[POST(payload=lambda o: {},
-                       own=statuses(403, uploader=200, reviewer=200, center_admin=200, anonymous=403))]),
-    Route(name="api-session-jobs", build=build_job_world, kwargs=lambda o: {"session_id": o["session"].pk},
-          checks=[GET(own=statuses(200, auditor=403, anonymous=403))]),
-    Route(name="jobs:detail", build=build_job_world, kwargs=lambda o: {"job_id": o["job"].pk},
-          checks=[GET(own=statuses(200, auditor=404, anonymous=302))]),
-    Route(name="jobs:cancel", build=build_job_world, kwargs=lambda o: {"job_id": o["job"].pk},
-          checks=[POST(payload=lambda o: {},
-                       own=statuses(403, uploader=302, reviewer=302, center_admin=302, auditor=404,
-                                    anonymous=302))]),
-    Route(name="jobs:session-start", build=build_job_world,
-          kwargs=lambda o: {"session_id": o["fresh_session"].pk},
-          checks=[POST(payload=lambda o: {},
-                       own=statuses(403, uploader=302, reviewer=302, center_admin=302, auditor=404,
-                                    anonymous=302))]),
-]
+from portal.centers.policy import Action
+from portal.imaging.access import access_in_session
+from portal.jobs.models import InferenceJob, JobImage
+from portal.results.models import ResultSet
+
+
+def access_job(*, user, id, action: Action = Action.JOBS_READ) -> InferenceJob:
+    """One job with its images (and each image's result set of this job) that ``user`` may do ``action`` on."""
+    queryset = InferenceJob.objects.select_related("model_version").prefetch_related(
+        Prefetch("job_images", queryset=JobImage.objects.order_by("id")),
+        Prefetch("result_sets", queryset=ResultSet.objects.only("id", "job_id", "image_id", "status")),
+    )
+    return access_in_session(queryset, user=user, id=id, action=action, kind="jobs.inferencejob")

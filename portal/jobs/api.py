@@ -1,17 +1,19 @@
 """Jobs API: create for a session, list, detail with per-image progress, cancel, session progress."""
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.centers.access import IsCenterMember
+from portal.centers.policy import Action
+from portal.imaging.access import access_session
 from portal.jobs import selectors, services
+from portal.jobs.access import access_job
 from portal.jobs.models import InferenceJob, JobStatus
-from portal.jobs.permissions import IsCenterMember
-from portal.mlmodels.selectors import model_version_get
+from portal.mlmodels.access import access_model_version
 
 
 class JobImageOutput(serializers.Serializer):
@@ -27,8 +29,9 @@ class JobOutput(serializers.Serializer):
     id = serializers.UUIDField()
     center_id = serializers.UUIDField()
     session_id = serializers.UUIDField()
-    model_version_id = serializers.UUIDField()
-    model_version = serializers.CharField(source="model_version.__str__")
+    model_version_id = serializers.UUIDField(required=False, help_text="Left out for users blinded from a session.")
+    model_version = serializers.CharField(source="model_version.__str__", required=False,
+                                          help_text="Left out for users blinded from a session.")
     parameters = serializers.DictField()
     status = serializers.CharField()
     attempts = serializers.IntegerField()
@@ -58,11 +61,17 @@ class JobDetailOutput(JobOutput):
         ], many=True).data
 
 
-def _job_or_404(user, job_id) -> InferenceJob:
-    job = selectors.job_get(user=user, job_id=job_id)
-    if job is None:
-        raise Http404
-    return job
+MODEL_FIELDS = ("model_version_id", "model_version")
+
+
+def _out(serializer_class, user, obj, *, many: bool = False):
+    """Serialized jobs; no model name or id for a user blinded from any session."""
+    data = serializer_class(obj, many=many).data
+    if not selectors.user_sees_model_names(user):
+        for row in (data if many else [data]):
+            for name in MODEL_FIELDS:
+                row.pop(name, None)
+    return data
 
 
 class JobListApi(APIView):
@@ -78,48 +87,37 @@ class JobListApi(APIView):
                                           help_text="Default: every image of the session.")
         parameters = serializers.DictField(required=False, help_text="score_threshold (0–1), tile_size (px).")
 
+    class FilterSerializer(serializers.Serializer):
+        session = serializers.UUIDField(required=False)
+        status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+
     @extend_schema(
         parameters=[OpenApiParameter("session", str, description="session id"),
                     OpenApiParameter("status", str, enum=JobStatus.values)],
         responses=JobOutput(many=True),
     )
     def get(self, request):
-        session_id = request.query_params.get("session") or None
-        if session_id is not None:
-            try:
-                import uuid
-
-                session_id = uuid.UUID(session_id)
-            except ValueError:
-                raise Http404
-        rows = selectors.job_list(user=request.user, session_id=session_id,
-                                  status=request.query_params.get("status") or None)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = selectors.job_list(user=request.user, session_id=filters.validated_data.get("session"),
+                                  status=filters.validated_data.get("status") or None)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(JobOutput(page, many=True).data)
+        return paginator.get_paginated_response(_out(JobOutput, request.user, page, many=True))
 
     @extend_schema(request=JobCreateInputSerializer, responses={201: JobDetailOutput})
     def post(self, request):
         data = self.JobCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        session = selectors.session_for_user(user=request.user, session_id=data.validated_data["session_id"])
-        if session is None:
-            raise Http404
+        session = access_session(user=request.user, id=data.validated_data["session_id"], action=Action.JOBS_RUN)
         model_version = None
         if data.validated_data.get("model_version_id"):
-            model_version = model_version_get(user=request.user,
-                                              model_version_id=data.validated_data["model_version_id"])
-            if model_version is None:
-                raise Http404
-        images = None
-        if "image_ids" in data.validated_data:
-            images = list(session.images.filter(pk__in=data.validated_data["image_ids"]))
-            if len(images) != len(set(data.validated_data["image_ids"])):
-                raise Http404
+            model_version = access_model_version(user=request.user, id=data.validated_data["model_version_id"])
         job = services.job_create(session=session, user=request.user, model_version=model_version,
-                                  images=images, parameters=data.validated_data.get("parameters"),
-                                  request=request)
-        return Response(JobDetailOutput(_job_or_404(request.user, job.pk)).data, status=status.HTTP_201_CREATED)
+                                  image_ids=data.validated_data.get("image_ids"),
+                                  parameters=data.validated_data.get("parameters"), request=request)
+        return Response(_out(JobDetailOutput, request.user, access_job(user=request.user, id=job.pk)),
+                        status=status.HTTP_201_CREATED)
 
 
 class JobDetailApi(APIView):
@@ -129,7 +127,7 @@ class JobDetailApi(APIView):
 
     @extend_schema(responses=JobDetailOutput)
     def get(self, request, job_id):
-        return Response(JobDetailOutput(_job_or_404(request.user, job_id)).data)
+        return Response(_out(JobDetailOutput, request.user, access_job(user=request.user, id=job_id)))
 
 
 class JobCancelApi(APIView):
@@ -139,8 +137,9 @@ class JobCancelApi(APIView):
 
     @extend_schema(request=None, responses=JobDetailOutput)
     def post(self, request, job_id):
-        services.job_cancel(job=_job_or_404(request.user, job_id), user=request.user, request=request)
-        return Response(JobDetailOutput(_job_or_404(request.user, job_id)).data)
+        services.job_cancel(job=access_job(user=request.user, id=job_id, action=Action.JOBS_RUN), user=request.user,
+                            request=request)
+        return Response(_out(JobDetailOutput, request.user, access_job(user=request.user, id=job_id)))
 
 
 class SessionJobImageProgressSerializer(serializers.Serializer):
@@ -152,7 +151,7 @@ class SessionJobImageProgressSerializer(serializers.Serializer):
 class SessionJobProgressSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
-    model_version = serializers.CharField()
+    model_version = serializers.CharField(required=False, help_text="Left out for users blinded from a session.")
     images_total = serializers.IntegerField()
     images_done = serializers.IntegerField()
     attempts = serializers.IntegerField()
@@ -184,12 +183,11 @@ class SessionJobsProgressApi(APIView):
 
     @extend_schema(responses=SessionJobsOutputSerializer)
     def get(self, request, session_id):
-        session = selectors.session_for_user(user=request.user, session_id=session_id)
-        if session is None:
-            raise Http404
+        session = access_session(user=request.user, id=session_id, action=Action.JOBS_READ)
         jobs = selectors.session_jobs_progress(user=request.user, session_id=session.pk)
+        named = selectors.user_sees_model_names(request.user)
         payload = [
-            {"id": str(job.pk), "status": job.status, "model_version": str(job.model_version),
+            {"id": str(job.pk), "status": job.status, **({"model_version": str(job.model_version)} if named else {}),
              "images_total": job.images_total, "images_done": job.images_done, "attempts": job.attempts,
              "cancel_requested": job.cancel_requested, "error_message": job.error_message,
              "created_at": job.created_at.isoformat(),

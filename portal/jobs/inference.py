@@ -53,11 +53,9 @@ def predictor_cache_clear() -> None:
 
 
 def _load_predictor(*, model_version, device: str):
-    try:
-        from inference.bundle import load_bundle
-        from inference.checkpoint import UnsafeCheckpointError
-    except ImportError as exc:
-        raise ModelLoadError(f"The inference engine is not installed: {exc}") from exc
+    from inference.bundle import load_bundle  # the engine is part of this repository
+    from inference.checkpoint import UnsafeCheckpointError
+
     root = Path(model_version.bundle_path)
     if not root.is_dir():
         raise ModelLoadError(f"The bundle directory of {model_version} is missing: {root}")

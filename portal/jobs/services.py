@@ -23,17 +23,17 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.audit.services import audit_record
-from portal.centers.models import Role
-from portal.centers.selectors import user_has_role
-from portal.core.api import Conflict, DomainError
+from portal.centers.access import user_may
+from portal.centers.policy import Action
+from portal.core.errors import Conflict, DomainError
 from portal.imaging.models import Image, ImageSession, ImageStatus
+from portal.imaging.services import image_status_set
 from portal.jobs.models import InferenceJob, JobImage, JobImageStatus, JobStatus
 from portal.mlmodels.models import ModelVersion
 from portal.mlmodels.selectors import model_active_for_center
 
 log = logging.getLogger(__name__)
 
-JOB_ROLES = (Role.UPLOADER, Role.REVIEWER, Role.CENTER_ADMIN)
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 ERROR_MAX = 2000
 
@@ -108,6 +108,7 @@ def job_create(
     user,
     model_version: ModelVersion | None = None,
     images: list[Image] | None = None,
+    image_ids: list | None = None,
     parameters: dict | None = None,
     triggered_by: str = "user",
     request=None,
@@ -118,7 +119,7 @@ def job_create(
     user may not start analyses in the session's center, when no model applies, or when another
     unfinished job already covers one of the images with the same model.
     """
-    if user is not None and not user_has_role(user, session.center_id, JOB_ROLES):
+    if user is not None and not user_may(user, session.center_id, Action.JOBS_RUN):
         raise DomainError("You may not start analyses in this center.", status_code=403)
     model_version = model_version or model_active_for_center(center=session.center)
     if model_version is None:
@@ -128,10 +129,10 @@ def job_create(
     clean = job_parameters_clean(parameters)
     with transaction.atomic():
         session = ImageSession.objects.select_for_update().get(pk=session.pk)
-        if images is None:
+        if images is None and image_ids is None:
             chosen = list(session.images.all())
         else:
-            ids = {img.pk for img in images}
+            ids = {img.pk for img in images} if images is not None else set(image_ids)
             chosen = list(session.images.filter(pk__in=ids))
             if len(chosen) != len(ids):
                 raise DomainError("Some images are not part of this session.",
@@ -153,7 +154,7 @@ def job_create(
         job.full_clean()
         job.save()
         JobImage.objects.bulk_create([JobImage(job=job, image=img) for img in chosen])
-        Image.objects.filter(pk__in=[c.pk for c in chosen]).update(status=ImageStatus.QUEUED)
+        image_status_set(image_ids=[c.pk for c in chosen], status=ImageStatus.QUEUED)
         _audit_job(job, "job.create", actor=user, after={
             "status": job.status, "session": str(session.pk), "model_version": str(model_version.pk),
             "images": len(chosen), "parameters": clean, "triggered_by": triggered_by,
@@ -187,8 +188,9 @@ def job_enqueue(*, job: InferenceJob, countdown: float | None = None) -> None:
     transaction.on_commit(lambda: _send(job_id, countdown))
 
 
-def jobs_on_images_uploaded(*, session: ImageSession, images: list[Image], user) -> InferenceJob | None:
-    """Hook for the upload service (called after commit): analyse new images with the center's model.
+def jobs_on_images_stored(*, session: ImageSession, images: list[Image], user, **_signal) -> InferenceJob | None:
+    """Receiver of ``portal.imaging.signals.images_stored`` (sent after commit): analyse new images with
+    the center's model.
 
     Does nothing when ``settings.INFERENCE_AUTO_ON_UPLOAD`` is off or no model is active; never raises
     into the upload (a refused job is logged).
@@ -216,14 +218,13 @@ def _release_images(job: InferenceJob) -> None:
     """Images of a job that ended without analysing them go back to their previous state."""
     for ji in job.job_images.exclude(status=JobImageStatus.DONE).select_related("image"):
         analysed = ji.image.result_sets.filter(status="complete").exists()
-        Image.objects.filter(pk=ji.image_id).update(
-            status=ImageStatus.ANALYZED if analysed else ImageStatus.UPLOADED)
+        image_status_set(image_ids=[ji.image_id], status=ImageStatus.ANALYZED if analysed else ImageStatus.UPLOADED)
 
 
 @transaction.atomic
 def job_cancel(*, job: InferenceJob, user, request=None) -> InferenceJob:
     """Cancel a queued job now; a running job stops before its next image."""
-    if user is not None and not user_has_role(user, job.center_id, JOB_ROLES):
+    if user is not None and not user_may(user, job.center_id, Action.JOBS_RUN):
         raise DomainError("You may not cancel analyses in this center.", status_code=403)
     job = InferenceJob.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
@@ -369,8 +370,8 @@ def _fail(job: InferenceJob, worker_id: str, error: str) -> bool:
         if n:
             JobImage.objects.filter(job=job).exclude(status=JobImageStatus.DONE).update(
                 status=JobImageStatus.FAILED, error_message=error[:ERROR_MAX])
-            Image.objects.filter(job_images__job=job, job_images__status=JobImageStatus.FAILED).update(
-                status=ImageStatus.FAILED)
+            failed = JobImage.objects.filter(job=job, status=JobImageStatus.FAILED).values_list("image_id", flat=True)
+            image_status_set(image_ids=failed, status=ImageStatus.FAILED)
             job.refresh_from_db()
             _audit_job(job, "job.fail", after={"status": job.status, "error": error[:500], "attempts": job.attempts})
     return bool(n)
@@ -411,7 +412,7 @@ def _store_image(*, job: InferenceJob, job_image: JobImage, worker_id: str, resu
         locked.save(update_fields=["status", "seconds", "error_message"])
         done = JobImage.objects.filter(job=job, status=JobImageStatus.DONE).count()
         InferenceJob.objects.filter(pk=job.pk).update(images_done=done, heartbeat_at=timezone.now())
-        Image.objects.filter(pk=job_image.image_id).update(status=ImageStatus.ANALYZED)
+        image_status_set(image_ids=[job_image.image_id], status=ImageStatus.ANALYZED)
 
 
 def _finish_succeeded(job: InferenceJob, worker_id: str) -> bool:
@@ -460,7 +461,7 @@ def job_run(*, job_id, worker_id: str | None = None, device: str | None = None) 
                 if not job_claim_image(job_image=job_image, worker_id=worker_id):
                     raise JobLost(f"image {job_image.image_id} could not be claimed by {worker_id}")
                 heartbeat.image_id = job_image.pk
-                Image.objects.filter(pk=job_image.image_id).update(status=ImageStatus.ANALYZING)
+                image_status_set(image_ids=[job_image.image_id], status=ImageStatus.ANALYZING)
                 started = time.perf_counter()
                 image = job_image.image
                 result_set = result_set_start(job=job, image=image)

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from portal.centers.selectors import user_has_role
-from portal.core.api import DomainError
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
+from portal.imaging.access import access_session
 from portal.jobs import selectors, services
+from portal.jobs.access import access_job
 
 
 def _back(request, fallback):
@@ -25,11 +25,7 @@ def _back(request, fallback):
 @login_required
 @require_POST
 def session_start(request, session_id):
-    session = selectors.session_for_user(user=request.user, session_id=session_id)
-    if session is None:
-        raise Http404
-    if not user_has_role(request.user, session.center_id, services.JOB_ROLES):
-        raise PermissionDenied
+    session = access_session(user=request.user, id=session_id, action=Action.JOBS_RUN)
     try:
         job = services.job_create(session=session, user=request.user, request=request)
     except DomainError as exc:
@@ -47,24 +43,19 @@ def job_detail_url(job) -> str:
 
 @login_required
 def job_detail(request, job_id):
-    job = selectors.job_get(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404
+    job = access_job(user=request.user, id=job_id)
     sets = {rs.image_id: rs for rs in job.result_sets.all()}
     images = [{"job_image": ji, "result_set_id": sets[ji.image_id].pk if ji.image_id in sets else None,
                "scale_warning": sets[ji.image_id].scale_warning if ji.image_id in sets else ""}
               for ji in job.job_images.all()]
-    return render(request, "jobs/job_detail.html", {"job": job, "images": images})
+    return render(request, "jobs/job_detail.html", {
+        "job": job, "images": images, "show_model": selectors.user_sees_model_names(request.user)})
 
 
 @login_required
 @require_POST
 def job_cancel(request, job_id):
-    job = selectors.job_get(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404
-    if not user_has_role(request.user, job.center_id, services.JOB_ROLES):
-        raise PermissionDenied
+    job = access_job(user=request.user, id=job_id, action=Action.JOBS_RUN)
     try:
         services.job_cancel(job=job, user=request.user, request=request)
     except DomainError as exc:

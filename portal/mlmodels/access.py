@@ -1,34 +1,52 @@
-"""Access declarations of the model registry (API and page). Center admins manage their center's models."""
-from django.core.files.uploadedfile import SimpleUploadedFile
+"""Access to the model registry: ``access_model_version(*, user, id, action)`` returns the version or
+raises ``NotFound``; ``access_model_center`` the center a registry write names.
 
-from portal.core.access_matrix import DELETE, GET, POST, Route, statuses
-from portal.testing.jobs import build_job_world
+Site-wide versions (no center) are read by everyone who reads a registry and managed by superusers only.
+A user blinded from any session sees no registry (it would name the model their study tests).
+"""
+from __future__ import annotations
 
-ROUTES = [
-    Route(
-        name="api-models", build=build_job_world, list_ids=lambda o: [o["model"].pk],
-        checks=[
-            # validators and stain technicians work blinded to the model: no registry (404)
-            GET(own=statuses(200, auditor=403, anonymous=403, superuser=200, validator=404, stain=404),
-                other=statuses(200, validator=404, stain=404)),
-            # a non-zip upload: admins reach the bundle check (400), other roles are refused first (403)
-            POST(payload=lambda o: {"file": SimpleUploadedFile("m.zip", b"not a zip"),
-                                    "center_id": str(o["center"].pk)},
-                 fmt="multipart", own=statuses(403, center_admin=400, anonymous=403), other=404),
-        ],
-    ),
-    Route(name="api-model-detail", build=build_job_world, kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
-          checks=[GET(own=statuses(200, auditor=403, anonymous=403, validator=404, stain=404)),
-                  DELETE(own=statuses(403, center_admin=204, anonymous=403, validator=404, stain=404))]),
-    Route(name="api-model-activate", build=build_job_world,
-          kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
-          checks=[POST(payload=lambda o: {"center_id": str(o["center"].pk)},
-                       own=statuses(403, center_admin=200, anonymous=403, validator=404, stain=404))]),
-    Route(name="mlmodels:list", build=build_job_world, list_ids=lambda o: [o["model"].pk], own_ids_must_appear=False,
-          checks=[GET(own=statuses(200, auditor=404, anonymous=302, validator=404, stain=404),
-                      other=statuses(200, validator=404, stain=404))]),
-    Route(name="mlmodels:activate", build=build_job_world,
-          kwargs=lambda o: {"model_version_id": o["spare_model"].pk},
-          checks=[POST(payload=lambda o: {"center_id": str(o["center"].pk)}, fmt="multipart",
-                       own=statuses(404, center_admin=302, anonymous=302))]),
-]
+from django.core.exceptions import PermissionDenied
+
+from portal.centers.access import access_center, center_gate
+from portal.centers.models import Center
+from portal.centers.policy import Action
+from portal.core.errors import NotFound
+from portal.mlmodels import selectors
+from portal.mlmodels.models import ModelVersion
+
+
+def access_model_version(*, user, id, action: Action = Action.MODELS_READ) -> ModelVersion:
+    """A model version ``user`` may read, and do ``action`` on (``models.read`` or ``models.manage``)."""
+    model_version = ModelVersion.objects.select_related("center").filter(pk=id).first()
+    if model_version is None:
+        raise NotFound("No such model version.")
+    if getattr(user, "is_superuser", False):
+        return model_version
+    if model_version.center_id is not None:
+        center_gate(user=user, center_id=model_version.center_id, action=Action.MODELS_READ,
+                    kind="mlmodels.modelversion", object_id=id)
+    if not selectors.user_sees_registry(user):
+        raise NotFound("No such model version.")
+    if model_version.center_id is None:
+        if action != Action.MODELS_READ:
+            raise PermissionDenied("Only superusers manage site-wide models.")
+        return model_version
+    if action != Action.MODELS_READ:
+        center_gate(user=user, center_id=model_version.center_id, action=action, kind="mlmodels.modelversion",
+                    object_id=id)
+    return model_version
+
+
+def access_model_center(*, user, id) -> Center | None:
+    """The center whose registry a write names (None: site-wide, superusers only)."""
+    if id is None:
+        if not getattr(user, "is_superuser", False):
+            raise PermissionDenied("Only superusers manage site-wide models.")
+        return None
+    if getattr(user, "is_superuser", False):
+        center = Center.objects.filter(pk=id).first()
+        if center is None:
+            raise NotFound("No such center.")
+        return center
+    return access_center(user=user, id=id, action=Action.MODELS_MANAGE)

@@ -1,18 +1,17 @@
 """Model registry API: list, upload a zipped bundle, detail, activate, delete an unused version."""
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.centers.models import Center
-from portal.centers.selectors import center_ids_for_user
-from portal.core.api import DomainError
-from portal.jobs.permissions import IsCenterMemberOrSuperuser
+from portal.centers.access import IsCenterMemberOrSuperuser
+from portal.centers.policy import Action
+from portal.core.errors import DomainError, NotFound
 from portal.mlmodels import selectors, services
+from portal.mlmodels.access import access_model_center, access_model_version
 from portal.mlmodels.models import ModelVersion
 
 
@@ -32,24 +31,6 @@ class ModelVersionOutput(serializers.Serializer):
         return services.model_is_used(model_version=obj) if used is None else used
 
 
-def _center_or_404(user, center_id) -> Center | None:
-    if center_id is None:
-        return None
-    if not user.is_superuser and center_id not in center_ids_for_user(user):
-        raise Http404
-    center = Center.objects.filter(pk=center_id).first()
-    if center is None:
-        raise Http404
-    return center
-
-
-def _model_or_404(user, model_version_id) -> ModelVersion:
-    model_version = selectors.model_version_get(user=user, model_version_id=model_version_id)
-    if model_version is None:
-        raise Http404
-    return model_version
-
-
 class ModelListApi(APIView):
     """Registered model versions visible to the user (site-wide and their centers')."""
 
@@ -66,7 +47,7 @@ class ModelListApi(APIView):
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request):
         if not selectors.user_sees_registry(request.user):
-            raise Http404
+            raise NotFound("Not found.")
         rows = selectors.model_version_list(user=request.user)
         return Response(ModelVersionOutput(rows, many=True).data)
 
@@ -74,7 +55,7 @@ class ModelListApi(APIView):
     def post(self, request):
         data = self.ModelUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        center = _center_or_404(request.user, data.validated_data.get("center_id"))
+        center = access_model_center(user=request.user, id=data.validated_data.get("center_id"))
         model_version = services.model_upload_bundle(
             uploaded_file=data.validated_data["file"], center=center, user=request.user,
             activate=data.validated_data["activate"],
@@ -89,11 +70,12 @@ class ModelDetailApi(APIView):
 
     @extend_schema(responses=ModelVersionOutput)
     def get(self, request, model_version_id):
-        return Response(ModelVersionOutput(_model_or_404(request.user, model_version_id)).data)
+        return Response(ModelVersionOutput(access_model_version(user=request.user, id=model_version_id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, model_version_id):
-        services.model_delete(model_version=_model_or_404(request.user, model_version_id), user=request.user)
+        model_version = access_model_version(user=request.user, id=model_version_id, action=Action.MODELS_MANAGE)
+        services.model_delete(model_version=model_version, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -111,13 +93,13 @@ class ModelActivateApi(APIView):
 
     @extend_schema(request=ModelActivateInputSerializer, responses=ModelActivateOutputSerializer)
     def post(self, request, model_version_id):
-        model_version = _model_or_404(request.user, model_version_id)
+        model_version = access_model_version(user=request.user, id=model_version_id)
         data = self.ModelActivateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         center_id = data.validated_data.get("center_id", model_version.center_id)
-        center = _center_or_404(request.user, center_id)
-        if center is None and not request.user.is_superuser:
+        if center_id is None and not request.user.is_superuser:
             raise DomainError("Give the center_id of a center you administer.")
+        center = access_model_center(user=request.user, id=center_id)
         row = services.model_activate(model_version=model_version, center=center, user=request.user)
         return Response(self.ModelActivateOutputSerializer(
             {"center_id": row.center_id, "model_version_id": row.model_version_id}).data)

@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from portal.core.api import DomainError
+from portal.core.errors import DomainError
 
 MAX_ZIP_MEMBERS = 200
 
@@ -47,10 +47,8 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _load_bundle(path: Path):
-    try:
-        from inference.bundle import BundleError, load_bundle
-    except ImportError as exc:  # the engine is part of this repository; only a broken install lacks it
-        raise BundleInvalid("The inference engine's bundle loader is not available.", extra={"error": str(exc)})
+    from inference.bundle import BundleError, load_bundle  # the engine is part of this repository
+
     try:
         return load_bundle(path)
     except BundleError as exc:

@@ -3,23 +3,30 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from portal.centers.models import Center, Role
-from portal.centers.selectors import center_ids_for_user
+from portal.centers.access import center_ids_for
+from portal.centers.models import Center
+from portal.centers.policy import Action
+from portal.imaging.selectors import user_is_blinded
 from portal.mlmodels.models import ActiveModel, ModelVersion
-
-# Roles that work with the detector's output see the registry; validators and stain technicians work
-# blinded to the model and see none of it (unless they hold one of these roles too).
-REGISTRY_ROLES = (Role.UPLOADER, Role.REVIEWER, Role.CENTER_ADMIN)
 
 
 def registry_center_ids(user) -> list:
-    """Ids of the centers whose models ``user`` may see (where they hold a ``REGISTRY_ROLES`` role)."""
-    return center_ids_for_user(user, REGISTRY_ROLES)
+    """Ids of the centers whose models ``user`` may see: where a role grants ``models.read``
+    (validators and stain technicians work blinded to the model and see none), none while the user is
+    blinded from any session."""
+    if user_is_blinded(user):
+        return []
+    return center_ids_for(user, Action.MODELS_READ)
 
 
 def user_sees_registry(user) -> bool:
-    """Whether ``user`` may see the model registry at all (superusers, and ``REGISTRY_ROLES`` holders)."""
+    """Whether ``user`` may see the model registry at all (superusers, and ``models.read`` holders)."""
     return bool(getattr(user, "is_superuser", False) or registry_center_ids(user))
+
+
+def centers_managed(user) -> QuerySet[Center]:
+    """Centers whose models ``user`` manages (``models.manage``)."""
+    return Center.objects.filter(id__in=center_ids_for(user, Action.MODELS_MANAGE))
 
 
 def model_version_list(*, user) -> QuerySet[ModelVersion]:
@@ -35,10 +42,6 @@ def model_version_list(*, user) -> QuerySet[ModelVersion]:
     if not ids:
         return qs.none()
     return qs.filter(Q(center__isnull=True) | Q(center_id__in=ids))
-
-
-def model_version_get(*, user, model_version_id) -> ModelVersion | None:
-    return model_version_list(user=user).filter(pk=model_version_id).first()
 
 
 def model_active_for_center(*, center: Center | None) -> ModelVersion | None:

@@ -10,9 +10,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from portal.audit.services import audit_record
-from portal.centers.models import Center, Role
-from portal.centers.selectors import user_has_role
-from portal.core.api import Conflict, DomainError
+from portal.centers.access import user_may
+from portal.centers.models import Center
+from portal.centers.policy import Action
+from portal.core.errors import Conflict, DomainError
 from portal.mlmodels.bundles import BundleInfo, bundle_copy_into_store, bundle_read, bundle_unpack_zip
 from portal.mlmodels.models import ActiveModel, ModelVersion
 
@@ -31,7 +32,7 @@ def model_can_manage(*, user, center: Center | None) -> bool:
         return True  # system (seed_demo, management commands)
     if center is None:
         return bool(user.is_superuser)
-    return user_has_role(user, center.pk, [Role.CENTER_ADMIN])
+    return user_may(user, center.pk, Action.MODELS_MANAGE)
 
 
 def _require_manage(*, user, center: Center | None) -> None:

@@ -1,20 +1,17 @@
 """Registry page: models visible to the user, the active one per center, upload and activate (admins)."""
 from __future__ import annotations
 
-import uuid
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.centers.models import Center, Role
-from portal.centers.selectors import centers_for_user
-from portal.core.api import DomainError
+from portal.centers.models import Center
+from portal.core.errors import DomainError, NotFound
 from portal.mlmodels import selectors, services
+from portal.mlmodels.access import access_model_center, access_model_version
 
 
 class UploadForm(forms.Form):
@@ -25,7 +22,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["center"].queryset = centers_for_user(user, [Role.CENTER_ADMIN])
+        self.fields["center"].queryset = selectors.centers_managed(user)
         if not user.is_superuser:
             self.fields["center"].required = True
             self.fields["center"].empty_label = None
@@ -33,20 +30,20 @@ class UploadForm(forms.Form):
 
 def _visible_or_404(user):
     if user.is_auditor and not user.is_superuser:
-        raise Http404
+        raise NotFound("Not found.")
     if not selectors.user_sees_registry(user):
-        raise Http404
+        raise NotFound("Not found.")
 
 
 @login_required
 def model_list(request):
     _visible_or_404(request.user)
-    admin_centers = list(centers_for_user(request.user, [Role.CENTER_ADMIN]))
+    admin_centers = list(selectors.centers_managed(request.user))
     can_upload = bool(admin_centers) or request.user.is_superuser
     form = UploadForm(user=request.user)
     if request.method == "POST":
         if not can_upload:
-            raise Http404
+            raise NotFound("Not found.")
         form = UploadForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
             try:
@@ -75,22 +72,14 @@ def model_list(request):
 @login_required
 @require_POST
 def model_activate(request, model_version_id):
-    _visible_or_404(request.user)
-    model_version = selectors.model_version_get(user=request.user, model_version_id=model_version_id)
-    if model_version is None:
-        raise Http404
+    model_version = access_model_version(user=request.user, id=model_version_id)
     center_id = request.POST.get("center_id") or None
-    center = None
     if center_id is None and not request.user.is_superuser:
         raise PermissionDenied
-    if center_id is not None:
-        try:
-            uuid.UUID(center_id)
-        except ValueError:
-            raise Http404
-        center = centers_for_user(request.user, [Role.CENTER_ADMIN]).filter(pk=center_id).first()
-        if center is None:
-            raise Http404
+    try:
+        center = access_model_center(user=request.user, id=center_id)
+    except ValidationError:  # not a UUID
+        raise NotFound("No such center.")
     try:
         services.model_activate(model_version=model_version, center=center, user=request.user)
     except DomainError as exc:

@@ -1,15 +1,29 @@
 """Results API: the result sets of an image and the detections of a set (each read is audited)."""
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.audit.services import audit_record
-from portal.jobs.permissions import IsCenterMember
+from portal.centers.access import IsCenterMember
+from portal.centers.policy import Action
+from portal.imaging.access import access_image
+from portal.imaging.selectors import user_is_blinded
 from portal.results import selectors
+from portal.results.access import access_result_set
+
+MODEL_FIELDS = ("model_version_id", "model_version")
+
+
+def _unnamed(rows: list[dict], user) -> list[dict]:
+    """No model name or id for a user blinded from any session (see ``portal.jobs.selectors``)."""
+    if user_is_blinded(user):
+        for row in rows:
+            for name in MODEL_FIELDS:
+                row.pop(name, None)
+    return rows
 
 
 class ResultSetOutput(serializers.Serializer):
@@ -18,8 +32,9 @@ class ResultSetOutput(serializers.Serializer):
     source = serializers.CharField()
     status = serializers.CharField()
     job_id = serializers.UUIDField(allow_null=True)
-    model_version_id = serializers.UUIDField(allow_null=True)
-    model_version = serializers.SerializerMethodField()
+    model_version_id = serializers.UUIDField(allow_null=True, required=False,
+                                             help_text="Left out for users blinded from a session.")
+    model_version = serializers.SerializerMethodField(help_text="Left out for users blinded from a session.")
     parameters = serializers.DictField()
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -70,11 +85,9 @@ class ImageResultSetsApi(APIView):
 
     @extend_schema(responses=ResultSetOutput(many=True))
     def get(self, request, image_id):
-        image = selectors.image_for_results(user=request.user, image_id=image_id)
-        if image is None:
-            raise Http404
-        rows = selectors.result_set_list(user=request.user, image=image)
-        return Response(ResultSetOutput(rows, many=True).data)
+        image = access_image(user=request.user, id=image_id, action=Action.RESULTS_READ)
+        rows = selectors.result_set_list(image=image)
+        return Response(_unnamed(ResultSetOutput(rows, many=True).data, request.user))
 
 
 class ResultSetDetailApi(APIView):
@@ -84,13 +97,11 @@ class ResultSetDetailApi(APIView):
 
     @extend_schema(responses=ResultSetDetailOutput)
     def get(self, request, result_set_id):
-        result_set = selectors.result_set_get(user=request.user, result_set_id=result_set_id)
-        if result_set is None:
-            raise Http404
+        result_set = access_result_set(user=request.user, id=result_set_id)
         detections = list(selectors.detection_list(result_set=result_set))
         audit_record(actor=request.user, action="detections.read", center=result_set.center_id, obj=result_set,
                      after={"image": str(result_set.image_id), "detections": len(detections)}, request=request)
-        data = ResultSetOutput(result_set).data
+        data = _unnamed([ResultSetOutput(result_set).data], request.user)[0]
         data["detection_count"] = len(detections)
         data["detections"] = DetectionOutput(detections, many=True).data
         return Response(data)

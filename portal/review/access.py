@@ -1,106 +1,39 @@
-"""Access declarations of the review routes (format: ``portal/core/access_matrix.py``).
+"""Access to review objects: ``access_session``, ``access_image``, ``access_detection`` and
+``access_pick_list`` (``*, user, id, action``), default action ``review.view``.
 
-Reviewers and center admins review; uploaders view their center's sessions read-only; validators and
-stain technicians are refused (403) in their own center; another center's objects are 404.
+Center, role and blinding are checked together (``portal.imaging.access.session_gate``): another
+center's object, or one of a session the user is blinded from, is ``NotFound``; a member of the center
+without the review action gets 403 (``review.*`` actions are refused openly, see the policy table).
 """
-from portal.core.access_matrix import DELETE, GET, PATCH, POST, PUT, Route, statuses  # noqa: F401
+from __future__ import annotations
 
-SQUARE = [[100.0, 100.0], [130.0, 100.0], [130.0, 130.0], [100.0, 130.0]]
-
-VIEW = statuses(200, validator=403, stain=403, auditor=404, anonymous=302)
-EXPORT_HTML = statuses(200, uploader=403, validator=403, stain=403, auditor=404, anonymous=302)
-VIEW_API = statuses(200, validator=403, stain=403, auditor=404, anonymous=403)
-EXPORT_API = statuses(200, uploader=403, validator=403, stain=403, auditor=404, anonymous=403)
-
-
-def _image(cast, cc):
-    from portal.results.models import Detection
-    from portal.testing.review import make_reviewable_image
-
-    image = make_reviewable_image(cc, n=4, stage=(1000.0, 2000.0))
-    return {"image": image, "session": image.session,
-            "detection": Detection.objects.filter(result_set__image=image).order_by("index").first()}
+from portal.centers.policy import Action
+from portal.imaging import access as imaging_access
+from portal.imaging.access import access_in_session
+from portal.imaging.models import Image, ImageSession
+from portal.results.models import Detection
+from portal.review.models import PickList
 
 
-def _drawn(cast, cc):
-    from portal.review.services import manual_instance_create
-
-    objs = _image(cast, cc)
-    objs["drawn"] = manual_instance_create(user=cc.reviewer, image=objs["image"], polygon=SQUARE)
-    return objs
+def access_session(*, user, id, action: Action = Action.REVIEW_VIEW) -> ImageSession:
+    """A session ``user`` may review (or do ``action`` on)."""
+    return imaging_access.access_session(user=user, id=id, action=action)
 
 
-def _pick_list(cast, cc):
-    from portal.review.services import decision_set, pick_list_create
-
-    objs = _image(cast, cc)
-    decision_set(user=cc.reviewer, detection=objs["detection"], verdict="accept", class_name="round_spermatid")
-    objs["pick_list"] = pick_list_create(user=cc.reviewer, session=objs["session"])
-    return objs
+def access_image(*, user, id, action: Action = Action.REVIEW_VIEW) -> Image:
+    """An image ``user`` may review (or do ``action`` on)."""
+    return imaging_access.access_image(user=user, id=id, action=action)
 
 
-def _accepted(cast, cc):
-    from portal.review.services import decision_set
-
-    objs = _image(cast, cc)
-    decision_set(user=cc.reviewer, detection=objs["detection"], verdict="accept", class_name="round_spermatid")
-    return objs
-
-
-def _session_kw(objs):
-    return {"session_id": objs["session"].pk}
+def access_detection(*, user, id, action: Action = Action.REVIEW_VIEW) -> Detection:
+    """A detection ``user`` may review (or do ``action`` on)."""
+    return access_in_session(
+        Detection.objects.select_related("result_set", "result_set__image", "result_set__image__session"),
+        user=user, id=id, action=action, kind="results.detection",
+        session_of=lambda d: d.result_set.image.session_id, center_of=lambda d: d.result_set.center_id)
 
 
-def _image_kw(objs):
-    return {"image_id": objs["image"].pk}
-
-
-def _det_kw(objs):
-    return {"detection_id": objs["detection"].pk}
-
-
-def _pick_kw(objs):
-    return {"pick_list_id": objs["pick_list"].pk}
-
-
-def _session_query(objs):
-    return {"session": str(objs["session"].pk)}
-
-
-ROUTES = [
-    # --- pages ---------------------------------------------------------------------------------------
-    Route(name="review:session-list", build=_image, list_ids=lambda objs: [objs["session"].pk],
-          checks=[GET(own=statuses(200, validator=403, stain=403, auditor=403, anonymous=302))]),
-    Route(name="review:session-detail", build=_image, kwargs=lambda objs: {"pk": objs["session"].pk},
-          checks=[GET(own=VIEW)]),
-    Route(name="review:picklist-create", build=_accepted, kwargs=_session_kw,
-          checks=[POST(own=statuses(403, reviewer=302, center_admin=302, auditor=404, anonymous=302))]),
-    Route(name="review:viewer", build=_image, kwargs=_image_kw, checks=[GET(own=VIEW)]),
-    Route(name="review:image-display", build=_image, kwargs=_image_kw, checks=[GET(own=VIEW)]),
-    Route(name="review:image-preview", build=_image, kwargs=_image_kw, checks=[GET(own=VIEW)]),
-    Route(name="review:image-thumb", build=_image, kwargs=_image_kw, checks=[GET(own=VIEW)]),
-    Route(name="review:detection-crop", build=_image, kwargs=_det_kw, checks=[GET(own=VIEW)]),
-    Route(name="review:coco-zip", build=_image, checks=[GET(own=EXPORT_HTML, query=_session_query, other=404)]),
-    Route(name="review:picklist", build=_pick_list, kwargs=_pick_kw, checks=[GET(own=EXPORT_HTML)]),
-    Route(name="review:picklist-csv", build=_pick_list, kwargs=_pick_kw, checks=[GET(own=EXPORT_HTML)]),
-    Route(name="review:picklist-geojson", build=_pick_list, kwargs=_pick_kw, checks=[GET(own=EXPORT_HTML)]),
-    Route(name="review:picklist-pos", build=_pick_list, kwargs=_pick_kw, checks=[GET(own=EXPORT_HTML)]),
-    # --- API -----------------------------------------------------------------------------------------
-    Route(name="api-review-image", build=_image, kwargs=_image_kw, checks=[GET(own=VIEW_API)]),
-    Route(name="api-review-instance-create", build=_image, kwargs=_image_kw,
-          checks=[POST(payload=lambda objs: {"polygon": SQUARE, "class_name": "round_spermatid"},
-                       own=statuses(403, reviewer=201, center_admin=201, auditor=404, anonymous=403))]),
-    Route(name="api-review-instance", build=_drawn, kwargs=lambda objs: {"detection_id": objs["drawn"].pk},
-          checks=[PATCH(payload=lambda objs: {"class_name": "leukocyte"},
-                        own=statuses(403, reviewer=200, center_admin=200, auditor=404, anonymous=403))]),
-    Route(name="api-review-decision", build=_image, kwargs=_det_kw,
-          checks=[PUT(payload=lambda objs: {"verdict": "accept"},
-                      own=statuses(403, reviewer=200, center_admin=200, auditor=404, anonymous=403))]),
-    Route(name="api-review-adjudication", build=_image, kwargs=_det_kw,
-          checks=[PUT(payload=lambda objs: {"verdict": "reject"},
-                      own=statuses(403, center_admin=200, auditor=404, anonymous=403))]),
-    Route(name="api-review-coco", build=_image, checks=[GET(own=EXPORT_API, query=_session_query, other=404)]),
-    Route(name="api-review-picklist-create", build=_accepted, kwargs=_session_kw,
-          checks=[POST(own=statuses(403, reviewer=201, center_admin=201, auditor=404, anonymous=403))]),
-    Route(name="api-review-picklist", build=_pick_list, kwargs=_pick_kw, checks=[GET(own=EXPORT_API)]),
-]
+def access_pick_list(*, user, id, action: Action = Action.REVIEW_EXPORT) -> PickList:
+    """A pick list ``user`` may read (an export: ``review.export``)."""
+    return access_in_session(PickList.objects.select_related("session", "session__patient", "created_by"),
+                             user=user, id=id, action=action, kind="review.picklist")

@@ -15,8 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.audit.services import audit_record
-from portal.core.api import DomainError
+from portal.centers.policy import Action
 from portal.review import exports, selectors, services
+from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
 from portal.review.models import Verdict
 
@@ -81,7 +82,7 @@ class ImageReviewApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, image_id):
-        image = selectors.image_get(user=request.user, image_id=image_id)
+        image = access_image(user=request.user, id=image_id)
         data = selectors.image_review_payload(user=request.user, image=image)
         audit_record(actor=request.user, action="review.detections.read", center=image.center_id, obj=image,
                      after={"instances": len(data["instances"])}, request=request)
@@ -104,8 +105,7 @@ class DecisionApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=StateOutput)
     def put(self, request, detection_id):
-        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
-                                            roles=selectors.DECIDE_ROLES)
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
         data = _valid(self.InputSerializer, request.data)
         services.decision_set(user=request.user, detection=detection, verdict=data["verdict"],
                               class_name=data["class_name"], request=request)
@@ -113,8 +113,7 @@ class DecisionApi(APIView):
 
     @extend_schema(responses=StateOutput)
     def delete(self, request, detection_id):
-        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
-                                            roles=selectors.DECIDE_ROLES)
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
         services.decision_clear(user=request.user, detection=detection, request=request)
         return Response(selectors.detection_state(user=request.user, detection=detection))
 
@@ -130,8 +129,7 @@ class AdjudicationApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=StateOutput)
     def put(self, request, detection_id):
-        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
-                                            roles=selectors.ADJUDICATE_ROLES)
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_ADJUDICATE)
         data = _valid(self.InputSerializer, request.data)
         services.adjudication_set(user=request.user, detection=detection, verdict=data["verdict"],
                                   class_name=data["class_name"], note=data["note"], request=request)
@@ -139,8 +137,7 @@ class AdjudicationApi(APIView):
 
     @extend_schema(responses=StateOutput)
     def delete(self, request, detection_id):
-        detection = selectors.detection_get(user=request.user, detection_id=detection_id,
-                                            roles=selectors.ADJUDICATE_ROLES)
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_ADJUDICATE)
         services.adjudication_clear(user=request.user, detection=detection, request=request)
         return Response(selectors.detection_state(user=request.user, detection=detection))
 
@@ -179,7 +176,7 @@ class InstanceCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: _InstanceOut})
     def post(self, request, image_id):
-        image = selectors.image_get(user=request.user, image_id=image_id, roles=selectors.DECIDE_ROLES)
+        image = access_image(user=request.user, id=image_id, action=Action.REVIEW_DECIDE)
         data = _valid(self.InputSerializer, request.data)
         det = services.manual_instance_create(user=request.user, image=image, polygon=data["polygon"],
                                               class_name=data["class_name"], request=request)
@@ -198,7 +195,7 @@ class InstanceApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=_InstanceOut)
     def patch(self, request, detection_id):
-        det = selectors.detection_get(user=request.user, detection_id=detection_id, roles=selectors.DECIDE_ROLES)
+        det = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
         data = _valid(self.InputSerializer, request.data)
         det = services.manual_instance_update(user=request.user, detection=det, polygon=data.get("polygon"),
                                               class_name=data.get("class_name"), request=request)
@@ -206,7 +203,7 @@ class InstanceApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, detection_id):
-        det = selectors.detection_get(user=request.user, detection_id=detection_id, roles=selectors.DECIDE_ROLES)
+        det = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
         services.manual_instance_delete(user=request.user, detection=det, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -220,7 +217,7 @@ class CocoExportApi(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        sessions = sessions_from_query(request)
+        sessions = selectors.sessions_from_query(user=request.user, raw_ids=request.GET.getlist("session"))
         data = exports.coco_export(sessions=sessions)
         for s in sessions:
             audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
@@ -228,24 +225,6 @@ class CocoExportApi(APIView):
         response = JsonResponse(data)
         response["Content-Disposition"] = 'attachment; filename="reviewed-coco.json"'
         return response
-
-
-def sessions_from_query(request) -> list:
-    ids = request.GET.getlist("session")
-    if not ids:
-        raise DomainError("Name at least one session: ?session=<id>.", extra={"field": "session"})
-    if len(ids) > 50:
-        raise DomainError("At most 50 sessions per export.")
-    import uuid
-
-    sessions = []
-    for raw in ids:
-        try:
-            sid = uuid.UUID(raw)
-        except ValueError:
-            raise DomainError(f"{raw!r} is not a session id.", extra={"field": "session"})
-        sessions.append(selectors.session_get(user=request.user, session_id=sid, roles=selectors.EXPORT_ROLES))
-    return sessions
 
 
 class _PickListOut(serializers.Serializer):
@@ -270,7 +249,7 @@ class PickListCreateApi(APIView):
 
     @extend_schema(request=None, responses={201: _PickListOut})
     def post(self, request, session_id):
-        session = selectors.session_get(user=request.user, session_id=session_id, roles=selectors.EXPORT_ROLES)
+        session = access_session(user=request.user, id=session_id, action=Action.REVIEW_EXPORT)
         pick_list = services.pick_list_create(user=request.user, session=session, request=request)
         return Response(_PickListOut(pick_list).data, status=status.HTTP_201_CREATED)
 
@@ -280,7 +259,7 @@ class PickListApi(APIView):
 
     @extend_schema(responses=_PickListOut)
     def get(self, request, pick_list_id):
-        pick_list = selectors.pick_list_get(user=request.user, pick_list_id=pick_list_id)
+        pick_list = access_pick_list(user=request.user, id=pick_list_id)
         audit_record(actor=request.user, action="review.picklist.read", center=pick_list.center_id, obj=pick_list,
                      request=request)
         return Response(_PickListOut(pick_list).data)

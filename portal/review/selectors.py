@@ -1,104 +1,48 @@
 """Reads for review pages and the review API. Every read takes the requesting user.
 
-Access: the object's center must be one of the user's centers (else 404, never 403); within it the user
-needs one of the roles asked for (else 403); a session in a blinded validation study the user validates
-is 404 (``portal.validation.selectors``).
+Access: one object is reached through ``portal.review.access`` (center, role and blinding together);
+lists filter by the policy's ``review.view`` centers and leave out sessions the user is blinded from.
 """
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 
-from portal.centers.models import Role
-from portal.centers.selectors import center_ids_for_user, user_roles_in_center
+from portal.centers.access import center_ids_for
+from portal.centers.policy import Action, roles_allow
+from portal.centers.selectors import user_roles_in_center
+from portal.core.errors import DomainError
 from portal.imaging.models import Image, ImageSession
-from portal.imaging.selectors import session_filter
+from portal.imaging.selectors import blinded_session_ids, session_filter
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
+from portal.review.access import access_session
 from portal.review.lib.finalcall import Call, agreement, final_call
 from portal.review.models import Adjudication, Decision, PickList
 
-VIEW_ROLES = (Role.REVIEWER, Role.CENTER_ADMIN, Role.UPLOADER)
-DECIDE_ROLES = (Role.REVIEWER, Role.CENTER_ADMIN)
-ADJUDICATE_ROLES = (Role.CENTER_ADMIN,)
-EXPORT_ROLES = (Role.REVIEWER, Role.CENTER_ADMIN)
+
+def sessions_from_query(*, user, raw_ids: list[str], action: Action = Action.REVIEW_EXPORT) -> list[ImageSession]:
+    """The sessions an export names (``?session=<id>`` repeated), each reached through ``access_session``."""
+    if not raw_ids:
+        raise DomainError("Name at least one session: ?session=<id>.", extra={"field": "session"})
+    if len(raw_ids) > 50:
+        raise DomainError("At most 50 sessions per export.")
+    sessions = []
+    for raw in raw_ids:
+        try:
+            sid = uuid.UUID(raw)
+        except ValueError:
+            raise DomainError(f"{raw!r} is not a session id.", extra={"field": "session"})
+        sessions.append(access_session(user=user, id=sid, action=action))
+    return sessions
 
 
-# --- access -------------------------------------------------------------------------------------------
-def session_is_blinded(user, session_id) -> bool:
-    """True when the validation app says ``user`` is blinded from the session (False without that app)."""
-    try:
-        from portal.validation.selectors import session_is_blinded_for
-    except ImportError:  # the validation app is optional for this one
-        return False
-    return session_is_blinded_for(user, session_id)
-
-
-def _blinded_session_ids(user) -> set:
-    try:
-        from portal.validation.selectors import blinded_session_ids_for
-    except ImportError:
-        return set()
-    return blinded_session_ids_for(user)
-
-
-def check_center_role(user, center_id, roles: Iterable[str]) -> set[str]:
-    """The user's roles in the center; Http404 without any, PermissionDenied without one of ``roles``."""
-    held = user_roles_in_center(user, center_id)
-    if not held:
-        raise Http404
-    if not held & set(roles):
-        raise PermissionDenied
-    return held
-
-
-def user_can(user, center_id, roles: Iterable[str]) -> bool:
-    return bool(user_roles_in_center(user, center_id) & set(roles))
-
-
-def _gate(user, *, center_id, session_id, roles) -> None:
-    check_center_role(user, center_id, roles)
-    if session_is_blinded(user, session_id):
-        raise Http404
-
-
-def session_get(*, user, session_id, roles: Iterable[str] = VIEW_ROLES) -> ImageSession:
-    session = ImageSession.objects.select_related("patient", "center").filter(pk=session_id).first()
-    if session is None:
-        raise Http404
-    _gate(user, center_id=session.center_id, session_id=session.pk, roles=roles)
-    return session
-
-
-def image_get(*, user, image_id, roles: Iterable[str] = VIEW_ROLES) -> Image:
-    image = Image.objects.select_related("session", "session__patient", "center").filter(pk=image_id).first()
-    if image is None:
-        raise Http404
-    _gate(user, center_id=image.center_id, session_id=image.session_id, roles=roles)
-    return image
-
-
-def detection_get(*, user, detection_id, roles: Iterable[str] = VIEW_ROLES) -> Detection:
-    detection = (Detection.objects.select_related("result_set", "result_set__image", "result_set__image__session")
-                 .filter(pk=detection_id).first())
-    if detection is None:
-        raise Http404
-    image = detection.result_set.image
-    _gate(user, center_id=image.center_id, session_id=image.session_id, roles=roles)
-    return detection
-
-
-def pick_list_get(*, user, pick_list_id, roles: Iterable[str] = EXPORT_ROLES) -> PickList:
-    pick_list = PickList.objects.select_related("session", "session__patient", "created_by").filter(
-        pk=pick_list_id).first()
-    if pick_list is None:
-        raise Http404
-    _gate(user, center_id=pick_list.center_id, session_id=pick_list.session_id, roles=roles)
-    return pick_list
+def pick_lists_of(session: ImageSession, *, limit: int = 20) -> list[PickList]:
+    """The newest pick lists of a session (the caller has reached it with ``review.export``)."""
+    return list(session.pick_lists.select_related("created_by")[:limit])
 
 
 # --- sessions -------------------------------------------------------------------------------------------
@@ -113,10 +57,8 @@ SESSION_STATUS_FILTERS = {
 def session_list(*, user, center_id=None, patient_code: str = "", status: str = "", date_from=None,
                  date_to=None) -> QuerySet[ImageSession]:
     """Sessions of the user's centers where they review, administer or upload, minus blinded ones."""
-    qs = ImageSession.objects.filter(center_id__in=center_ids_for_user(user, VIEW_ROLES))
-    blinded = _blinded_session_ids(user)
-    if blinded:
-        qs = qs.exclude(pk__in=blinded)
+    qs = (ImageSession.objects.filter(center_id__in=center_ids_for(user, Action.REVIEW_VIEW))
+          .exclude(pk__in=blinded_session_ids(user)))
     qs = session_filter(qs, center_id=center_id, patient_code=patient_code, date_from=date_from, date_to=date_to)
     qs = qs.annotate(
         n_images=Count("images", distinct=True),
@@ -243,7 +185,7 @@ def image_review_payload(*, user, image: Image) -> dict:
     adjudications = {a.detection_id: a for a in Adjudication.objects.filter(result_set_id__in=rs_ids)
                      .select_related("adjudicator")}
     held = user_roles_in_center(user, image.center_id)
-    is_admin = Role.CENTER_ADMIN in held
+    is_admin = roles_allow(held, Action.REVIEW_ADJUDICATE)
     instances = []
     agreement_counts = {"none": 0, "single": 0, "agree": 0, "disagree": 0}
     for det in detections:
@@ -293,9 +235,9 @@ def image_review_payload(*, user, image: Image) -> dict:
         "rule": FINAL_CALL_RULE, "rule_id": FINAL_CALL_RULE_ID,
         "me": {
             "username": user.get_username(),
-            "can_decide": bool(held & set(DECIDE_ROLES)),
-            "can_adjudicate": is_admin,
-            "can_annotate": bool(held & set(DECIDE_ROLES)),
+            "can_decide": roles_allow(held, Action.REVIEW_DECIDE),
+            "can_adjudicate": roles_allow(held, Action.REVIEW_ADJUDICATE),
+            "can_annotate": roles_allow(held, Action.REVIEW_DECIDE),
         },
         "result_sets": {k: (str(v.pk) if v else None) for k, v in slots.items()},
         "instances": instances,
@@ -326,3 +268,16 @@ def detection_state(*, user, detection: Detection) -> dict:
         "final": {"verdict": call.verdict, "class_name": call.class_name, "decided_by": call.decided_by}
         if call else None,
     }
+
+
+# --- for other apps ---------------------------------------------------------------------------------------
+def decider_ids_for_sessions(session_ids: Iterable) -> set:
+    """Ids of the users who decided, adjudicated or froze pick lists on these sessions (the validation app
+    keeps them out of the sessions' studies as validators)."""
+    session_ids = list(session_ids)
+    found = set(Decision.objects.filter(result_set__image__session_id__in=session_ids)
+                .values_list("reviewer_id", flat=True))
+    found |= set(Adjudication.objects.filter(result_set__image__session_id__in=session_ids)
+                 .values_list("adjudicator_id", flat=True))
+    found |= set(PickList.objects.filter(session_id__in=session_ids).values_list("created_by_id", flat=True))
+    return found

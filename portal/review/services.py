@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from portal.audit.services import audit_record
-from portal.core.api import Conflict, DomainError
+from portal.core.errors import Conflict, DomainError
 from portal.imaging.models import Image, ImageSession
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
@@ -165,12 +165,12 @@ def manual_instance_create(*, user, image: Image, polygon, class_name: str = TAR
 
 
 def _check_editable(user, det: Detection) -> None:
-    from portal.centers.models import Role
-    from portal.review.selectors import user_can
+    from portal.centers.access import user_may
+    from portal.centers.policy import Action
 
     if det.source != ResultSource.MANUAL:
         raise DomainError("Only drawn instances can be edited or deleted; judge model detections instead.")
-    if det.created_by_id != user.pk and not user_can(user, det.result_set.center_id, [Role.CENTER_ADMIN]):
+    if det.created_by_id != user.pk and not user_may(user, det.result_set.center_id, Action.REVIEW_ADJUDICATE):
         raise DomainError("Only the reviewer who drew this instance or a center admin may change it.",
                           status_code=403)
 

@@ -10,7 +10,6 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,10 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
 
 from portal.audit.services import audit_record
+from portal.centers.access import access_centers, user_may
+from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
-from portal.core.api import DomainError
+from portal.core.errors import DomainError
+from portal.imaging.selectors import user_is_blinded
 from portal.review import exports, selectors, services
-from portal.review.api import sessions_from_query
+from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
 from portal.review.lib.finalcall import FINAL_CALL_RULE
 from portal.review.lib.geometry import TYPICAL_HRS_DIAMETER_UM
@@ -44,9 +46,9 @@ def _parse_date(raw: str):
 @require_GET
 def session_list(request):
     g = request.GET
-    centers = list(centers_for_user(request.user, selectors.VIEW_ROLES))
-    if not centers:  # validators, stain technicians and auditors do not use the review pages
-        raise PermissionDenied
+    # validators, stain technicians and auditors do not use the review pages (403)
+    centers = list(centers_for_user(request.user).filter(
+        id__in=access_centers(user=request.user, action=Action.REVIEW_VIEW)))
     center_id = g.get("center", "")
     if center_id and center_id not in {str(c.pk) for c in centers}:
         center_id = ""
@@ -69,7 +71,7 @@ def session_list(request):
 @login_required
 @require_GET
 def session_detail(request, pk):
-    session = selectors.session_get(user=request.user, session_id=pk)
+    session = access_session(user=request.user, id=pk)
     summaries = selectors.session_image_summaries(session)
     for s in summaries:
         s["class_rows"] = [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n],
@@ -77,11 +79,12 @@ def session_detail(request, pk):
                            for n in CLASS_NAMES]
     audit_record(actor=request.user, action="review.session.read", center=session.center_id, obj=session,
                  request=request)
-    can_export = selectors.user_can(request.user, session.center_id, selectors.EXPORT_ROLES)
+    can_export = user_may(request.user, session.center_id, Action.REVIEW_EXPORT)
     return render(request, "review/session_detail.html", {
         "session": session, "summaries": summaries, "job": selectors.session_latest_job(session),
+        "show_model": not user_is_blinded(request.user),  # a validator who also reviews learns no model name
         "can_export": can_export, "rule": FINAL_CALL_RULE,
-        "pick_lists": session.pick_lists.select_related("created_by")[:20] if can_export else [],
+        "pick_lists": selectors.pick_lists_of(session) if can_export else [],
         "classes": [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]} for n in CLASS_NAMES],
     })
 
@@ -90,7 +93,7 @@ def session_detail(request, pk):
 @require_GET
 @ensure_csrf_cookie
 def viewer(request, image_id):
-    image = selectors.image_get(user=request.user, image_id=image_id)
+    image = access_image(user=request.user, id=image_id)
     config = {
         "imageId": str(image.pk),
         "apiImage": reverse("api-review-image", kwargs={"image_id": image.pk}),
@@ -111,8 +114,8 @@ def viewer(request, image_id):
         "classes": [{"id": k + 1, "name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]}
                     for k, n in enumerate(CLASS_NAMES)],
         "rule": FINAL_CALL_RULE,
-        "can_decide": selectors.user_can(request.user, image.center_id, selectors.DECIDE_ROLES),
-        "can_adjudicate": selectors.user_can(request.user, image.center_id, selectors.ADJUDICATE_ROLES),
+        "can_decide": user_may(request.user, image.center_id, Action.REVIEW_DECIDE),
+        "can_adjudicate": user_may(request.user, image.center_id, Action.REVIEW_ADJUDICATE),
     })
 
 
@@ -130,7 +133,7 @@ def _display_file(image):
 @require_GET
 def image_display(request, image_id):
     """The 8-bit display PNG of an image."""
-    image = selectors.image_get(user=request.user, image_id=image_id)
+    image = access_image(user=request.user, id=image_id)
     handle = _display_file(image)
     audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
                  after={"variant": "display"}, request=request)
@@ -149,7 +152,7 @@ def _png_bytes(img) -> bytes:
 @require_GET
 def image_preview(request, image_id):
     """A reduced version of the display image that the viewer paints first while the full PNG loads."""
-    image = selectors.image_get(user=request.user, image_id=image_id)
+    image = access_image(user=request.user, id=image_id)
     try:
         data = services.image_preview_ensure(image=image)
     except DomainError as exc:
@@ -164,7 +167,7 @@ def image_preview(request, image_id):
 @login_required
 @require_GET
 def image_thumb(request, image_id):
-    image = selectors.image_get(user=request.user, image_id=image_id)
+    image = access_image(user=request.user, id=image_id)
     key = f"review-thumb:{image.pk}"
     data = cache.get(key)
     if data is None:
@@ -185,7 +188,7 @@ def image_thumb(request, image_id):
 @require_GET
 def detection_crop(request, detection_id):
     """A small crop of the display image around one detection (for pick lists)."""
-    det = selectors.detection_get(user=request.user, detection_id=detection_id)
+    det = access_detection(user=request.user, id=detection_id)
     image = det.result_set.image
     key = f"review-crop:{det.pk}:{det.x1}:{det.y1}:{det.x2}:{det.y2}"
     data = cache.get(key)
@@ -212,7 +215,7 @@ def detection_crop(request, detection_id):
 def coco_zip(request):
     """The COCO export plus its display images: ``annotations.json`` and ``images/<uuid>.png``."""
     try:
-        sessions = sessions_from_query(request)
+        sessions = selectors.sessions_from_query(user=request.user, raw_ids=request.GET.getlist("session"))
     except DomainError as exc:
         return HttpResponseBadRequest(exc.message)
     data = exports.coco_export(sessions=sessions)
@@ -237,7 +240,7 @@ def coco_zip(request):
 @login_required
 @require_POST
 def pick_list_create(request, session_id):
-    session = selectors.session_get(user=request.user, session_id=session_id, roles=selectors.EXPORT_ROLES)
+    session = access_session(user=request.user, id=session_id, action=Action.REVIEW_EXPORT)
     try:
         pick_list = services.pick_list_create(user=request.user, session=session, request=request)
     except DomainError as exc:
@@ -249,7 +252,7 @@ def pick_list_create(request, session_id):
 @login_required
 @require_GET
 def pick_list_page(request, pick_list_id):
-    pick_list = selectors.pick_list_get(user=request.user, pick_list_id=pick_list_id)
+    pick_list = access_pick_list(user=request.user, id=pick_list_id)
     rows = exports.pick_list_rows(pick_list)
     audit_record(actor=request.user, action="review.picklist.read", center=pick_list.center_id, obj=pick_list,
                  after={"items": len(rows)}, request=request)
@@ -273,7 +276,7 @@ def _download(content, *, content_type: str, filename: str) -> HttpResponse:
 @login_required
 @require_GET
 def pick_list_csv(request, pick_list_id):
-    pick_list = selectors.pick_list_get(user=request.user, pick_list_id=pick_list_id)
+    pick_list = access_pick_list(user=request.user, id=pick_list_id)
     rows = exports.pick_list_rows(pick_list)
     audit_record(actor=request.user, action="review.picklist.export", center=pick_list.center_id, obj=pick_list,
                  after={"format": "csv", "items": len(rows)}, request=request)
@@ -284,7 +287,7 @@ def pick_list_csv(request, pick_list_id):
 @login_required
 @require_GET
 def pick_list_geojson(request, pick_list_id):
-    pick_list = selectors.pick_list_get(user=request.user, pick_list_id=pick_list_id)
+    pick_list = access_pick_list(user=request.user, id=pick_list_id)
     rows = exports.pick_list_rows(pick_list)
     image_ids = {str(r["image"].pk): r["image"] for r in rows}
     wanted = request.GET.get("image") or (next(iter(image_ids)) if len(image_ids) == 1 else "")
@@ -301,7 +304,7 @@ def pick_list_geojson(request, pick_list_id):
 @login_required
 @require_GET
 def pick_list_pos(request, pick_list_id):
-    pick_list = selectors.pick_list_get(user=request.user, pick_list_id=pick_list_id)
+    pick_list = access_pick_list(user=request.user, id=pick_list_id)
     rows = exports.pick_list_rows(pick_list)
     missing = sorted({str(r["image"].pk) for r in rows if r["stage"] is None})
     if missing:

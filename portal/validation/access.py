@@ -1,145 +1,96 @@
-"""Access declarations of the validation app's routes (see ``portal.core.access_matrix``).
+"""Access to validation studies, their cells and fields: ``access_study(*, user, id, action)``,
+``access_study_validator``, ``access_cell`` and ``access_field``. Each returns the object or raises the
+one ``NotFound`` (absent, another center's, or not one of the user's studies); every refusal of a study
+of centers where the user holds no role is audited.
 
-Administrators (center_admin of the running center) manage studies; validators reach only their own
-blinded lists; stain technicians only their center's cells; pickers (center_admin/uploader) only draft
-picked-cells studies. Another center's user gets 404 everywhere.
+What each action means for a study (the policy table says which roles grant it):
+``validation.manage``: an administrator of the running center; ``validation.validate``: one of the
+study's validators, past draft; ``validation.stain``: a stain technician of a center taking part, past
+draft; ``validation.pick``: clinic staff of a center taking part in a draft study they do not validate;
+``validation.report``: the study is unblinded, and the user administers it or validated it.
 """
-from portal.core.access_matrix import DELETE, GET, POST, PUT, Route, statuses
-from portal.testing import validation as vt
-from portal.testing.cast import PASSWORD
+from __future__ import annotations
 
-NOT_FOUND = statuses(404, anonymous=302)
-API_NOT_FOUND = statuses(404, anonymous=403)
-
-
-def _html(only: dict, *, default=404) -> dict:
-    return statuses(default, anonymous=302, **only)
+from portal.centers.access import access_refused, center_ids_for, user_may
+from portal.centers.policy import Action
+from portal.centers.selectors import center_ids_for_user
+from portal.core.errors import NotFound
+from portal.validation.models import Cell, Study, StudyField, StudyStatus, StudyValidator
 
 
-def _api(only: dict, *, default=404) -> dict:
-    return statuses(default, anonymous=403, **only)
+def _refuse(*, user, study: Study, action: Action, kind: str = "validation.study", object_id=None) -> NotFound:
+    """The not-found error for ``study``; audited when the user holds no role in any of its centers."""
+    center_ids = set(study.centers.values_list("id", flat=True)) | {study.center_id}
+    if not center_ids & set(center_ids_for_user(user)):
+        return access_refused(user=user, kind=kind, object_id=object_id or study.pk, center_id=study.center_id,
+                              action=action, reason="other_center")
+    return NotFound("No such study.")
 
 
-def _draft(cast, cc):
-    study = vt.make_draft_study(cast, cc)
-    return {"study": study, "field": study.fields.first(), "pick": study.picks.first()}
+def _allowed(user, study: Study, action: Action) -> bool:
+    if action == Action.VALIDATION_MANAGE:
+        return user_may(user, study.center_id, action)
+    if action == Action.VALIDATION_VALIDATE:
+        return study.status != StudyStatus.DRAFT and study.validators.filter(user=user).exists()
+    if action == Action.VALIDATION_STAIN:
+        return (study.status != StudyStatus.DRAFT
+                and study.centers.filter(id__in=center_ids_for(user, action)).exists())
+    if action == Action.VALIDATION_PICK:
+        return (study.status == StudyStatus.DRAFT
+                and study.centers.filter(id__in=center_ids_for(user, action)).exists()
+                and not study.validators.filter(user=user).exists())
+    if action == Action.VALIDATION_REPORT:
+        return study.status == StudyStatus.UNBLINDED and (
+            user_may(user, study.center_id, Action.VALIDATION_MANAGE) or study.validators.filter(user=user).exists())
+    return False
 
 
-def _open(cast, cc):
-    study = vt.make_open_study(cast, cc)
-    membership = study.validators.get(user=cc.validator)
-    return {"study": study, "cell": membership.assignments.first().cell}
+def access_study(*, user, id, action: Action) -> Study:
+    """A study on which ``user`` may do ``action`` (see the module doc)."""
+    study = Study.objects.select_related("center", "model_version").filter(pk=id).first()
+    if study is None:
+        raise NotFound("No such study.")
+    if not _allowed(user, study, action):
+        raise _refuse(user=user, study=study, action=action)
+    return study
 
 
-def _scored(cast, cc):
-    objs = _open(cast, cc)
-    membership = objs["study"].validators.get(user=cc.validator)
-    vt.score_all(objs["study"], membership)
-    return objs
+def access_study_validator(*, user, id) -> StudyValidator:
+    """The user's validator row of a study past draft (``membership.study`` is the study)."""
+    study = access_study(user=user, id=id, action=Action.VALIDATION_VALIDATE)
+    membership = StudyValidator.objects.select_related("study").get(study=study, user=user)
+    return membership
 
 
-def _whole_field(cast, cc):
-    study = vt.make_open_study(cast, cc, design="whole_field")
-    return {"study": study, "field": study.fields.first()}
+def access_cell(*, user, study_id, public_id: str) -> Cell:
+    """A cell whose crop ``user`` may see: its validators, the study's stain technicians (past draft) and
+    its administrators."""
+    cell = Cell.objects.filter(study_id=study_id, public_id=public_id).select_related("study").first()
+    if cell is None:
+        raise NotFound("No such cell.")
+    study = cell.study
+    if cell.assignments.filter(validator__user=user).exists():
+        return cell
+    if study.status != StudyStatus.DRAFT and cell.center_id in center_ids_for(user, Action.VALIDATION_STAIN):
+        return cell
+    if _allowed(user, study, Action.VALIDATION_MANAGE):
+        return cell
+    raise _refuse(user=user, study=study, action=Action.VALIDATION_VALIDATE, kind="validation.cell",
+                  object_id=public_id)
 
 
-def _unblinded(cast, cc):
-    return {"study": vt.make_unblinded_study(cast, cc)}
-
-
-def _study_kw(objs):
-    return {"study_id": objs["study"].pk}
-
-
-def _create_payload(cast, cc):
-    session = vt.make_session(cc)
-    vt.make_image(session)
-    return {"session": session, "model_version": vt.make_model_version(), "center": cc.center}
-
-
-ROUTES = [
-    # --- administrators: API ---
-    Route(name="api-validation-study-list", build=_create_payload, list_ids=lambda o: [],
-          own_ids_must_appear=False,
-          checks=[GET(own=_api({}, default=200), other=200),
-                  POST(payload=lambda o: {"name": "matrix study", "center": str(o["center"].pk),
-                                          "sessions": [str(o["session"].pk)],
-                                          "model_version": str(o["model_version"].pk)},
-                       own=_api({"center_admin": 201}), other=404)]),
-    Route(name="api-validation-study-detail", build=_draft, kwargs=_study_kw,
-          checks=[GET(own=_api({"center_admin": 200}))]),
-    Route(name="api-validation-study-validators", build=_draft, kwargs=_study_kw,
-          checks=[POST(payload=lambda o: {"username": o["study"].validators.first().user.username},
-                       own=_api({"center_admin": 200}))]),
-    Route(name="api-validation-study-validator-delete", build=_draft,
-          kwargs=lambda o: {"study_id": o["study"].pk, "username": o["study"].validators.first().user.username},
-          checks=[DELETE(own=_api({"center_admin": 204}))]),
-    Route(name="api-validation-study-open", build=_draft, kwargs=_study_kw,
-          checks=[POST(own=_api({"center_admin": 200}))]),
-    Route(name="api-validation-study-lock", build=_open, kwargs=_study_kw,
-          note="not every validator has signed: the admin is refused with 409",
-          checks=[POST(own=_api({"center_admin": 409}))]),
-    Route(name="api-validation-study-unblind", build=_open, kwargs=_study_kw,
-          note="an open study cannot be unblinded: 409 for the admin",
-          checks=[POST(own=_api({"center_admin": 409}))]),
-    Route(name="api-validation-study-results", build=_unblinded, kwargs=_study_kw,
-          checks=[GET(own=_api({"center_admin": 200, "validator": 200}))]),
-    # --- embryologist picks (draft) ---
-    Route(name="api-validation-study-fields", build=_draft, kwargs=_study_kw,
-          checks=[GET(own=_api({"center_admin": 200, "uploader": 200}))]),
-    Route(name="api-validation-study-picks", build=_draft, kwargs=_study_kw,
-          checks=[GET(own=_api({"center_admin": 200, "uploader": 200})),
-                  POST(payload=lambda o: {"field": o["field"].public_id, "x_px": 30, "y_px": 250},
-                       own=_api({"center_admin": 201, "uploader": 201}))]),
-    Route(name="api-validation-study-pick-delete", build=_draft,
-          kwargs=lambda o: {"study_id": o["study"].pk, "pick_id": o["pick"].pk},
-          note="only the embryologist who made a pick (the uploader here) can remove it",
-          checks=[DELETE(own=_api({"uploader": 204}))]),
-    # --- validators (blinded) ---
-    Route(name="api-validation-my-studies", build=_open, list_ids=lambda o: [o["study"].pk],
-          own_ids_must_appear=False, checks=[GET(own=_api({}, default=200), other=200)]),
-    Route(name="api-validation-my-cells", build=_open, kwargs=_study_kw,
-          checks=[GET(own=_api({"validator": 200}))]),
-    Route(name="api-validation-my-cell", build=_open,
-          kwargs=lambda o: {"study_id": o["study"].pk, "cell_id": o["cell"].public_id},
-          checks=[GET(own=_api({"validator": 200})),
-                  PUT(payload=lambda o: {"morphology": "yes"}, own=_api({"validator": 200}))]),
-    Route(name="api-validation-my-sign", build=_scored, kwargs=_study_kw,
-          checks=[POST(payload=lambda o: {"password": PASSWORD}, own=_api({"validator": 201}))]),
-    Route(name="api-validation-my-fields", build=_whole_field, kwargs=_study_kw,
-          checks=[GET(own=_api({"validator": 200}))]),
-    Route(name="api-validation-my-missed", build=_whole_field,
-          kwargs=lambda o: {"study_id": o["study"].pk, "field_id": o["field"].public_id},
-          checks=[POST(payload=lambda o: {"x_px": 370, "y_px": 280}, own=_api({"validator": 201}))]),
-    # --- stain technicians (blinded) ---
-    Route(name="api-validation-stain-studies", build=_open, list_ids=lambda o: [o["study"].pk],
-          own_ids_must_appear=False, checks=[GET(own=_api({}, default=200), other=200)]),
-    Route(name="api-validation-stain-cells", build=_open, kwargs=_study_kw,
-          checks=[GET(own=_api({"stain": 200}))]),
-    Route(name="api-validation-stain-cell", build=_open,
-          kwargs=lambda o: {"study_id": o["study"].pk, "cell_id": o["cell"].public_id},
-          checks=[PUT(payload=lambda o: {"prm1": "pos"}, own=_api({"stain": 200}))]),
-    # --- HTML pages ---
-    Route(name="validation:index", per_center=False, checks=[GET(own=statuses(200, anonymous=302))]),
-    Route(name="validation:study-create", per_center=False,
-          checks=[GET(own=_html({"center_admin": 200}))]),
-    Route(name="validation:study", build=_draft, kwargs=_study_kw,
-          checks=[GET(own=_html({"center_admin": 200}))]),
-    Route(name="validation:pick", build=_draft, kwargs=_study_kw,
-          checks=[GET(own=_html({"center_admin": 200, "uploader": 200}))]),
-    Route(name="validation:score", build=_open, kwargs=_study_kw, checks=[GET(own=_html({"validator": 200}))]),
-    Route(name="validation:missed", build=_whole_field, kwargs=_study_kw,
-          checks=[GET(own=_html({"validator": 200}))]),
-    Route(name="validation:sign", build=_open, kwargs=_study_kw, checks=[GET(own=_html({"validator": 200}))]),
-    Route(name="validation:stain", build=_open, kwargs=_study_kw, checks=[GET(own=_html({"stain": 200}))]),
-    Route(name="validation:report", build=_unblinded, kwargs=_study_kw,
-          checks=[GET(own=_html({"center_admin": 200, "validator": 200}))]),
-    Route(name="validation:report-csv", build=_unblinded, kwargs=_study_kw,
-          checks=[GET(own=_html({"center_admin": 200, "validator": 200}))]),
-    Route(name="validation:cell-crop", build=_open,
-          kwargs=lambda o: {"study_id": o["study"].pk, "cell_id": o["cell"].public_id},
-          checks=[GET(own=_html({"validator": 200, "stain": 200, "center_admin": 200}))]),
-    Route(name="validation:field-image", build=_whole_field,
-          kwargs=lambda o: {"study_id": o["study"].pk, "field_id": o["field"].public_id},
-          checks=[GET(own=_html({"validator": 200}))]),
-]
+def access_field(*, user, study_id, public_id: str) -> StudyField:
+    """The plain image of a field: validators of an open whole-field study, pickers of a draft one (only
+    the fields of their own centers)."""
+    field = StudyField.objects.filter(study_id=study_id, public_id=public_id).select_related("study", "image").first()
+    if field is None:
+        raise NotFound("No such field.")
+    study = field.study
+    if study.status == StudyStatus.DRAFT:
+        if (_allowed(user, study, Action.VALIDATION_PICK)
+                and field.image.center_id in center_ids_for(user, Action.VALIDATION_PICK)):
+            return field
+    elif study.design == "whole_field" and study.validators.filter(user=user).exists():
+        return field
+    raise _refuse(user=user, study=study, action=Action.VALIDATION_VALIDATE, kind="validation.studyfield",
+                  object_id=public_id)

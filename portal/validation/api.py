@@ -9,8 +9,6 @@ Two families of serializers, kept apart on purpose:
 """
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -18,17 +16,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.audit.services import audit_record
-from portal.centers.models import Center, Role
-from portal.centers.selectors import center_ids_for_user
-from portal.core.api import DomainError
+from portal.centers.policy import Action
+from portal.core.errors import DomainError, NotFound
 from portal.validation import selectors, services
+from portal.validation.access import access_study, access_study_validator
 from portal.validation.models import (
     Design,
     GroundTruthRule,
     Morphology,
     Prm1Method,
     Stain,
-    StudyField,
     StudyStatus,
 )
 
@@ -95,14 +92,6 @@ class StudyOutputSerializer(serializers.Serializer):
         return study.cells.count() if count is None else count
 
 
-def _by_ids(queryset, ids, label: str):
-    ids = list(dict.fromkeys(ids))
-    found = list(queryset.filter(pk__in=ids))
-    if len(found) != len(ids):
-        raise DomainError(f"Unknown or inaccessible {label}.", extra={"field": label}, status_code=404)
-    return found
-
-
 class StudyListApi(APIView):
     """Studies run by the user's centers (administrators), and creating a draft study."""
 
@@ -130,35 +119,13 @@ class StudyListApi(APIView):
 
     @extend_schema(request=StudyListInputSerializer, responses={201: StudyOutputSerializer})
     def post(self, request):
-        if not center_ids_for_user(request.user, [Role.CENTER_ADMIN]):
-            raise Http404
+        if not selectors.user_runs_studies(request.user):
+            raise NotFound("Not found.")
         data = self.StudyListInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        study = services.study_create(actor=request.user, request=request, **resolve_study_input(request.user, v))
+        study = services.study_create(actor=request.user, request=request, **selectors.resolve_study_input(request.user, v))
         return Response(StudyOutputSerializer(study).data, status=status.HTTP_201_CREATED)
-
-
-def resolve_study_input(user, v: dict) -> dict:
-    """Turn ids into objects the user may use (admin centers only), for API and form alike."""
-    from portal.imaging.models import Image, ImageSession
-    from portal.mlmodels.models import ModelVersion
-
-    admin_centers = Center.objects.filter(id__in=center_ids_for_user(user, [Role.CENTER_ADMIN]))
-    center = admin_centers.filter(pk=v["center"]).first()
-    if center is None:
-        raise DomainError("Unknown or inaccessible center.", extra={"field": "center"}, status_code=404)
-    centers = _by_ids(admin_centers, v.get("centers") or [center.pk], "centers")
-    center_ids = [c.pk for c in centers] + [center.pk]
-    sessions = _by_ids(ImageSession.objects.filter(center_id__in=center_ids), v["sessions"], "sessions")
-    images = _by_ids(Image.objects.filter(center_id__in=center_ids), v.get("images") or [], "images")
-    model_version = ModelVersion.objects.filter(pk=v["model_version"]).first()
-    if model_version is None or model_version.center_id not in (None, center.pk):
-        raise DomainError("Unknown or inaccessible model version.", extra={"field": "model_version"}, status_code=404)
-    keys = ("name", "design", "score_threshold", "candidate_threshold", "ground_truth_rule", "prm1_method",
-            "subsample_size", "validators_per_cell", "crop_um", "bootstrap_draws")
-    return {"center": center, "centers": centers, "sessions": sessions, "images": images,
-            "model_version": model_version, **{k: v[k] for k in keys if k in v}}
 
 
 class StudyDetailApi(APIView):
@@ -166,7 +133,7 @@ class StudyDetailApi(APIView):
 
     @extend_schema(responses=StudyOutputSerializer)
     def get(self, request, study_id):
-        study = selectors.study_get_for_admin(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
         return Response(StudyOutputSerializer(study).data)
 
 
@@ -178,10 +145,10 @@ class StudyValidatorsApi(APIView):
 
     @extend_schema(request=StudyValidatorsInputSerializer, responses=StudyOutputSerializer)
     def post(self, request, study_id):
-        study = selectors.study_get_for_admin(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
         data = self.StudyValidatorsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
+        user = selectors.user_by_username(data.validated_data["username"])
         if user is None:
             raise DomainError("No such user.", extra={"field": "username"})
         services.study_validator_add(actor=request.user, study=study, user=user, request=request)
@@ -193,10 +160,10 @@ class StudyValidatorDeleteApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, study_id, username):
-        study = selectors.study_get_for_admin(request.user, study_id)
-        user = get_user_model().objects.filter(username=username).first()
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
+        user = selectors.user_by_username(username)
         if user is None:
-            raise Http404
+            raise NotFound("No such user.")
         services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -207,7 +174,7 @@ class _TransitionApi(APIView):
 
     @extend_schema(request=None, responses=StudyOutputSerializer)
     def post(self, request, study_id):
-        study = selectors.study_get_for_admin(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
         study = type(self).service(actor=request.user, study=study, request=request)
         return Response(StudyOutputSerializer(study).data)
 
@@ -241,7 +208,7 @@ class StudyResultsApi(APIView):
 
     @extend_schema(responses=StudyResultsOutputSerializer)
     def get(self, request, study_id):
-        study = selectors.study_get_for_report(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
         audit_record(actor=request.user, action="validation.results.read", center=study.center, obj=study,
                      request=request)
         return Response({"study": str(study.pk), "model_output_sha256": study.model_output_sha256,
@@ -277,15 +244,15 @@ class StudyPicksApi(APIView):
 
     @extend_schema(responses=PickSerializer(many=True))
     def get(self, request, study_id):
-        study = selectors.study_get_for_picker(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_PICK)
         return Response(PickSerializer(selectors.picks_for(request.user, study), many=True).data)
 
     @extend_schema(request=StudyPicksInputSerializer, responses={201: PickSerializer})
     def post(self, request, study_id):
-        study = selectors.study_get_for_picker(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_PICK)
         data = self.StudyPicksInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        field = StudyField.objects.filter(study=study, public_id=data.validated_data["field"]).first()
+        field = selectors.field_by_public_id(study, data.validated_data["field"])
         if field is None:
             raise DomainError("No such field.", status_code=404)
         pick = services.pick_add(actor=request.user, study=study, field=field, x_px=data.validated_data["x_px"],
@@ -299,7 +266,7 @@ class StudyPickDeleteApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, study_id, pick_id):
-        study = selectors.study_get_for_picker(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_PICK)
         services.pick_remove(actor=request.user, study=study, pick_id=pick_id, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -309,7 +276,7 @@ class StudyFieldsApi(APIView):
 
     @extend_schema(responses=FieldSerializer(many=True))
     def get(self, request, study_id):
-        study = selectors.study_get_for_picker(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_PICK)
         services.study_fields_ensure(study=study)
         return Response(FieldSerializer(study.fields.select_related("image"), many=True).data)
 
@@ -379,7 +346,8 @@ class MyCellsApi(APIView):
 
     @extend_schema(responses=MyCellsOutputSerializer)
     def get(self, request, study_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         cells = [blinded_cell(study, a) for a in selectors.assignments_for(membership)]
         return Response(self.MyCellsOutputSerializer({"study": blinded_study(study, membership), "cells": cells}).data)
 
@@ -394,12 +362,14 @@ class MyCellApi(APIView):
 
     @extend_schema(responses=BlindedCellSerializer, operation_id="validation_my_cell_retrieve")
     def get(self, request, study_id, cell_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         return Response(BlindedCellSerializer(blinded_cell(study, selectors.assignment_get(membership, cell_id))).data)
 
     @extend_schema(request=MyCellInputSerializer, responses=BlindedCellSerializer, operation_id="validation_my_cell_update")
     def put(self, request, study_id, cell_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         data = self.MyCellInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = services.assignment_score(
@@ -424,7 +394,8 @@ class MySignApi(APIView):
 
     @extend_schema(request=MySignInputSerializer, responses={201: MySignOutputSerializer})
     def post(self, request, study_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         data = self.MySignInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         signature = services.study_sign(actor=request.user, study=study, membership=membership,
@@ -437,7 +408,7 @@ class MyFieldsApi(APIView):
 
     @extend_schema(responses=FieldSerializer(many=True))
     def get(self, request, study_id):
-        study, _ = selectors.study_get_for_validator(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_VALIDATE)
         if study.design != Design.WHOLE_FIELD:
             return Response([])
         return Response(FieldSerializer(study.fields.select_related("image"), many=True).data)
@@ -452,7 +423,8 @@ class MyMissedCellApi(APIView):
 
     @extend_schema(request=MyMissedCellInputSerializer, responses={201: BlindedCellSerializer})
     def post(self, request, study_id, field_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         field = selectors.field_get_for_validator(membership, field_id)
         data = self.MyMissedCellInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -494,7 +466,7 @@ class StainCellsApi(APIView):
 
     @extend_schema(responses=StainCellSerializer(many=True))
     def get(self, request, study_id):
-        study = selectors.study_get_for_stain(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_STAIN)
         return Response(StainCellSerializer(
             [stain_cell(study, c) for c in selectors.stain_cells_for(request.user, study)], many=True).data)
 
@@ -508,7 +480,7 @@ class StainCellApi(APIView):
 
     @extend_schema(request=StainCellInputSerializer, responses=StainCellSerializer)
     def put(self, request, study_id, cell_id):
-        study = selectors.study_get_for_stain(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_STAIN)
         data = self.StainCellInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.stain_enter(actor=request.user, study=study, public_id=cell_id, request=request, **data.validated_data)

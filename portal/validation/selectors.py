@@ -1,15 +1,20 @@
 """Reads for validation studies. Every read takes the requesting user and filters by center and role.
 
-``image_is_blinded_for`` / ``session_is_blinded_for`` are the blinding gate other apps call: the results,
-jobs and review apps answer 404 for detections, overlays and review pages of a blinded session.
+Blinding is not read here by other apps: the services write ``imaging.SessionBlinding`` rows, and the
+results, jobs, review and registry reads filter on them.
 """
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from portal.centers.models import Role
-from portal.centers.selectors import center_ids_for_user
+from portal.centers.access import center_ids_for
+from portal.centers.models import Center, Role
+from portal.centers.policy import Action
+from portal.core.errors import DomainError
+from portal.imaging.models import Image, ImageSession
+from portal.mlmodels.models import ModelVersion
 from portal.validation.models import (
     Assignment,
     Cell,
@@ -20,56 +25,13 @@ from portal.validation.models import (
     StudyValidator,
 )
 
-# A validator stays blinded from assignment (draft) until the study is unblinded.
-BLINDED_STATUSES = (StudyStatus.DRAFT, StudyStatus.OPEN, StudyStatus.LOCKED)
-
-
-def _blinding_studies(user) -> QuerySet[Study]:
-    if not getattr(user, "is_authenticated", False):
-        return Study.objects.none()
-    return Study.objects.filter(status__in=BLINDED_STATUSES, validators__user=user)
-
-
-def session_is_blinded_for(user, session) -> bool:
-    """True when ``user`` validates a study (not yet unblinded) that includes ``session``.
-
-    Callers must then answer 404 for the session's detections, overlays, exports and review pages.
-    """
-    session_id = getattr(session, "pk", session)
-    return _blinding_studies(user).filter(sessions__id=session_id).exists()
-
-
-def image_is_blinded_for(user, image) -> bool:
-    """True when ``user`` validates a study (not yet unblinded) that includes ``image``'s session."""
-    session_id = getattr(image, "session_id", None)
-    if session_id is None:
-        from portal.imaging.models import Image
-
-        session_id = Image.objects.filter(pk=getattr(image, "pk", image)).values_list("session_id", flat=True).first()
-    if session_id is None:
-        return False
-    return session_is_blinded_for(user, session_id)
-
-
-def blinded_session_ids_for(user) -> set:
-    """Ids of every session ``user`` is blinded from (for filtering list endpoints in one query)."""
-    return set(_blinding_studies(user).values_list("sessions__id", flat=True))
-
 
 # --- studies, as their administrators see them -------------------------------------------------------
 def study_list_for_admin(user) -> QuerySet[Study]:
     """Studies run by a center where ``user`` is a center administrator."""
-    return Study.objects.filter(center_id__in=center_ids_for_user(user, [Role.CENTER_ADMIN])).select_related(
+    return Study.objects.filter(center_id__in=center_ids_for(user, Action.VALIDATION_MANAGE)).select_related(
         "center", "model_version"
     )
-
-
-def study_get_for_admin(user, study_id) -> Study:
-    """One study for its administrator, else 404."""
-    study = study_list_for_admin(user).filter(pk=study_id).first()
-    if study is None:
-        raise Http404("No such study.")
-    return study
 
 
 def study_list_with_progress(user) -> QuerySet[Study]:
@@ -107,34 +69,14 @@ def study_list_for_validator(user) -> QuerySet[Study]:
     return Study.objects.filter(validators__user=user).exclude(status=StudyStatus.DRAFT).distinct()
 
 
-def study_get_for_validator(user, study_id) -> tuple[Study, StudyValidator]:
-    """A study and the user's validator row, else 404."""
-    membership = (
-        StudyValidator.objects.filter(study_id=study_id, user=user)
-        .exclude(study__status=StudyStatus.DRAFT)
-        .select_related("study")
-        .first()
-    )
-    if membership is None:
-        raise Http404("No such study.")
-    return membership.study, membership
-
-
 def study_list_for_stain(user) -> QuerySet[Study]:
     """Open or locked studies of a center where ``user`` is a stain technician."""
-    center_ids = center_ids_for_user(user, [Role.STAIN_TECHNICIAN])
+    center_ids = center_ids_for(user, Action.VALIDATION_STAIN)
     return (
         Study.objects.filter(centers__id__in=center_ids)
         .exclude(status=StudyStatus.DRAFT)
         .distinct()
     )
-
-
-def study_get_for_stain(user, study_id) -> Study:
-    study = study_list_for_stain(user).filter(pk=study_id).first()
-    if study is None:
-        raise Http404("No such study.")
-    return study
 
 
 def assignments_for(membership: StudyValidator) -> QuerySet[Assignment]:
@@ -149,21 +91,6 @@ def assignment_get(membership: StudyValidator, public_id: str) -> Assignment:
     return assignment
 
 
-def cell_get_for_viewer(user, study_id, public_id: str) -> Cell:
-    """A cell's crop may be seen by its validators, the study's stain technicians and administrators."""
-    cell = Cell.objects.filter(study_id=study_id, public_id=public_id).select_related("study").first()
-    if cell is None:
-        raise Http404("No such cell.")
-    study = cell.study
-    if cell.assignments.filter(validator__user=user).exists():
-        return cell
-    if study.status != StudyStatus.DRAFT and cell.center_id in center_ids_for_user(user, [Role.STAIN_TECHNICIAN]):
-        return cell
-    if study_list_for_admin(user).filter(pk=study.pk).exists():
-        return cell
-    raise Http404("No such cell.")
-
-
 def field_get_for_validator(membership: StudyValidator, public_id: str) -> StudyField:
     field = StudyField.objects.filter(study_id=membership.study_id, public_id=public_id).select_related("image").first()
     if field is None:
@@ -173,33 +100,8 @@ def field_get_for_validator(membership: StudyValidator, public_id: str) -> Study
 
 def stain_cells_for(user, study: Study) -> QuerySet[Cell]:
     """Cells of the user's stain-technician centers, in public-id (random) order, with entered results."""
-    center_ids = center_ids_for_user(user, [Role.STAIN_TECHNICIAN])
+    center_ids = center_ids_for(user, Action.VALIDATION_STAIN)
     return study.cells.filter(center_id__in=center_ids).select_related("stain_result").order_by("public_id")
-
-
-def study_get_for_report(user, study_id) -> Study:
-    """An unblinded study's report: its administrators, and its validators once unblinded."""
-    study = study_list_for_admin(user).filter(pk=study_id, status=StudyStatus.UNBLINDED).first()
-    if study is None:
-        study = Study.objects.filter(pk=study_id, status=StudyStatus.UNBLINDED, validators__user=user).first()
-    if study is None:
-        raise Http404("No such report.")
-    return study
-
-
-def study_get_for_picker(user, study_id) -> Study:
-    """A draft picked-cells study, for clinic staff (center admin or uploader) of a center taking part
-    who do not validate it."""
-    center_ids = center_ids_for_user(user, [Role.CENTER_ADMIN, Role.UPLOADER])
-    study = (
-        Study.objects.filter(pk=study_id, centers__id__in=center_ids, status=StudyStatus.DRAFT)
-        .exclude(validators__user=user)
-        .distinct()
-        .first()
-    )
-    if study is None:
-        raise Http404("No such study.")
-    return study
 
 
 def picks_for(user, study: Study) -> list[dict]:
@@ -210,17 +112,105 @@ def picks_for(user, study: Study) -> list[dict]:
     ]
 
 
-def field_get_for_viewer(user, study_id, public_id: str) -> StudyField:
-    """The plain image of a field: validators of an open whole-field study, pickers of a draft one."""
-    field = StudyField.objects.filter(study_id=study_id, public_id=public_id).select_related("study", "image").first()
-    if field is None:
-        raise Http404("No such field.")
-    study = field.study
-    if study.status == StudyStatus.DRAFT:
-        study_get_for_picker(user, study.pk)
-        if field.image.center_id not in center_ids_for_user(user, [Role.CENTER_ADMIN, Role.UPLOADER]):
-            raise Http404("No such field.")
-        return field
-    if study.design == "whole_field" and StudyValidator.objects.filter(study=study, user=user).exists():
-        return field
-    raise Http404("No such field.")
+# --- what the pages and the API need, so that they make no queries of their own -----------------------
+def _by_ids(queryset, ids, label: str) -> list:
+    ids = list(dict.fromkeys(ids))
+    found = list(queryset.filter(pk__in=ids))
+    if len(found) != len(ids):
+        raise DomainError(f"Unknown or inaccessible {label}.", extra={"field": label}, status_code=404)
+    return found
+
+
+def resolve_study_input(user, v: dict) -> dict:
+    """Turn a new study's ids into objects the user may use (centers they administer, those centers'
+    sessions and images, a model of the running center or site-wide), for the API and the form alike."""
+    admin_centers = Center.objects.filter(id__in=center_ids_for(user, Action.VALIDATION_MANAGE))
+    center = admin_centers.filter(pk=v["center"]).first()
+    if center is None:
+        raise DomainError("Unknown or inaccessible center.", extra={"field": "center"}, status_code=404)
+    centers = _by_ids(admin_centers, v.get("centers") or [center.pk], "centers")
+    center_ids = [c.pk for c in centers] + [center.pk]
+    sessions = _by_ids(ImageSession.objects.filter(center_id__in=center_ids), v["sessions"], "sessions")
+    images = _by_ids(Image.objects.filter(center_id__in=center_ids), v.get("images") or [], "images")
+    model_version = ModelVersion.objects.filter(pk=v["model_version"]).first()
+    if model_version is None or model_version.center_id not in (None, center.pk):
+        raise DomainError("Unknown or inaccessible model version.", extra={"field": "model_version"}, status_code=404)
+    keys = ("name", "design", "score_threshold", "candidate_threshold", "ground_truth_rule", "prm1_method",
+            "subsample_size", "validators_per_cell", "crop_um", "bootstrap_draws")
+    return {"center": center, "centers": centers, "sessions": sessions, "images": images,
+            "model_version": model_version, **{k: v[k] for k in keys if k in v}}
+
+
+def user_runs_studies(user) -> bool:
+    """Whether ``user`` may create studies (administers a center)."""
+    return bool(center_ids_for(user, Action.VALIDATION_MANAGE))
+
+
+def study_form_choices(user) -> dict:
+    """Choices of the new-study form: centers the user administers, their sessions, usable models."""
+    ids = center_ids_for(user, Action.VALIDATION_MANAGE)
+    return {
+        "centers": Center.objects.filter(id__in=ids),
+        "sessions": ImageSession.objects.filter(center_id__in=ids).select_related("patient"),
+        "model_versions": ModelVersion.objects.filter(Q(center__isnull=True) | Q(center_id__in=ids)),
+    }
+
+
+def user_by_username(username: str):
+    """The user with this username, or None."""
+    return get_user_model().objects.filter(username=username).first()
+
+
+def study_list_for_picker(user) -> QuerySet[Study]:
+    """Draft picked-cells studies of centers where ``user`` picks, that they do not validate."""
+    return (Study.objects.filter(status=StudyStatus.DRAFT, design="picked_cells",
+                                 centers__id__in=center_ids_for(user, Action.VALIDATION_PICK))
+            .exclude(validators__user=user).distinct())
+
+
+def _progress(membership: StudyValidator) -> dict:
+    return {"total": membership.assignments.count(), "done": membership.assignments.exclude(morphology="").count()}
+
+
+def study_index(user) -> dict:
+    """Everything the studies index shows: studies run, validated, stained and picked by ``user``."""
+    mine = [{"study": m.study, "total": m.total, "done": m.done, "signed": m.signed}
+            for m in validator_rows_with_progress(user)]
+    return {"admin_studies": study_list_for_admin(user), "my_studies": mine,
+            "stain_studies": study_list_for_stain(user), "picking_studies": study_list_for_picker(user),
+            "can_create": user_runs_studies(user)}
+
+
+def study_admin_page(study: Study) -> dict:
+    """The administrator's view of a study: validators with progress, candidates, counts, sessions."""
+    validators = [{"user": v.user, **_progress(v), "signed": study.signatures.filter(user=v.user).first()}
+                  for v in study.validators.select_related("user")]
+    candidates = get_user_model().objects.filter(
+        memberships__role=Role.VALIDATOR, memberships__center__in=study.centers.all()
+    ).exclude(validation_roles__study=study).distinct().order_by("username")
+    return {"validators": validators, "candidates": candidates, "picks": study.picks.count(),
+            "cells": study.cells.count(), "sessions": study.sessions.select_related("patient")}
+
+
+def pick_fields(user, study: Study) -> QuerySet[StudyField]:
+    """The fields a picker sees: those of images of their own centers."""
+    return study.fields.filter(image__center_id__in=center_ids_for(user, Action.VALIDATION_PICK)).select_related("image")
+
+
+def study_fields(study: Study) -> QuerySet[StudyField]:
+    return study.fields.select_related("image")
+
+
+def field_by_public_id(study: Study, public_id: str) -> StudyField | None:
+    return StudyField.objects.filter(study=study, public_id=public_id).first()
+
+
+def sign_progress(user, membership: StudyValidator) -> dict:
+    """The validator's signature (if any) and scoring progress."""
+    return {"signature": membership.study.signatures.filter(user=user).first(), **_progress(membership)}
+
+
+def report_context(study: Study) -> dict:
+    """Counts and rows the report page shows beside the study's results."""
+    return {"signatures": study.signatures.select_related("user"), "centers": study.centers.all(),
+            "sessions": study.sessions.count(), "images": study.fields.count()}

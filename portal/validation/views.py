@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
 from portal.audit.services import audit_record
-from portal.centers.models import Center, Role
-from portal.centers.selectors import center_ids_for_user
-from portal.core.api import DomainError
+from portal.centers.models import Center
+from portal.centers.policy import Action
+from portal.core.errors import DomainError, NotFound
 from portal.validation import crops, report, selectors, services
-from portal.validation.api import resolve_study_input
+from portal.validation.access import access_cell, access_field, access_study, access_study_validator
 from portal.validation.models import (
     PROTEIN_PRM1_WARNING,
     SIGNATURE_MEANING,
@@ -38,18 +36,7 @@ class StudyIndexView(LoginRequiredMixin, View):
     """Studies the user runs, validates, enters stains for or picks cells in."""
 
     def get(self, request):
-        admin = selectors.study_list_for_admin(request.user)
-        mine = [{"study": m.study, "total": m.total, "done": m.done, "signed": m.signed}
-                for m in selectors.validator_rows_with_progress(request.user)]
-        picker_ids = center_ids_for_user(request.user, [Role.CENTER_ADMIN, Role.UPLOADER])
-        from portal.validation.models import Study
-
-        picking = (Study.objects.filter(status=StudyStatus.DRAFT, design=Design.PICKED_CELLS, centers__id__in=picker_ids)
-                   .exclude(validators__user=request.user).distinct())
-        return render(request, "validation/index.html", {
-            "admin_studies": admin, "my_studies": mine, "stain_studies": selectors.study_list_for_stain(request.user),
-            "picking_studies": picking, "can_create": bool(center_ids_for_user(request.user, [Role.CENTER_ADMIN])),
-        })
+        return render(request, "validation/index.html", selectors.study_index(request.user))
 
 
 class StudyForm(forms.Form):
@@ -73,25 +60,22 @@ class StudyForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        from portal.imaging.models import ImageSession
-        from portal.mlmodels.models import ModelVersion
-
-        ids = center_ids_for_user(user, [Role.CENTER_ADMIN])
-        self.fields["center"].queryset = Center.objects.filter(id__in=ids)
-        self.fields["centers"].queryset = Center.objects.filter(id__in=ids)
-        self.fields["sessions"].queryset = ImageSession.objects.filter(center_id__in=ids).select_related("patient")
-        self.fields["model_version"].queryset = ModelVersion.objects.filter(Q(center__isnull=True) | Q(center_id__in=ids))
+        choices = selectors.study_form_choices(user)
+        self.fields["center"].queryset = choices["centers"]
+        self.fields["centers"].queryset = choices["centers"]
+        self.fields["sessions"].queryset = choices["sessions"]
+        self.fields["model_version"].queryset = choices["model_versions"]
 
 
 class StudyCreateView(LoginRequiredMixin, View):
     def get(self, request):
-        if not center_ids_for_user(request.user, [Role.CENTER_ADMIN]):
-            raise Http404
+        if not selectors.user_runs_studies(request.user):
+            raise NotFound("Not found.")
         return render(request, "validation/study_form.html", {"form": StudyForm(user=request.user)})
 
     def post(self, request):
-        if not center_ids_for_user(request.user, [Role.CENTER_ADMIN]):
-            raise Http404
+        if not selectors.user_runs_studies(request.user):
+            raise NotFound("Not found.")
         form = StudyForm(request.POST, user=request.user)
         if form.is_valid():
             d = dict(form.cleaned_data)
@@ -101,7 +85,7 @@ class StudyCreateView(LoginRequiredMixin, View):
                 v.pop("subsample_size")
             try:
                 study = services.study_create(actor=request.user, request=request,
-                                              **resolve_study_input(request.user, v))
+                                              **selectors.resolve_study_input(request.user, v))
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
@@ -119,36 +103,24 @@ class StudyAdminView(LoginRequiredMixin, View):
     }
 
     def get(self, request, study_id):
-        study = selectors.study_get_for_admin(request.user, study_id)
-        validators = [
-            {"user": v.user, "total": v.assignments.count(), "done": v.assignments.exclude(morphology="").count(),
-             "signed": study.signatures.filter(user=v.user).first()}
-            for v in study.validators.select_related("user")
-        ]
-        candidates = get_user_model().objects.filter(
-            memberships__role=Role.VALIDATOR, memberships__center__in=study.centers.all()
-        ).exclude(validation_roles__study=study).distinct().order_by("username")
-        return render(request, "validation/study.html", {
-            "study": study, "validators": validators, "candidates": candidates,
-            "picks": study.picks.count(), "cells": study.cells.count(),
-            "sessions": study.sessions.select_related("patient"),
-        })
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
+        return render(request, "validation/study.html", {"study": study, **selectors.study_admin_page(study)})
 
     def post(self, request, study_id):
-        study = selectors.study_get_for_admin(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
         action = request.POST.get("action", "")
         try:
             if action in self.actions:
                 self.actions[action](actor=request.user, study=study, request=request)
                 messages.success(request, f"Study {action} done.")
             elif action == "add_validator":
-                user = get_user_model().objects.filter(username=request.POST.get("username", "")).first()
+                user = selectors.user_by_username(request.POST.get("username", ""))
                 if user is None:
                     raise DomainError("No such user.")
                 services.study_validator_add(actor=request.user, study=study, user=user, request=request)
                 messages.success(request, f"{user.get_username()} added.")
             elif action == "remove_validator":
-                user = get_user_model().objects.filter(username=request.POST.get("username", "")).first()
+                user = selectors.user_by_username(request.POST.get("username", ""))
                 if user is not None:
                     services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
             else:
@@ -162,10 +134,9 @@ class PickView(LoginRequiredMixin, View):
     """Picked-cells design: the embryologist picks cells on the images, shown without any overlay."""
 
     def get(self, request, study_id):
-        study = selectors.study_get_for_picker(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_PICK)
         services.study_fields_ensure(study=study)
-        own = center_ids_for_user(request.user, [Role.CENTER_ADMIN, Role.UPLOADER])
-        fields = study.fields.filter(image__center_id__in=own).select_related("image")
+        fields = selectors.pick_fields(request.user, study)
         config = {
             "fields": [{"field": f.public_id, "width": f.image.width, "height": f.image.height,
                         "image_url": reverse("validation:field-image", args=[study.pk, f.public_id])} for f in fields],
@@ -179,7 +150,8 @@ class ScoreView(LoginRequiredMixin, View):
     """Keyboard-driven scoring of the validator's own shuffled list (data from the blinded API)."""
 
     def get(self, request, study_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         config = {
             "cells_url": reverse("api-validation-my-cells", args=[study.pk]),
             "sign_url": reverse("validation:sign", args=[study.pk]),
@@ -192,14 +164,15 @@ class MissedView(LoginRequiredMixin, View):
     """Whole field: the plain images, where a validator clicks cells the list missed."""
 
     def get(self, request, study_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         if study.design != Design.WHOLE_FIELD:
-            raise Http404
+            raise NotFound("Not found.")
         config = {
             "fields": [{"field": f.public_id, "width": f.image.width, "height": f.image.height,
                         "image_url": reverse("validation:field-image", args=[study.pk, f.public_id]),
                         "post_url": reverse("api-validation-my-missed", args=[study.pk, f.public_id])}
-                       for f in study.fields.select_related("image")],
+                       for f in selectors.study_fields(study)],
             "mode": "missed",
         }
         return render(request, "validation/pick.html", {"study": study, "config": config, "missed": True})
@@ -209,17 +182,16 @@ class SignView(LoginRequiredMixin, View):
     """Sign the completed list: re-enter the password."""
 
     def _context(self, study, membership, request):
-        return {"study": study, "meaning": SIGNATURE_MEANING,
-                "signature": study.signatures.filter(user=request.user).first(),
-                "total": membership.assignments.count(),
-                "done": membership.assignments.exclude(morphology="").count()}
+        return {"study": study, "meaning": SIGNATURE_MEANING, **selectors.sign_progress(request.user, membership)}
 
     def get(self, request, study_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         return render(request, "validation/sign.html", self._context(study, membership, request))
 
     def post(self, request, study_id):
-        study, membership = selectors.study_get_for_validator(request.user, study_id)
+        membership = access_study_validator(user=request.user, id=study_id)
+        study = membership.study
         try:
             services.study_sign(actor=request.user, study=study, membership=membership,
                                 password=request.POST.get("password", ""), request=request)
@@ -234,7 +206,7 @@ class StainView(LoginRequiredMixin, View):
     """Stain technicians enter PRM1/PNA results per cell (blinded)."""
 
     def get(self, request, study_id):
-        study = selectors.study_get_for_stain(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_STAIN)
         config = {"cells_url": reverse("api-validation-stain-cells", args=[study.pk]),
                   "writable": study.status == StudyStatus.OPEN}
         return render(request, "validation/stain.html", {"study": study, "config": config})
@@ -244,21 +216,19 @@ class ReportView(LoginRequiredMixin, View):
     """Print-ready report of an unblinded study."""
 
     def get(self, request, study_id):
-        study = selectors.study_get_for_report(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
         results = study.results or {}
         audit_record(actor=request.user, action="validation.report.read", center=study.center, obj=study, request=request)
         return render(request, "validation/report.html", {
             "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
             "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
-            "signatures": study.signatures.select_related("user"), "centers": study.centers.all(),
-            "sessions": study.sessions.count(), "images": study.fields.count(),
-            "diff": results.get("ppv_difference"),
+            "diff": results.get("ppv_difference"), **selectors.report_context(study),
         })
 
 
 class ReportCsvView(LoginRequiredMixin, View):
     def get(self, request, study_id):
-        study = selectors.study_get_for_report(request.user, study_id)
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
         audit_record(actor=request.user, action="validation.report.export", center=study.center, obj=study,
                      request=request)
         body = report.results_csv(study, study.results or {}, services.study_cell_rows(study))
@@ -271,7 +241,7 @@ class CellCropView(LoginRequiredMixin, View):
     """A cell's crop, by its opaque id only; the same size and format for every cell."""
 
     def get(self, request, study_id, cell_id):
-        cell = selectors.cell_get_for_viewer(request.user, study_id, cell_id)
+        cell = access_cell(user=request.user, study_id=study_id, public_id=cell_id)
         audit_record(actor=request.user, action="validation.crop.read", center=cell.center_id,
                      object_type="validation.cell", object_id=cell.public_id, request=request)
         return _png(cell.crop_png)
@@ -281,7 +251,7 @@ class FieldImageView(LoginRequiredMixin, View):
     """A study image without any overlay, by its opaque field id (pickers and whole-field validators)."""
 
     def get(self, request, study_id, field_id):
-        field = selectors.field_get_for_viewer(request.user, study_id, field_id)
+        field = access_field(user=request.user, study_id=study_id, public_id=field_id)
         audit_record(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
                      object_type="validation.field", object_id=field.public_id, request=request)
         return _png(crops.plain_png(crops.load_display(field.image)))

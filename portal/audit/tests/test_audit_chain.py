@@ -222,12 +222,15 @@ def test_every_api_write_and_image_read_leaves_an_event(client, cast):
     assert event.action == "image.read.thumbnails" and len(event.after["images"]) == 2
 
 
-def test_a_refused_request_records_nothing_of_another_center(client, cast):
+def test_a_refused_request_records_the_attempt_and_nothing_of_another_center(client, cast):
     image = make_image(cast.a)
     client.force_login(cast.b.uploader)
     seq = last_seq()
     assert client.get(reverse("api-image-file", kwargs={"pk": image.pk})).status_code == 404
-    assert actions_since(seq) == []
+    assert actions_since(seq) == ["access.refused"]  # the attempt, not a read
+    event = AuditEvent.objects.get(sequence__gt=seq)
+    assert (event.actor_username, event.object_type, event.object_id) == ("b_uploader", "imaging.image", str(image.pk))
+    assert event.after == {"action": "imaging.read", "reason": "other_center"} and event.before is None
 
 
 # --- the auditor's pages --------------------------------------------------------------------------

@@ -250,17 +250,25 @@ def test_duplicates_are_detected_within_the_center_only(client, cast, settings):
     assert "already" not in response.content.decode()
 
 
-def test_the_jobs_hook_is_called_after_commit_with_the_new_images(cast, session, monkeypatch,
-                                                                 django_capture_on_commit_callbacks):
+def test_images_stored_is_sent_after_commit_with_the_new_images(cast, session, django_capture_on_commit_callbacks):
     from portal.imaging import services
-    from portal.jobs import services as job_services
+    from portal.imaging.signals import images_stored
 
     calls = []
-    monkeypatch.setattr(job_services, "jobs_on_images_uploaded",
-                        lambda **kw: calls.append(kw), raising=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        result = services.images_upload(session=session, user=cast.a.uploader,
-                                        files=[SimpleUploadedFile("m.tif", corpus.multipage_tiff_bytes(2))])
+
+    def receiver(**kw):
+        calls.append(kw)
+
+    images_stored.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            result = services.images_upload(session=session, user=cast.a.uploader,
+                                            files=[SimpleUploadedFile("m.tif", corpus.multipage_tiff_bytes(2))])
+        assert calls == []  # nothing is announced before the commit
+        for callback in callbacks:
+            callback()
+    finally:
+        images_stored.disconnect(receiver)
     assert len(calls) == 1
     assert calls[0]["session"] == session and calls[0]["user"] == cast.a.uploader
     assert [i.pk for i in calls[0]["images"]] == [i.pk for i in result.created]

@@ -14,8 +14,8 @@ from PIL import Image as PILImage
 
 from portal.imaging.services import images_upload
 from portal.jobs import services
-from portal.testing.jobs import make_session, synth_rgb
 from portal.results.models import ResultSet
+from portal.testing.jobs import make_session, synth_rgb
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from portal.jobs import services
-from portal.testing.jobs import make_image, make_session
 from portal.results.models import ResultSet
+from portal.testing.jobs import make_image, make_session
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from django.utils import timezone
 
-from portal.core.api import Conflict, DomainError
+from portal.core.errors import Conflict, DomainError
 from portal.imaging.models import ImageStatus
 from portal.jobs import services
 from portal.jobs.models import InferenceJob, JobImage, JobImageStatus, JobStatus
@@ -230,15 +230,15 @@ def test_the_sweeper_requeues_silent_jobs_and_resends_lost_messages(cast, tiny_m
 def test_upload_hook_creates_a_job_with_the_active_model_when_enabled(cast, tiny_model, sent, settings):
     session, images = _session_with_images(cast, 2)
     settings.INFERENCE_AUTO_ON_UPLOAD = False
-    assert services.jobs_on_images_uploaded(session=session, images=images, user=cast.a.uploader) is None
+    assert services.jobs_on_images_stored(session=session, images=images, user=cast.a.uploader) is None
     settings.INFERENCE_AUTO_ON_UPLOAD = True
-    job = services.jobs_on_images_uploaded(session=session, images=images[:1], user=cast.a.uploader)
+    job = services.jobs_on_images_stored(session=session, images=images[:1], user=cast.a.uploader)
     assert job.triggered_by == "upload" and job.images_total == 1 and job.created_by == cast.a.uploader
 
 
 def test_upload_hook_does_nothing_without_an_active_model(cast, sent, storage):
     session, images = _session_with_images(cast, 1)
-    assert services.jobs_on_images_uploaded(session=session, images=images, user=cast.a.uploader) is None
+    assert services.jobs_on_images_stored(session=session, images=images, user=cast.a.uploader) is None
     assert not InferenceJob.objects.exists()
 
 

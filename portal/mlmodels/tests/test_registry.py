@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from portal.audit.models import AuditEvent
-from portal.core.api import Conflict, DomainError
+from portal.core.errors import Conflict, DomainError
 from portal.mlmodels.bundles import BundleInvalid
 from portal.mlmodels.models import ActiveModel, ModelVersion
 from portal.mlmodels.selectors import model_active_for_center

@@ -1,9 +1,6 @@
 """Results API: result sets of an image and detections of a set; audited reads; centers; blinding."""
 from __future__ import annotations
 
-import sys
-import types
-
 from portal.audit.models import AuditEvent
 from portal.testing.jobs import build_job_world
 
@@ -28,11 +25,11 @@ def test_it_refuses_other_centers_result_sets(cast, storage, client):
     assert not AuditEvent.objects.filter(action="detections.read").exists()
 
 
-def test_validators_get_no_detections_of_a_blinded_image(cast, storage, client, monkeypatch):
+def test_validators_get_no_detections_of_a_blinded_image(cast, storage, client):
+    from portal.imaging.models import SessionBlinding
+
     world = build_job_world(cast, cast.a)
-    fake = types.ModuleType("portal.validation.selectors")
-    fake.image_is_blinded_for = lambda user, image: user.pk == cast.a.validator.pk
-    monkeypatch.setitem(sys.modules, "portal.validation.selectors", fake)
+    SessionBlinding.objects.create(user=cast.a.validator, session_id=world["image"].session_id, source="test")
     client.force_login(cast.a.validator)
     response = client.get(f"/api/v1/result-sets/{world['result_set'].pk}/")
     assert response.status_code == 404 and "detections" not in response.json()  # like an unknown object

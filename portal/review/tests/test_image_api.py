@@ -64,10 +64,9 @@ def test_a_blinded_validator_who_also_reviews_gets_404(cast, image, monkeypatch)
 
     membership_grant(user=cast.a.validator, center=cast.a.center, role="reviewer")
     assert client_for(cast.a.validator).get(_url(image)).status_code == 200
-    import portal.validation.selectors as vs
+    from portal.imaging.models import SessionBlinding
 
-    monkeypatch.setattr(vs, "session_is_blinded_for", lambda user, session: user == cast.a.validator)
-    monkeypatch.setattr(vs, "blinded_session_ids_for", lambda user: {image.session_id})
+    SessionBlinding.objects.create(user=cast.a.validator, session_id=image.session_id, source="test")
     assert client_for(cast.a.validator).get(_url(image)).status_code == 404
     assert client_for(cast.a.validator).get(reverse("review:viewer", kwargs={"image_id": image.pk})).status_code == 404
     page = client_for(cast.a.validator).get(reverse("review:session-list"))

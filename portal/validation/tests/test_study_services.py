@@ -7,7 +7,7 @@ import pytest
 from PIL import Image as PILImage
 
 from portal.audit.models import AuditEvent
-from portal.core.api import Conflict, DomainError
+from portal.core.errors import Conflict, DomainError
 from portal.results.models import Detection
 from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD
@@ -62,7 +62,9 @@ def test_a_reviewer_of_the_studys_sessions_cannot_be_its_validator(cast):
     fields = {f.name for f in Decision._meta.concrete_fields}
     extra = {"verdict": Decision._meta.get_field("verdict").choices[0][0]} if "verdict" in fields else {}
     Decision.objects.create(center=cast.a.center, detection=detection, result_set=rs, reviewer=cast.a.validator, **extra)
-    assert cast.a.validator.pk in services.reviewer_user_ids_for_sessions([study.sessions.first().pk])
+    from portal.review.selectors import decider_ids_for_sessions
+
+    assert cast.a.validator.pk in decider_ids_for_sessions([study.sessions.first().pk])
     with pytest.raises(DomainError, match="reviewed"):
         services.study_validator_add(actor=cast.a.admin, study=study, user=cast.a.validator)
     services.study_validator_add(actor=cast.a.admin, study=study, user=cast.a.validator2)
@@ -76,17 +78,33 @@ def test_only_validators_of_a_center_taking_part_can_be_added(cast):
         services.study_validator_add(actor=cast.a.admin, study=study, user=cast.a.reviewer)
 
 
-def test_the_study_session_is_blinded_for_its_validators_until_unblinding(cast):
+def test_the_study_session_is_blinded_for_its_validators_and_stain_technicians_until_unblinding(cast):
+    from portal.imaging.selectors import session_is_blinded
+
     study = vt.make_open_study(cast, cast.a)
     session = study.sessions.first()
-    image = session.images.first()
-    assert selectors.session_is_blinded_for(cast.a.validator, session)
-    assert selectors.image_is_blinded_for(cast.a.validator, image)
-    assert selectors.image_is_blinded_for(cast.a.validator, image.pk)
-    assert not selectors.image_is_blinded_for(cast.a.reviewer, image)
-    assert not selectors.session_is_blinded_for(cast.b.validator, session)
+    for user in (cast.a.validator, cast.a.validator2, cast.a.stain):
+        assert session_is_blinded(user=user, session_id=session.pk)
+    for user in (cast.a.reviewer, cast.a.admin, cast.b.validator, cast.b.stain):
+        assert not session_is_blinded(user=user, session_id=session.pk)
     study = vt.make_unblinded_study(cast, cast.a)
-    assert not selectors.session_is_blinded_for(cast.a.validator, study.sessions.first())
+    for user in (cast.a.validator, cast.a.stain):
+        assert not session_is_blinded(user=user, session_id=study.sessions.first().pk)
+
+
+def test_a_validator_removed_from_a_draft_study_is_no_longer_blinded_and_a_new_stain_technician_is(cast):
+    from portal.centers.services import membership_grant
+    from portal.imaging.selectors import session_is_blinded
+    from portal.testing.cast import make_user
+
+    study = vt.make_draft_study(cast, cast.a)
+    session = study.sessions.first()
+    services.study_validator_remove(actor=cast.a.admin, study=study, user=cast.a.validator2)
+    assert not session_is_blinded(user=cast.a.validator2, session_id=session.pk)
+    assert session_is_blinded(user=cast.a.validator, session_id=session.pk)
+    newcomer = make_user("late_stain")
+    membership_grant(user=newcomer, center=cast.a.center, role="stain_technician")
+    assert session_is_blinded(user=newcomer, session_id=session.pk)
 
 
 def test_signing_needs_the_password_and_every_cell_scored(cast):

@@ -1,8 +1,8 @@
-"""Access declarations for the auditor's pages (see portal/core/access_matrix.py).
+"""Access declarations for the auditor's pages (see tests/access_matrix.py).
 
 Only site auditors and superusers; every center's events are shown to them by design.
 """
-from portal.core.access_matrix import GET, Route, statuses
+from tests.access_matrix import GET, Route, statuses
 
 AUDITORS_ONLY = statuses(403, auditor=200, superuser=200, anonymous=302)
 

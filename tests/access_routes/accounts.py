@@ -1,5 +1,5 @@
 """Access declarations of the login and logout pages and the personal API-token page."""
-from portal.core.access_matrix import GET, POST, Route, statuses
+from tests.access_matrix import GET, POST, Route, statuses
 
 ROUTES = [
     # Logged-in users are sent on (redirect_authenticated_user).

@@ -1,19 +1,19 @@
 """The tenant-isolation matrix: every URL route declares who may call it, and a test checks it.
 
-How to declare your routes (one file per app: ``portal/<app>/access.py``)
------------------------------------------------------------------------
+How to declare your routes (one file per app: ``tests/access_routes/<app>.py``)
+------------------------------------------------------------------------------
 ``tests/test_access_matrix.py`` walks Django's URL resolver (every pattern, recursively, with
 namespaces) and **fails for any route that has no declaration** (and for any declaration that matches
-no route). Declarations are collected from ``portal.<app>.access.ROUTES`` for every installed
-``portal.*`` app. A route is identified by its full name, ``"<namespace>:<name>"`` for HTML pages
+no route). Declarations are collected from ``tests.access_routes.<app>.ROUTES`` for every installed
+``portal.<app>`` app. A route is identified by its full name, ``"<namespace>:<name>"`` for HTML pages
 (``"imaging:session-detail"``) or the bare name for API routes (``"api-image-detail"``). A name
 ending in ``*`` covers every route starting with the prefix (``"admin:*"``; use only for Django's own
 admin); such a glob declares coverage and may still carry checks against a concrete ``url``.
 
-Example (``portal/review/access.py``)::
+Example (``tests/access_routes/review.py``)::
 
-    from portal.core.access_matrix import GET, POST, Route, statuses
     from portal.testing.imaging import make_image
+    from tests.access_matrix import GET, POST, Route, statuses
 
     ROUTES = [
         Route(
@@ -209,10 +209,10 @@ def portal_app_modules() -> list[str]:
 
 
 def collect_routes() -> list[Route]:
-    """All declarations from ``portal.<app>.access.ROUTES`` of installed portal apps."""
+    """All declarations from ``tests.access_routes.<app>.ROUTES`` of installed portal apps."""
     routes: list[Route] = []
     for module_name in portal_app_modules():
-        name = f"{module_name}.access"
+        name = f"tests.access_routes.{module_name.rsplit('.', 1)[-1]}"
         if importlib.util.find_spec(name) is None:
             continue
         module = importlib.import_module(name)

@@ -1,5 +1,5 @@
 """Access declarations of the project-level routes: home, health, current user, API schema/docs, admin."""
-from portal.core.access_matrix import GET, Route, statuses
+from tests.access_matrix import GET, Route, statuses
 
 ROUTES = [
     Route(name="core:home", per_center=False, checks=[GET(own=statuses(200, anonymous=302))]),

@@ -1,0 +1,34 @@
+"""Writes for validation studies, by concern: ``design`` (create, validators, picks, blinding rows),
+``opening`` (freeze the model output, build the cell lists), ``scoring`` (scores, stains, missed cells)
+and ``signing`` (sign, lock, unblind). Every write is audited. The pure matching and assignment rules
+live in ``portal.validation.lib``."""
+from portal.validation.services.design import (
+    blinded_user_ids,
+    blinding_on_membership_change,
+    blinding_source,
+    pick_add,
+    pick_remove,
+    study_blinding_sync,
+    study_create,
+    study_fields_ensure,
+    study_images,
+    study_validator_add,
+    study_validator_remove,
+)
+from portal.validation.services.opening import detection_fingerprint, model_output_hash, study_open
+from portal.validation.services.scoring import assignment_score, missed_cell_add, stain_enter
+from portal.validation.services.signing import (
+    all_scores_hash,
+    scores_hash_for,
+    study_cell_rows,
+    study_lock,
+    study_sign,
+    study_unblind,
+)
+
+__all__ = [
+    "all_scores_hash", "assignment_score", "blinded_user_ids", "blinding_on_membership_change", "blinding_source",
+    "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for",
+    "stain_enter", "study_blinding_sync", "study_cell_rows", "study_create", "study_fields_ensure", "study_images",
+    "study_lock", "study_open", "study_sign", "study_unblind", "study_validator_add", "study_validator_remove",
+]
