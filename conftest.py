@@ -24,3 +24,19 @@ def api_client():
 def _fast_password_hashing(settings):
     """PBKDF2 makes every test user cost ~0.5 s on these cores; tests do not need slow hashes."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_may_truncate_the_audit_trail():
+    """Transactional tests end with a database flush (TRUNCATE of every table); on PostgreSQL the audit
+    trail refuses TRUNCATE (portal/audit/migrations/0003) unless the flush's transaction allows it."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return original(self, ["SET LOCAL portal.audit_truncate = 'allowed'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
