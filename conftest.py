@@ -21,6 +21,24 @@ def api_client():
 
 
 @pytest.fixture(autouse=True)
+def _test_logins_are_otp_verified(monkeypatch):
+    """``client.force_login``/``client.login`` give a session that has passed the second factor too
+    (portal.core.testing.otp_verify_session), so tests of other features need not enrol every user.
+    Tests of two-factor authentication itself log in through the login page instead."""
+    from django.test.client import ClientMixin
+
+    from portal.core.testing import otp_verify_session
+
+    original = ClientMixin._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        otp_verify_session(self, user)
+
+    monkeypatch.setattr(ClientMixin, "_login", _login)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 makes every test user cost ~0.5 s on these cores; tests do not need slow hashes."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
