@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth.forms import PasswordChangeForm
 
 from portal.accounts import services
+from portal.core.api import DomainError
 
 
 class CodeForm(forms.Form):
@@ -22,6 +23,10 @@ class CountedPasswordChangeForm(PasswordChangeForm):
 
     def clean_old_password(self):
         old_password = self.cleaned_data["old_password"]
-        if not services.password_check(user=self.user, password=old_password, request=self.request):
+        try:
+            matches = services.password_check(user=self.user, password=old_password, request=self.request)
+        except DomainError as exc:  # locked out (the lockout middleware answers 429)
+            raise forms.ValidationError(exc.message, code="locked_out")
+        if not matches:
             raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
         return old_password
