@@ -148,6 +148,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit trail
+AXES_VERBOSE = False  # failures and lockouts are in the audit trail
 AXES_CLIENT_IP_CALLABLE = "portal.accounts.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
