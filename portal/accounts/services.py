@@ -6,6 +6,7 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 from django.http import HttpRequest
 from django_otp import login as otp_login
+from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
@@ -79,8 +80,6 @@ def otp_backup_codes_issue(*, user) -> list[str]:
 def otp_verify(*, user, token: str, request) -> bool:
     """Check a code from the authenticator or an unused backup code; on success mark the session as
     verified (django-otp). django-otp slows repeated failures per device. Audited either way."""
-    from django_otp import match_token
-
     device = match_token(user, (token or "").strip().replace(" ", ""))
     if device is None:
         audit_record(actor=user, action="auth.otp.failed", object_type="otp.device", object_id=str(user.pk),
