@@ -69,6 +69,24 @@ def api_client():
 
 
 @pytest.fixture(autouse=True)
+def _test_logins_are_otp_verified(monkeypatch):
+    """``client.force_login``/``client.login`` give a session that has passed the second factor too
+    (portal.testing.cast.otp_verify_session), so tests of other features need not enrol every user.
+    Tests of two-factor authentication itself log in through the login page instead."""
+    from django.test.client import ClientMixin
+
+    from portal.testing.cast import otp_verify_session
+
+    original = ClientMixin._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        otp_verify_session(self, user)
+
+    monkeypatch.setattr(ClientMixin, "_login", _login)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 makes every test user cost ~0.5 s on these cores; tests do not need slow hashes."""
     settings.PASSWORD_HASHERS = MD5_HASHER
@@ -109,3 +127,19 @@ def shared_fixtures():
     from portal.testing.shared import shared_fixtures_dir
 
     return shared_fixtures_dir()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_may_truncate_the_audit_trail():
+    """Transactional tests end with a database flush (TRUNCATE of every table); on PostgreSQL the audit
+    trail refuses TRUNCATE (portal/audit/migrations/0003) unless the flush's transaction allows it."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return original(self, ["SET LOCAL portal.audit_truncate = 'allowed'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original

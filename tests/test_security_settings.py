@@ -1,4 +1,4 @@
-"""Production security settings: login throttling, CSP, HSTS, secure cookies, idle session timeout."""
+"""Production security settings: login (lockout tests: portal/accounts/tests/test_lockout.py), CSP, HSTS, secure cookies, idle session timeout."""
 from __future__ import annotations
 
 import pytest
@@ -26,19 +26,6 @@ def _fast_passwords(settings):
 
 def login(client, username, password, **extra):
     return client.post(reverse("accounts:login"), {"username": username, "password": password}, **extra)
-
-
-def test_login_is_throttled_after_repeated_failures(client, cast):
-    for _ in range(settings.LOGIN_THROTTLE_MAX_FAILURES):
-        response = login(client, "a_uploader", "wrong-password-1")
-        assert response.status_code == 200 and "_auth_user_id" not in client.session
-    response = login(client, "a_uploader", PASSWORD)  # the right password no longer helps
-    assert response.status_code == 200
-    assert "Too many failed logins" in response.content.decode()
-    assert "_auth_user_id" not in client.session
-    # Another user is not affected.
-    response = login(client, "a_reviewer", PASSWORD)
-    assert response.status_code == 302
 
 
 def test_a_successful_login_clears_earlier_failures(client, cast):

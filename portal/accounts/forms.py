@@ -1,34 +1,32 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordChangeForm
 
 from portal.accounts import services
+from portal.core.api import DomainError
 
 
-def client_ip(request) -> str | None:
-    """The client's address (REMOTE_ADDR; a proxy in front must set it correctly)."""
-    return request.META.get("REMOTE_ADDR") or None
+class CodeForm(forms.Form):
+    """A six-digit code from the authenticator app, or a backup code."""
+
+    token = forms.CharField(label="Code", max_length=16, strip=True, widget=forms.TextInput(attrs={
+        "autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}))
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """The login form, refusing a user or address after too many failures."""
+class CountedPasswordChangeForm(PasswordChangeForm):
+    """Django's password change form whose old-password check is counted by django-axes."""
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed logins. Wait a few minutes and try again.",
-    }
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
 
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        ip_address = client_ip(self.request) if self.request else None
-        if username and services.login_is_throttled(username=username, ip_address=ip_address):
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
         try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if username:
-                services.login_failure_record(username=username, ip_address=ip_address)
-            raise
-        services.login_failures_clear(username=username)
-        return cleaned
+            matches = services.password_check(user=self.user, password=old_password, request=self.request)
+        except DomainError as exc:  # locked out (the lockout middleware answers 429)
+            raise forms.ValidationError(exc.message, code="locked_out")
+        if not matches:
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password

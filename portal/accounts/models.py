@@ -16,11 +16,3 @@ class User(AbstractUser):
     def display_name(self) -> str:
         """Full name when known, else the username."""
         return self.get_full_name() or self.username
-
-
-class LoginFailure(models.Model):
-    """One failed login, kept for throttling (username and client address)."""
-
-    username = models.CharField(max_length=150, db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -168,6 +168,12 @@ def checkpoint_key(chain_id: str) -> str:
     return f"{connection.settings_dict.get('NAME')}|{chain_id}"
 
 
+def checkpoint_entries() -> dict[str, dict]:
+    """This database's checkpoint entries, by chain id (every chain it ever had, even one since wiped)."""
+    prefix = checkpoint_key("")
+    return {key[len(prefix):]: entry for key, entry in checkpoint_read().items() if key.startswith(prefix)}
+
+
 def checkpoint_path() -> Path:
     return Path(settings.AUDIT_CHECKPOINT_PATH)
 

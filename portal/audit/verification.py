@@ -1,4 +1,4 @@
-"""Verifying the audit chain: every event's HMAC, the links, and both signed heads."""
+"""Verifying the audit chain: every event's HMAC, the links, the signed head row and the checkpoint file."""
 from __future__ import annotations
 
 import hmac
@@ -8,8 +8,7 @@ from portal.audit.models import AuditChainHead, AuditEvent
 from portal.audit.services import (
     GENESIS_HASH,
     HEAD_ID,
-    checkpoint_key,
-    checkpoint_read,
+    checkpoint_entries,
     event_hash,
     head_signature,
 )
@@ -30,12 +29,15 @@ def _name(event: AuditEvent) -> str:
            f"{event.actor_username or '-'} at {event.occurred_at:%Y-%m-%d %H:%M:%S})"
 
 
-def audit_verify(*, check_checkpoint: bool = True) -> VerifyResult:
-    """Recompute the whole chain; each problem names the event concerned."""
+def audit_verify() -> VerifyResult:
+    """Recompute the whole chain and compare its end with the signed head row and with the checkpoint
+    file outside the database (always: an empty trail with a checkpoint entry is a wiped trail).
+    Each problem names the event concerned."""
     result = VerifyResult()
-    expected_seq, prev_hash, last = 1, GENESIS_HASH, None
+    expected_seq, prev_hash, first, last = 1, GENESIS_HASH, None, None
     for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
         result.events += 1
+        first = first or event
         if event.sequence != expected_seq:
             missing = (f"#{expected_seq}" if event.sequence == expected_seq + 1
                        else f"#{expected_seq}..#{event.sequence - 1}")
@@ -54,34 +56,48 @@ def audit_verify(*, check_checkpoint: bool = True) -> VerifyResult:
     if head is None:
         if result.events:
             result.problems.append("the signed chain head row is missing")
-        return result
-    expected_sig = head_signature(chain_id=head.chain_id, sequence=head.sequence, hash=head.hash,
-                                  summary=head.summary)
-    if not hmac.compare_digest(head.signature or "", expected_sig):
-        result.problems.append(f"the chain head row ({head.summary}) has an invalid signature")
-    _compare_head("chain head row", head.sequence, head.hash, head.summary, last, result)
+    else:
+        expected_sig = head_signature(chain_id=head.chain_id, sequence=head.sequence, hash=head.hash,
+                                      summary=head.summary)
+        if not hmac.compare_digest(head.signature or "", expected_sig):
+            result.problems.append(f"the chain head row ({head.summary}) has an invalid signature")
+        _compare_head("chain head row", head.sequence, head.hash, head.summary, last, result)
 
-    if check_checkpoint and head.sequence:
-        entry = checkpoint_read().get(checkpoint_key(head.chain_id))
-        if entry is None:
-            result.problems.append("no checkpoint for this chain in the checkpoint file")
-        else:
-            sig = head_signature(chain_id=entry.get("chain_id", ""), sequence=int(entry.get("sequence", 0)),
-                                 hash=entry.get("hash", ""), summary=entry.get("summary", ""))
-            if not hmac.compare_digest(entry.get("signature", ""), sig):
-                result.problems.append("the checkpoint file's signature is invalid")
-            else:
-                seq = int(entry["sequence"])
-                if last is None or seq > last.sequence:
-                    result.problems.append(
-                        f"the checkpoint file records {entry['summary']} but the chain ends at "
-                        f"{_name(last) if last else 'nothing'}: the last event(s) were deleted"
-                    )
-                else:
-                    event = AuditEvent.objects.filter(sequence=seq).first()
-                    if event is None or event.hash != entry["hash"]:
-                        result.problems.append(f"checkpointed {entry['summary']} differs from the stored event")
+    # The chain this database holds: the head row's id, else the first event's hash prefix.
+    chain_id = head.chain_id if head is not None and head.sequence else (first.hash[:16] if first else "")
+    _compare_checkpoint(chain_id, last, result)
     return result
+
+
+def _compare_checkpoint(chain_id: str, last: AuditEvent | None, result: VerifyResult) -> None:
+    """Compare the chain with every checkpoint entry of this database (kept outside it)."""
+    entries = checkpoint_entries()
+    if last is not None and chain_id not in entries:
+        result.problems.append("no checkpoint for this chain in the checkpoint file")
+    for entry_chain, entry in sorted(entries.items()):
+        summary = entry.get("summary", "")
+        sig = head_signature(chain_id=entry.get("chain_id", ""), sequence=int(entry.get("sequence", 0)),
+                             hash=entry.get("hash", ""), summary=summary)
+        if entry.get("chain_id") != entry_chain or not hmac.compare_digest(entry.get("signature", ""), sig):
+            result.problems.append(f"the checkpoint file's entry for chain {entry_chain} has an invalid signature")
+            continue
+        if entry_chain != chain_id:
+            held = f"holds chain {chain_id} ending at {_name(last)}" if last else "holds no events"
+            result.problems.append(
+                f"the checkpoint file records {summary} of chain {entry_chain} but the database {held}: "
+                f"the audit trail was wiped or replaced"
+            )
+            continue
+        seq = int(entry["sequence"])
+        if last is None or seq > last.sequence:
+            result.problems.append(
+                f"the checkpoint file records {summary} but the chain ends at "
+                f"{_name(last) if last else 'nothing'}: the last event(s) were deleted"
+            )
+        else:
+            event = AuditEvent.objects.filter(sequence=seq).first()
+            if event is None or not hmac.compare_digest(event.hash, entry["hash"]):
+                result.problems.append(f"checkpointed {summary} differs from the stored event")
 
 
 def _compare_head(label, sequence, hash_, summary, last, result) -> None:

@@ -44,8 +44,10 @@ def _events(request):
 
 @login_required
 def event_list(request):
-    form, _, events = _events(request)
+    form, data, events = _events(request)
     page = Paginator(events, 100).get_page(request.GET.get("page"))
+    audit_record(actor=request.user, action="audit.view", object_type="audit.auditevent",
+                 after={"page": page.number, **{k: str(v) for k, v in data.items() if v}}, request=request)
     return render(request, "audit/event_list.html", {"form": form, "page": page,
                                                      "query": request.GET.urlencode()})
 

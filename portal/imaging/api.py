@@ -317,7 +317,6 @@ class ImageDetailApi(APIView):
 
 class _ImageFileApi(APIView):
     kind = "file"
-    audit_each = True
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/tiff"): OpenApiTypes.BINARY})
     def get(self, request, pk):
@@ -325,8 +324,7 @@ class _ImageFileApi(APIView):
         path = services.image_file_path(image, self.kind)
         if not path.is_file():
             raise DomainError("The image file is missing on the server.", status_code=404)
-        if self.audit_each:
-            services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
+        services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
         is_tiff = path.suffix in (".tif", ".tiff")
         response = FileResponse(open(path, "rb"), content_type="image/tiff" if is_tiff else "image/png")
         if self.kind == "file":
@@ -348,7 +346,6 @@ class ImageDisplayApi(_ImageFileApi):
 
 
 class ImageThumbnailApi(_ImageFileApi):
-    """A thumbnail (≤256 px). Not audited one by one: the page listing them records one event."""
+    """A thumbnail (≤256 px). Audited like every read of image data."""
 
     kind = "thumbnail"
-    audit_each = False

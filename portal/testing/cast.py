@@ -65,3 +65,43 @@ def build_cast() -> Cast:
     auditor = make_user("auditor", is_auditor=True)
     superuser = get_user_model().objects.create_superuser(username="root", password=PASSWORD)
     return Cast(a=centers["a"], b=centers["b"], auditor=auditor, superuser=superuser)
+
+
+# --- two-factor authentication in tests ------------------------------------------------------------
+
+def otp_device_for(user):
+    """The user's confirmed authenticator device (created on first call). ``totp_now(device)`` gives a
+    code it accepts."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+
+
+def totp_now(device) -> str:
+    """The code the authenticator app would show now for ``device``, computed from its key as the app
+    does (RFC 6238). django-otp refuses a code twice; this forgets the last used step first so a test
+    can log the same user in several times within 30 s."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    type(device).objects.filter(pk=device.pk).update(last_t=-1)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def otp_verify_session(client, user) -> None:
+    """Mark ``client``'s logged-in session as verified by a second factor (as after the code page)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = otp_device_for(user).persistent_id
+    session.save()
+
+
+def login_verified(client, user) -> None:
+    """Log ``user`` in on ``client`` with the password and the second factor done."""
+    client.force_login(user)
+    otp_verify_session(client, user)

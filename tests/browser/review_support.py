@@ -37,11 +37,25 @@ def launch(playwright):
 
 
 def login(page, live_server_url: str, username: str, password: str) -> None:
+    """Log in through the login page; a user whose role requires two-factor authentication gets an
+    enrolled authenticator first and types its current code on the code page."""
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.selectors import user_requires_otp
+    from portal.testing.cast import otp_device_for, totp_now
+
+    user = get_user_model().objects.get(username=username)
+    device = otp_device_for(user) if user_requires_otp(user) else None
     page.goto(f"{live_server_url}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.press("#id_password", "Enter")
     page.wait_for_url(lambda url: "/accounts/login" not in url)
+    if device is not None:
+        page.wait_for_url(lambda url: "/accounts/2fa/" in url)
+        page.fill("#id_token", totp_now(device))
+        page.press("#id_token", "Enter")
+        page.wait_for_url(lambda url: "/accounts/2fa/" not in url)
 
 
 def wait_viewer(page) -> None:

@@ -7,6 +7,7 @@ from tests.browser.review_support import (
     A11Y_JS,
     build_world,
     launch,
+    login,
     shot,
     tab_order,
     wait_saved,
@@ -98,11 +99,7 @@ def test_review_pages_pass_a_basic_accessibility_check(world, page, live_server)
     cast, session, images, dets = world
     decision_set(user=cast.a.reviewer, detection=dets[0], verdict="accept")
     pick_list = pick_list_create(user=cast.a.reviewer, session=session)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "a_admin")
-    page.fill("#id_password", PASSWORD)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    login(page, live_server.url, "a_admin", PASSWORD)
     pages = {
         "session list": "/review/",
         "session": f"/review/sessions/{session.pk}/",

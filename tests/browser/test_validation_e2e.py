@@ -11,6 +11,7 @@ from django.db import connections
 from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD, build_cast
 from portal.validation.models import Cell
+from tests.browser.review_support import login
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 
@@ -19,10 +20,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "validation
 
 def _login(page, base, username):
     page.context.clear_cookies()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
+    login(page, base, username, PASSWORD)  # with the code step for admins and validators
     page.wait_for_url(f"{base}/")
 
 

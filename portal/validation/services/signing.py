@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from portal.accounts.services import password_check
 from portal.audit.services import audit_record
 from portal.core.errors import Conflict, DomainError
 from portal.validation.lib.matching import (
@@ -41,10 +42,11 @@ def scores_hash_for(membership: StudyValidator) -> str:
 
 
 def study_sign(*, actor, study: Study, membership: StudyValidator, password: str, request=None) -> Signature:
-    """The validator signs their completed list after re-entering their password."""
+    """The validator signs their completed list after re-entering their password (wrong passwords count
+    towards the same lockout as failed logins: ``accounts.services.password_check``)."""
     detail: dict = {}
     _writable_for_scores(actor=actor, study=study, action="validation.sign", detail=detail, request=request)
-    if not actor.check_password(password or ""):
+    if not password_check(user=actor, password=password, request=request):  # counted by django-axes
         audit_record(actor=actor, action="validation.sign.failed", center=study.center, obj=study,
                      after={"reason": "wrong password"}, request=request)
         raise DomainError("The password is not correct.", extra={"field": "password"}, status_code=400)

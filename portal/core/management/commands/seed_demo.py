@@ -13,11 +13,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from portal.accounts.selectors import OTP_REQUIRED_ROLES
 from portal.centers.models import Center, Role
 from portal.centers.services import center_create, membership_grant
 from portal.core.demo import seed_demo_model_and_session
 
 DEMO_CENTER_CODE = "C01"
+OTP_ROLES = (*OTP_REQUIRED_ROLES, None)  # None: the site auditor
 DEMO_USERS = [
     ("uploader", Role.UPLOADER),
     ("reviewer", Role.REVIEWER),
@@ -71,7 +73,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo center {center.code} ready. Logins:"))
         for username, role in DEMO_USERS:
             label = Role(role).label if role else "Site auditor"
-            self.stdout.write(f"  {username:<13} {passwords[username]:<22} {label}")
+            second = "  [2FA: enrol an authenticator app at first login]" if role in OTP_ROLES else ""
+            self.stdout.write(f"  {username:<13} {passwords[username]:<22} {label}{second}")
+        self.stdout.write("Two-factor: center_admin, validators and auditor scan a QR code with any TOTP app "
+                          "(or type the key shown) at first login; keep the backup codes shown once.")
         for line in extras:
             self.stdout.write(line)
 
