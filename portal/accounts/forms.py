@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.forms import PasswordChangeForm
 
 from portal.accounts import services
-from portal.core.api import DomainError
+from portal.core.errors import DomainError
 
 
 class CodeForm(forms.Form):

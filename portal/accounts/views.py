@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from portal.accounts import selectors, services
 from portal.accounts.forms import CodeForm, CountedPasswordChangeForm
 from portal.audit.services import audit_record
-from portal.core.api import DomainError
+from portal.core.errors import DomainError
 
 
 class LoginView(auth_views.LoginView):

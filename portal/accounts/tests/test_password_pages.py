@@ -8,7 +8,7 @@ from django.core import mail
 from django.urls import reverse
 
 from portal.audit.models import AuditEvent
-from portal.core.testing import PASSWORD
+from portal.testing.cast import PASSWORD
 
 NEW_PASSWORD = "a-much-better-passphrase-42"
 
