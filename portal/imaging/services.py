@@ -216,7 +216,15 @@ def _image_summary(image: Image) -> dict:
 
 
 def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, request) -> list[Image]:
-    """Validate, store and commit one uploaded file; raise UploadRefused or DomainError to refuse it."""
+    """Validate, store and commit one uploaded file; raise UploadRefused or DomainError to refuse it.
+
+    The content is checked first, so a file that is refused for what it is never gets "already uploaded".
+    """
+    inspected = inspect_upload(
+        data, name, max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS,
+        max_pages=settings.UPLOAD_MAX_PAGES, um_min=settings.UM_PER_PX_MIN, um_max=settings.UM_PER_PX_MAX,
+        min_side=settings.UPLOAD_MIN_SIDE_PX,
+    )
     sha = hashlib.sha256(data).hexdigest()
     existing = Image.objects.filter(center_id=session.center_id, original_sha256=sha).first()
     if existing is not None:  # only ever looked up within the session's own center
@@ -224,10 +232,6 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
             "already uploaded in this center", extra={"image": str(existing.pk), "session": str(existing.session_id)},
             status_code=409,
         )
-    inspected = inspect_upload(
-        data, name, max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS,
-        max_pages=settings.UPLOAD_MAX_PAGES, um_min=settings.UM_PER_PX_MIN, um_max=settings.UM_PER_PX_MAX,
-    )
     images: list[Image] = []
     written: list[Path] = []
     try:
