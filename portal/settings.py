@@ -187,9 +187,11 @@ AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "aud
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: DRF takes the WWW-Authenticate challenge from the first class, so missing or invalid
+    # credentials answer 401 (not 403). Session authentication (browser pages) still enforces CSRF.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -204,6 +206,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Centers, pseudonymized patients, image sessions, inference jobs, review and validation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,14 +1,16 @@
 """Top-level URLs. Each app contributes ``urls.py`` (HTML pages) and ``api_urls.py`` (REST, /api/v1/)."""
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+
+from portal.core.views import ApiDocsView
 
 urlpatterns = [
     path("", include("portal.core.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(), name="api-docs"),
     path("api/v1/", include("portal.api_urls")),
     path("audit/", include("portal.audit.urls")),
     path("imaging/", include("portal.imaging.urls")),

@@ -38,6 +38,12 @@ class HomeView(LoginRequiredMixin, TemplateView):
         return context
 
 
+class ApiDocsView(LoginRequiredMixin, TemplateView):
+    """Swagger UI of the API schema, for signed-in users; started by ``static/core/api_docs.js``."""
+
+    template_name = "core/api_docs.html"
+
+
 def healthz(request):
     """Liveness and database check for load balancers and the run command."""
     with connection.cursor() as cursor:

@@ -9,7 +9,6 @@ Two families of serializers, kept apart on purpose:
 """
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -170,10 +169,8 @@ class StudyValidatorsApi(APIView):
         study = selectors.study_get_for_admin(request.user, study_id)
         data = self.StudyValidatorsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
-        if user is None:
-            raise DomainError("No such user.", extra={"field": "username"})
-        services.study_validator_add(actor=request.user, study=study, user=user, request=request)
+        services.study_validator_add_by_username(actor=request.user, study=study,
+                                                 username=data.validated_data["username"], request=request)
         return Response(StudyOutputSerializer(study).data)
 
 
@@ -183,10 +180,8 @@ class StudyValidatorDeleteApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, study_id, username):
         study = selectors.study_get_for_admin(request.user, study_id)
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise Http404
-        services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
+        services.study_validator_remove_by_username(actor=request.user, study=study, username=username,
+                                                    request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
