@@ -136,6 +136,8 @@ class SessionOutput(serializers.Serializer):
     notes = serializers.CharField(help_text=NOTES_HELP)
     image_count = serializers.IntegerField(required=False)
     created_at = serializers.DateTimeField()
+    frozen_at = serializers.DateTimeField(allow_null=True, help_text="When the session's measurements were frozen.")
+    frozen_reason = serializers.CharField(help_text="Why they were frozen (e.g. a validation study opened).")
 
 
 class SessionFields(serializers.Serializer):

@@ -22,6 +22,7 @@ from portal.audit.services import audit_record
 from portal.centers.models import Role
 from portal.centers.selectors import center_ids_for_user, user_has_role
 from portal.core.api import Conflict, DomainError
+from portal.imaging import services as imaging_services
 from portal.validation import crops
 from portal.validation.models import (
     Assignment,
@@ -438,6 +439,9 @@ def study_open(*, actor, study: Study, request=None) -> Study:
     }
     study.model_output_sha256 = model_output_hash(study, [r.pk for r in frozen_sets.values()])
     study.status = StudyStatus.OPEN
+    # The cells' positions and sizes rest on the sessions' measurements: fix them from now on.
+    imaging_services.session_freeze(session_ids=study.sessions.values_list("id", flat=True),
+                                    reason=f"validation study {study.name!r} opened", actor=actor, request=request)
     study.opened_at = timezone.now()
     study.opened_by = actor
     study.save()
