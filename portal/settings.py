@@ -194,9 +194,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # JSON bodies only (uploads declare multipart themselves): form encodings cannot carry null,
+    # numbers or nested lists, so the schema could not say what they mean.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "portal.core.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.core.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_USER_RATE", "6000/hour")},
@@ -211,7 +214,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StainResultEnum": "portal.validation.models.Stain"},
+    "COMPONENT_SPLIT_PATCH": False,  # PATCH bodies: each serializer states itself which fields are optional
+    "ENUM_NAME_OVERRIDES": {
+        "StainResultEnum": "portal.validation.models.Stain",
+        "ImageStatusEnum": "portal.imaging.models.ImageStatus",
+        "JobStatusEnum": "portal.jobs.models.JobStatus",
+        "JobImageStatusEnum": "portal.jobs.models.JobImageStatus",
+        "ResultSetStatusEnum": "portal.results.models.ResultSetStatus",
+    },
 }
 
 # --- cache ----------------------------------------------------------------------------------------

@@ -19,3 +19,5 @@ urlpatterns = [
     path("review/", include("portal.review.urls")),
     path("validation/", include("portal.validation.urls")),
 ]
+
+handler404 = "portal.core.views.not_found"

@@ -2,21 +2,22 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.core.pagination import Pagination
+from portal.core.serializers import JsonInputSerializer
 from portal.jobs import selectors, services
-from portal.jobs.models import InferenceJob, JobStatus
+from portal.jobs.models import InferenceJob, JobImageStatus, JobStatus
 from portal.jobs.permissions import IsCenterMember
 from portal.mlmodels.selectors import model_version_get
 
 
 class JobImageOutput(serializers.Serializer):
     image_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobImageStatus.choices)
     attempts = serializers.IntegerField()
     seconds = serializers.FloatField(allow_null=True)
     error_message = serializers.CharField()
@@ -30,7 +31,7 @@ class JobOutput(serializers.Serializer):
     model_version_id = serializers.UUIDField()
     model_version = serializers.CharField(source="model_version.__str__")
     parameters = serializers.DictField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
     attempts = serializers.IntegerField()
     images_total = serializers.IntegerField()
     images_done = serializers.IntegerField()
@@ -69,32 +70,27 @@ class JobListApi(APIView):
     """Jobs of the user's centers (filter by ``session`` and ``status``); POST starts an analysis."""
 
     permission_classes = [IsCenterMember]
+    pagination_class = Pagination
 
-    class JobCreateInputSerializer(serializers.Serializer):
+    class JobCreateInputSerializer(JsonInputSerializer):
         session_id = serializers.UUIDField()
         model_version_id = serializers.UUIDField(required=False, allow_null=True,
                                                  help_text="Default: the center's active model.")
-        image_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False,
+        image_ids = serializers.ListField(child=serializers.UUIDField(), required=False, min_length=1,
                                           help_text="Default: every image of the session.")
         parameters = serializers.DictField(required=False, help_text="score_threshold (0–1), tile_size (px).")
 
-    @extend_schema(
-        parameters=[OpenApiParameter("session", str, description="session id"),
-                    OpenApiParameter("status", str, enum=JobStatus.values)],
-        responses=JobOutput(many=True),
-    )
-    def get(self, request):
-        session_id = request.query_params.get("session") or None
-        if session_id is not None:
-            try:
-                import uuid
+    class JobFilterSerializer(serializers.Serializer):
+        session = serializers.UUIDField(required=False, help_text="Only this session's jobs.")
+        status = serializers.ChoiceField(choices=JobStatus.choices, required=False, allow_blank=True)
 
-                session_id = uuid.UUID(session_id)
-            except ValueError:
-                raise Http404
-        rows = selectors.job_list(user=request.user, session_id=session_id,
-                                  status=request.query_params.get("status") or None)
-        paginator = PageNumberPagination()
+    @extend_schema(parameters=[JobFilterSerializer], responses=JobOutput(many=True))
+    def get(self, request):
+        filters = self.JobFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        rows = selectors.job_list(user=request.user, session_id=filters.validated_data.get("session"),
+                                  status=filters.validated_data.get("status") or None)
+        paginator = Pagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(JobOutput(page, many=True).data)
 
@@ -145,11 +141,11 @@ class JobCancelApi(APIView):
 
 class SessionJobImageProgressSerializer(serializers.Serializer):
     image_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobImageStatus.choices)
 
 class SessionJobProgressSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
     model_version = serializers.CharField()
     images_total = serializers.IntegerField()
     images_done = serializers.IntegerField()

@@ -4,13 +4,14 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.centers.models import Center
 from portal.centers.selectors import center_ids_for_user
 from portal.core.api import DomainError
+from portal.core.serializers import JsonInputSerializer
 from portal.jobs.permissions import IsCenterMemberOrSuperuser
 from portal.mlmodels import selectors, services
 from portal.mlmodels.models import ModelVersion
@@ -54,9 +55,9 @@ class ModelListApi(APIView):
 
     permission_classes = [IsCenterMemberOrSuperuser]
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
-    class ModelUploadInputSerializer(serializers.Serializer):
+    class ModelUploadInputSerializer(JsonInputSerializer):
         file = serializers.FileField(help_text="A zip of a model bundle directory.")
         center_id = serializers.UUIDField(required=False, allow_null=True,
                                           help_text="Owner center; empty for a site-wide model (superuser).")
@@ -101,7 +102,7 @@ class ModelActivateApi(APIView):
 
     permission_classes = [IsCenterMemberOrSuperuser]
 
-    class ModelActivateInputSerializer(serializers.Serializer):
+    class ModelActivateInputSerializer(JsonInputSerializer):
         center_id = serializers.UUIDField(required=False, allow_null=True)
 
     class ModelActivateOutputSerializer(serializers.Serializer):
@@ -116,7 +117,7 @@ class ModelActivateApi(APIView):
         center_id = data.validated_data.get("center_id", model_version.center_id)
         center = _center_or_404(request.user, center_id)
         if center is None and not request.user.is_superuser:
-            raise DomainError("Give the center_id of a center you administer.")
+            raise DomainError("Give the center_id of a center you administer.", status_code=403)
         row = services.model_activate(model_version=model_version, center=center, user=request.user)
         return Response(self.ModelActivateOutputSerializer(
             {"center_id": row.center_id, "model_version_id": row.model_version_id}).data)

@@ -10,13 +10,14 @@ from rest_framework.views import APIView
 from portal.audit.services import audit_record
 from portal.jobs.permissions import IsCenterMember
 from portal.results import selectors
+from portal.results.models import ResultSetStatus, ResultSource
 
 
 class ResultSetOutput(serializers.Serializer):
     id = serializers.UUIDField()
     image_id = serializers.UUIDField()
-    source = serializers.CharField()
-    status = serializers.CharField()
+    source = serializers.ChoiceField(choices=ResultSource.choices)
+    status = serializers.ChoiceField(choices=ResultSetStatus.choices)
     job_id = serializers.UUIDField(allow_null=True)
     model_version_id = serializers.UUIDField(allow_null=True)
     model_version = serializers.SerializerMethodField()

@@ -20,6 +20,7 @@ from portal.audit.services import audit_record
 from portal.centers.models import Center, Role
 from portal.centers.selectors import center_ids_for_user
 from portal.core.api import DomainError
+from portal.core.serializers import JsonInputSerializer
 from portal.validation import selectors, services
 from portal.validation.models import (
     Design,
@@ -94,7 +95,7 @@ def _by_ids(queryset, ids, label: str):
 class StudyListApi(APIView):
     """Studies run by the user's centers (administrators), and creating a draft study."""
 
-    class StudyListInputSerializer(serializers.Serializer):
+    class StudyListInputSerializer(JsonInputSerializer):
         name = serializers.CharField(max_length=200)
         center = serializers.UUIDField()
         centers = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
@@ -161,7 +162,7 @@ class StudyDetailApi(APIView):
 class StudyValidatorsApi(APIView):
     """Add a validator to a draft study (by username)."""
 
-    class StudyValidatorsInputSerializer(serializers.Serializer):
+    class StudyValidatorsInputSerializer(JsonInputSerializer):
         username = serializers.CharField(max_length=150)
 
     @extend_schema(request=StudyValidatorsInputSerializer, responses=StudyOutputSerializer)
@@ -254,7 +255,7 @@ class PickSerializer(serializers.Serializer):
 class StudyPicksApi(APIView):
     """Picked-cells design: the embryologist's own picks (made on images without overlay)."""
 
-    class StudyPicksInputSerializer(serializers.Serializer):
+    class StudyPicksInputSerializer(JsonInputSerializer):
         field = serializers.CharField(max_length=32)
         x_px = serializers.FloatField(min_value=0)
         y_px = serializers.FloatField(min_value=0)
@@ -369,7 +370,7 @@ class MyCellsApi(APIView):
 class MyCellApi(APIView):
     """Read or write the validator's entries for one cell."""
 
-    class MyCellInputSerializer(serializers.Serializer):
+    class MyCellInputSerializer(JsonInputSerializer):
         morphology = serializers.ChoiceField(choices=CHOICE_BLANK + Morphology.choices, required=False)
         prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
         pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
@@ -395,7 +396,7 @@ class MyCellApi(APIView):
 class MySignApi(APIView):
     """Sign the completed list: re-enter the password; binds a hash of the scores."""
 
-    class MySignInputSerializer(serializers.Serializer):
+    class MySignInputSerializer(JsonInputSerializer):
         password = serializers.CharField(max_length=256, trim_whitespace=False)
 
     class MySignOutputSerializer(serializers.Serializer):
@@ -428,7 +429,7 @@ class MyFieldsApi(APIView):
 class MyMissedCellApi(APIView):
     """Whole field: add a missed cell by its position on the plain image."""
 
-    class MyMissedCellInputSerializer(serializers.Serializer):
+    class MyMissedCellInputSerializer(JsonInputSerializer):
         x_px = serializers.FloatField(min_value=0)
         y_px = serializers.FloatField(min_value=0)
 
@@ -484,7 +485,7 @@ class StainCellsApi(APIView):
 class StainCellApi(APIView):
     """Enter PRM1/PNA results for one cell."""
 
-    class StainCellInputSerializer(serializers.Serializer):
+    class StainCellInputSerializer(JsonInputSerializer):
         prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
         pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
 
