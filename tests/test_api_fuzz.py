@@ -7,7 +7,8 @@ center has the same, so answers that leak across centers would show up as schema
 The schema given to schemathesis declares token authentication only: the session cookie is for the
 browser pages, and a request without a token but with a cookie is not what a script sends.
 
-Figures are printed (operations, cases, failures, seconds); ``-s`` shows them.
+Figures are printed (operations, cases, failures, seconds); ``-s`` shows them. ``FUZZ_MAX_EXAMPLES``
+and ``FUZZ_SEED`` deepen or vary the run; ``FUZZ_LOG=path`` keeps schemathesis's full output.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-SEED = 20261202
+SEED = int(os.environ.get("FUZZ_SEED", "20261202"))
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # the few operations whose rules OpenAPI cannot state
