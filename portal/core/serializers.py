@@ -57,7 +57,8 @@ def _type_error(field: serializers.Field, value: Any) -> str | None:
 
 
 class JsonInputSerializer(serializers.Serializer):
-    """Refuses JSON values of the wrong type before DRF's conversions (multipart forms are left alone)."""
+    # No docstring on purpose: drf-spectacular would show it as every input schema's description.
+    # Refuses JSON values of the wrong type before DRF's conversions (multipart forms are left alone).
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping) and not isinstance(data, QueryDict):
