@@ -212,6 +212,7 @@ UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 200 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 100_000_000)
 UPLOAD_MAX_PAGES = env_int("UPLOAD_MAX_PAGES", 64)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 50)
+UPLOAD_MIN_SIDE_PX = env_int("UPLOAD_MIN_SIDE_PX", 32)
 UM_PER_PX_MIN = env_float("UM_PER_PX_MIN", 0.02)
 UM_PER_PX_MAX = env_float("UM_PER_PX_MAX", 5.0)
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
@@ -223,14 +224,19 @@ AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "aud
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: DRF takes the WWW-Authenticate challenge from the first class, so missing or invalid
+    # credentials answer 401 (not 403). Session authentication (browser pages) still enforces CSRF.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # JSON bodies only (uploads declare multipart themselves): form encodings cannot carry null,
+    # numbers or nested lists, so the schema could not say what they mean.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "portal.core.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.core.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_USER_RATE", "6000/hour")},
@@ -240,11 +246,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Centers, pseudonymized patients, image sessions, inference jobs, review and validation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StainResultEnum": "portal.validation.models.Stain"},
+    "COMPONENT_SPLIT_PATCH": False,  # PATCH bodies: each serializer states itself which fields are optional
+    "ENUM_NAME_OVERRIDES": {
+        "StainResultEnum": "portal.validation.models.Stain",
+        "ImageStatusEnum": "portal.imaging.models.ImageStatus",
+        "JobStatusEnum": "portal.jobs.models.JobStatus",
+        "JobImageStatusEnum": "portal.jobs.models.JobImageStatus",
+        "ResultSetStatusEnum": "portal.results.models.ResultSetStatus",
+    },
 }
 
 # --- cache ----------------------------------------------------------------------------------------

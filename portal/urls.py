@@ -2,7 +2,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+
+from portal.core.views import ApiDocsView
 
 # The admin site asks for the second factor (django-otp) and only lets verified staff in.
 admin.site.__class__ = OTPAdminSite
@@ -12,7 +14,7 @@ urlpatterns = [
     path("accounts/", include("portal.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(), name="api-docs"),
     path("api/v1/", include("portal.api_urls")),
     path("audit/", include("portal.audit.urls")),
     path("imaging/", include("portal.imaging.urls")),
@@ -21,3 +23,5 @@ urlpatterns = [
     path("review/", include("portal.review.urls")),
     path("validation/", include("portal.validation.urls")),
 ]
+
+handler404 = "portal.core.views.not_found"

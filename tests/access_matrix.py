@@ -26,14 +26,14 @@ Example (``tests/access_routes/review.py``)::
             name="api-detection-list",
             build=lambda cast, cc: {"image": make_image(cc)},
             list_ids=lambda objs: [objs["image"].pk],                 # ids that only its center may see
-            checks=[GET(own=statuses(200, validator=403, stain=403, auditor=403, anonymous=403))],
+            checks=[GET(own=statuses(200, validator=403, stain=403, auditor=403, anonymous=401))],
         ),
         Route(
             name="api-review-decide",
             build=...,
             kwargs=lambda objs: {"pk": objs["detection"].pk},
             checks=[POST(payload=lambda objs: {"decision": "accept"},
-                         own=statuses(403, reviewer=200, center_admin=200, anonymous=403))],
+                         own=statuses(403, reviewer=200, center_admin=200, anonymous=401))],
         ),
     ]
 
@@ -59,8 +59,8 @@ What the test does for each declared route and each check
 * Expected statuses are ints or tuples of accepted ints. Roles: ``uploader``, ``reviewer``,
   ``validator``, ``stain``, ``center_admin``, ``auditor``, ``anonymous`` and optional ``superuser``.
   ``statuses(default, **overrides)`` fills the five center roles plus auditor with ``default``;
-  ``anonymous`` must always be given (302 for HTML pages behind login, 403 for the API: DRF's
-  session authentication answers 403, not 401).
+  ``anonymous`` must always be given (302 for HTML pages behind login, 401 with ``WWW-Authenticate:
+  Token`` for the API).
 * Requests use ``client.force_login`` (no password hashing); JSON bodies by default, ``fmt="multipart"``
   for uploads. ``MEDIA_ROOT`` points at a temporary folder. A route whose URL needs kwargs but has no
   ``kwargs`` callable must set ``checks=[]`` and say why in ``note`` (e.g. Django admin details).

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
 from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -36,6 +37,19 @@ class HomeView(LoginRequiredMixin, TemplateView):
         ]
         context["is_auditor"] = self.request.user.is_auditor or self.request.user.is_superuser
         return context
+
+
+class ApiDocsView(LoginRequiredMixin, TemplateView):
+    """Swagger UI of the API schema, for signed-in users; started by ``static/core/api_docs.js``."""
+
+    template_name = "core/api_docs.html"
+
+
+def not_found(request, exception=None):
+    """404 for every URL no view answers: JSON under ``/api/`` (as the API's own 404s), else the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+    return page_not_found(request, exception)
 
 
 def healthz(request):

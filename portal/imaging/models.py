@@ -79,6 +79,10 @@ class ImageSession(UUIDModel):
         help_text="Technical notes only. Never enter names, dates of birth or record numbers.",
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Set once (``services.session_freeze``) when something that depends on the session's measurements
+    # starts, e.g. a validation study opens: from then on its fields and its images' pixel sizes are fixed.
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    frozen_reason = models.CharField(max_length=200, blank=True, editable=False)
 
     class Meta:
         ordering = ["-acquisition_date", "-created_at"]

@@ -22,12 +22,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
 from portal.centers.models import Center
 from portal.centers.policy import Action
-from portal.core.errors import DomainError
+from portal.core.errors import Conflict, DomainError
 from portal.imaging.lib.imagefile import UploadRefused, encode_page, inspect_upload, safe_display_name
 from portal.imaging.models import (
     BirthYearBucket,
@@ -112,12 +113,45 @@ def session_create(*, patient: Patient, user, request=None, **fields) -> ImageSe
     return session
 
 
+# What a frozen session keeps: everything but the technical notes.
+FROZEN_SESSION_FIELDS = tuple(name for name in SESSION_FIELDS if name != "notes")
+
+
+def _frozen_message(session: ImageSession, what: str) -> str:
+    return (f"{what} can no longer change: the session was frozen on {session.frozen_at:%Y-%m-%d %H:%M} UTC "
+            f"({session.frozen_reason}).")
+
+
+def session_freeze(*, session_ids, reason: str, actor=None, request=None) -> int:
+    """Freeze sessions that something now depends on (e.g. an opened validation study): their fields
+    (``FROZEN_SESSION_FIELDS``) and their images' pixel sizes are refused changes with a 409 from then
+    on. A session frozen before keeps its first date and reason. Returns how many were newly frozen."""
+    reason = reason[:200]
+    with transaction.atomic():
+        sessions = list(ImageSession.objects.select_for_update().filter(pk__in=list(session_ids),
+                                                                         frozen_at__isnull=True))
+        now = timezone.now()
+        for session in sessions:
+            session.frozen_at, session.frozen_reason = now, reason
+            session.save(update_fields=["frozen_at", "frozen_reason"])
+            audit_record(actor=actor, action="session.freeze", center=session.center_id, obj=session,
+                         after={"reason": reason}, request=request)
+    return len(sessions)
+
+
 def session_update(*, session: ImageSession, user, request=None, **fields) -> ImageSession:
-    """Change a session; a new ``um_per_px`` also applies to its images that had none or the session's."""
+    """Change a session; a new ``um_per_px`` also applies to its images that had none or the session's.
+
+    A frozen session (``session_freeze``) refuses changes of ``FROZEN_SESSION_FIELDS`` with a 409."""
     _require_writer(user, session.center_id)
     unknown = set(fields) - set(SESSION_FIELDS) - {"acquisition_date"}
     if unknown:
         raise DomainError(f"Unknown session field(s): {', '.join(sorted(unknown))}.")
+    if session.frozen_at is not None:
+        changed = sorted(n for n, v in fields.items() if n in FROZEN_SESSION_FIELDS and getattr(session, n) != v)
+        if changed:
+            raise Conflict(_frozen_message(session, "The session's " + ", ".join(changed)),
+                           extra={"fields": changed, "frozen_reason": session.frozen_reason})
     before = _session_summary(session)
     for name, value in fields.items():
         setattr(session, name, value)
@@ -145,8 +179,11 @@ def session_update(*, session: ImageSession, user, request=None, **fields) -> Im
 # --- images ---------------------------------------------------------------------------------------
 
 def image_um_per_px_set(*, image: Image, user, um_per_px: float, request=None) -> Image:
-    """Set an image's pixel size by hand (source ``manual``)."""
+    """Set an image's pixel size by hand (source ``manual``); refused (409) once its session is frozen."""
     _require_writer(user, image.center_id)
+    if image.session.frozen_at is not None:
+        raise Conflict(_frozen_message(image.session, "The image's pixel size"),
+                       extra={"frozen_reason": image.session.frozen_reason})
     try:
         value = float(um_per_px)
     except (TypeError, ValueError):
@@ -218,7 +255,15 @@ def _image_summary(image: Image) -> dict:
 
 
 def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, request) -> list[Image]:
-    """Validate, store and commit one uploaded file; raise UploadRefused or DomainError to refuse it."""
+    """Validate, store and commit one uploaded file; raise UploadRefused or DomainError to refuse it.
+
+    The content is checked first, so a file that is refused for what it is never gets "already uploaded".
+    """
+    inspected = inspect_upload(
+        data, name, max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS,
+        max_pages=settings.UPLOAD_MAX_PAGES, um_min=settings.UM_PER_PX_MIN, um_max=settings.UM_PER_PX_MAX,
+        min_side=settings.UPLOAD_MIN_SIDE_PX,
+    )
     sha = hashlib.sha256(data).hexdigest()
     existing = Image.objects.filter(center_id=session.center_id, original_sha256=sha).first()
     if existing is not None:  # only ever looked up within the session's own center
@@ -226,10 +271,6 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
             "already uploaded in this center", extra={"image": str(existing.pk), "session": str(existing.session_id)},
             status_code=409,
         )
-    inspected = inspect_upload(
-        data, name, max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS,
-        max_pages=settings.UPLOAD_MAX_PAGES, um_min=settings.UM_PER_PX_MIN, um_max=settings.UM_PER_PX_MAX,
-    )
     images: list[Image] = []
     written: list[Path] = []
     try:

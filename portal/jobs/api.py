@@ -1,24 +1,25 @@
 """Jobs API: create for a session, list, detail with per-image progress, cancel, session progress."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.centers.access import IsCenterMember
 from portal.centers.policy import Action
+from portal.core.pagination import Pagination
+from portal.core.serializers import JsonInputSerializer
 from portal.imaging.access import access_session
 from portal.jobs import selectors, services
 from portal.jobs.access import access_job
-from portal.jobs.models import InferenceJob, JobStatus
+from portal.jobs.models import InferenceJob, JobImageStatus, JobStatus
 from portal.mlmodels.access import access_model_version
 
 
 class JobImageOutput(serializers.Serializer):
     image_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobImageStatus.choices)
     attempts = serializers.IntegerField()
     seconds = serializers.FloatField(allow_null=True)
     error_message = serializers.CharField()
@@ -33,7 +34,7 @@ class JobOutput(serializers.Serializer):
     model_version = serializers.CharField(source="model_version.__str__", required=False,
                                           help_text="Left out for users blinded from a session.")
     parameters = serializers.DictField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
     attempts = serializers.IntegerField()
     images_total = serializers.IntegerField()
     images_done = serializers.IntegerField()
@@ -78,30 +79,27 @@ class JobListApi(APIView):
     """Jobs of the user's centers (filter by ``session`` and ``status``); POST starts an analysis."""
 
     permission_classes = [IsCenterMember]
+    pagination_class = Pagination
 
-    class JobCreateInputSerializer(serializers.Serializer):
+    class JobCreateInputSerializer(JsonInputSerializer):
         session_id = serializers.UUIDField()
         model_version_id = serializers.UUIDField(required=False, allow_null=True,
                                                  help_text="Default: the center's active model.")
-        image_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False,
+        image_ids = serializers.ListField(child=serializers.UUIDField(), required=False, min_length=1,
                                           help_text="Default: every image of the session.")
         parameters = serializers.DictField(required=False, help_text="score_threshold (0–1), tile_size (px).")
 
-    class FilterSerializer(serializers.Serializer):
-        session = serializers.UUIDField(required=False)
-        status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    class JobFilterSerializer(serializers.Serializer):
+        session = serializers.UUIDField(required=False, help_text="Only this session's jobs.")
+        status = serializers.ChoiceField(choices=JobStatus.choices, required=False, allow_blank=True)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("session", str, description="session id"),
-                    OpenApiParameter("status", str, enum=JobStatus.values)],
-        responses=JobOutput(many=True),
-    )
+    @extend_schema(parameters=[JobFilterSerializer], responses=JobOutput(many=True))
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.JobFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         rows = selectors.job_list(user=request.user, session_id=filters.validated_data.get("session"),
                                   status=filters.validated_data.get("status") or None)
-        paginator = PageNumberPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(_out(JobOutput, request.user, page, many=True))
 
@@ -144,13 +142,13 @@ class JobCancelApi(APIView):
 
 class SessionJobImageProgressSerializer(serializers.Serializer):
     image_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobImageStatus.choices)
     scale_status = serializers.CharField(help_text="How the image reached the model ('' before it is done).")
     scale_warning = serializers.CharField(help_text="Shown to users when not empty.")
 
 class SessionJobProgressSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
     model_version = serializers.CharField(required=False, help_text="Left out for users blinded from a session.")
     images_total = serializers.IntegerField()
     images_done = serializers.IntegerField()

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.centers.access import IsCenterMemberOrSuperuser
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
+from portal.core.serializers import JsonInputSerializer
 from portal.mlmodels import selectors, services
 from portal.mlmodels.access import access_model_center, access_model_version
 from portal.mlmodels.models import ModelVersion
@@ -36,9 +37,9 @@ class ModelListApi(APIView):
 
     permission_classes = [IsCenterMemberOrSuperuser]
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
-    class ModelUploadInputSerializer(serializers.Serializer):
+    class ModelUploadInputSerializer(JsonInputSerializer):
         file = serializers.FileField(help_text="A zip of a model bundle directory.")
         center_id = serializers.UUIDField(required=False, allow_null=True,
                                           help_text="Owner center; empty for a site-wide model (superuser).")
@@ -84,7 +85,7 @@ class ModelActivateApi(APIView):
 
     permission_classes = [IsCenterMemberOrSuperuser]
 
-    class ModelActivateInputSerializer(serializers.Serializer):
+    class ModelActivateInputSerializer(JsonInputSerializer):
         center_id = serializers.UUIDField(required=False, allow_null=True)
 
     class ModelActivateOutputSerializer(serializers.Serializer):
@@ -98,7 +99,7 @@ class ModelActivateApi(APIView):
         data.is_valid(raise_exception=True)
         center_id = data.validated_data.get("center_id", model_version.center_id)
         if center_id is None and not request.user.is_superuser:
-            raise DomainError("Give the center_id of a center you administer.")
+            raise DomainError("Give the center_id of a center you administer.", status_code=403)
         center = access_model_center(user=request.user, id=center_id)
         row = services.model_activate(model_version=model_version, center=center, user=request.user)
         return Response(self.ModelActivateOutputSerializer(

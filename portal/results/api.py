@@ -13,6 +13,7 @@ from portal.imaging.access import access_image
 from portal.imaging.selectors import user_is_blinded
 from portal.results import selectors
 from portal.results.access import access_result_set
+from portal.results.models import ResultSetStatus, ResultSource
 
 MODEL_FIELDS = ("model_version_id", "model_version")
 
@@ -29,8 +30,8 @@ def _unnamed(rows: list[dict], user) -> list[dict]:
 class ResultSetOutput(serializers.Serializer):
     id = serializers.UUIDField()
     image_id = serializers.UUIDField()
-    source = serializers.CharField()
-    status = serializers.CharField()
+    source = serializers.ChoiceField(choices=ResultSource.choices)
+    status = serializers.ChoiceField(choices=ResultSetStatus.choices)
     job_id = serializers.UUIDField(allow_null=True)
     model_version_id = serializers.UUIDField(allow_null=True, required=False,
                                              help_text="Left out for users blinded from a session.")

@@ -16,9 +16,11 @@ from rest_framework.views import APIView
 
 from portal.audit.services import audit_record
 from portal.centers.policy import Action
+from portal.core.serializers import JsonInputSerializer
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
+from portal.review.lib.geometry import MAX_VERTICES
 from portal.review.models import Verdict
 
 
@@ -89,7 +91,7 @@ class ImageReviewApi(APIView):
         return Response(data)
 
 
-class _VerdictInput(serializers.Serializer):
+class _VerdictInput(JsonInputSerializer):
     verdict = serializers.ChoiceField(choices=Verdict.choices)
     class_name = serializers.ChoiceField(choices=[("", "unchanged")] + [(n, n) for n in CLASS_NAMES],
                                          required=False, default="", allow_blank=True)
@@ -111,7 +113,7 @@ class DecisionApi(APIView):
                               class_name=data["class_name"], request=request)
         return Response(selectors.detection_state(user=request.user, detection=detection))
 
-    @extend_schema(responses=StateOutput)
+    @extend_schema(responses={200: StateOutput})
     def delete(self, request, detection_id):
         detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
         services.decision_clear(user=request.user, detection=detection, request=request)
@@ -135,7 +137,7 @@ class AdjudicationApi(APIView):
                                   class_name=data["class_name"], note=data["note"], request=request)
         return Response(selectors.detection_state(user=request.user, detection=detection))
 
-    @extend_schema(responses=StateOutput)
+    @extend_schema(responses={200: StateOutput})
     def delete(self, request, detection_id):
         detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_ADJUDICATE)
         services.adjudication_clear(user=request.user, detection=detection, request=request)
@@ -163,11 +165,15 @@ class _InstanceOut(serializers.Serializer):
         return [obj.centroid_x_px, obj.centroid_y_px]
 
 
+def _vertex() -> serializers.ListField:
+    return serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+
+
 class InstanceCreateApi(APIView):
     """Draw a new instance on an image: a polygon in image pixels. Stored as a manual detection."""
 
-    class InputSerializer(serializers.Serializer):
-        polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()),
+    class InputSerializer(JsonInputSerializer):
+        polygon = serializers.ListField(child=_vertex(), min_length=3, max_length=MAX_VERTICES,
                                         help_text="[[x, y], ...] in image pixels, top-left origin")
         class_name = serializers.ChoiceField(choices=[(n, n) for n in CLASS_NAMES], default=TARGET_CLASS)
 
@@ -186,8 +192,8 @@ class InstanceCreateApi(APIView):
 class InstanceApi(APIView):
     """Edit (vertices, class) or delete a drawn instance (its author or a center admin)."""
 
-    class InputSerializer(serializers.Serializer):
-        polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()), required=False)
+    class InputSerializer(JsonInputSerializer):
+        polygon = serializers.ListField(child=_vertex(), min_length=3, max_length=MAX_VERTICES, required=False)
         class_name = serializers.ChoiceField(choices=[(n, n) for n in CLASS_NAMES], required=False)
 
         class Meta:
@@ -213,7 +219,10 @@ class CocoExportApi(APIView):
     accept); categories 1..6 by name in labels.md order; ``info.selection_rule`` states the rule."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("session", OpenApiTypes.UUID, many=True, required=True)],
+        parameters=[OpenApiParameter(
+            "session", {"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1,
+                        "maxItems": 50},
+            required=True, description="Session id(s), repeated: ?session=<id>&session=<id>.")],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):

@@ -169,7 +169,7 @@ def _check_editable(user, det: Detection) -> None:
     from portal.centers.policy import Action
 
     if det.source != ResultSource.MANUAL:
-        raise DomainError("Only drawn instances can be edited or deleted; judge model detections instead.")
+        raise Conflict("Only drawn instances can be edited or deleted; judge model detections instead.")
     if det.created_by_id != user.pk and not user_may(user, det.result_set.center_id, Action.REVIEW_ADJUDICATE):
         raise DomainError("Only the reviewer who drew this instance or a center admin may change it.",
                           status_code=403)
@@ -215,8 +215,7 @@ def pick_list_create(*, user, session: ImageSession, class_name: str = TARGET_CL
     chosen_ids = [c.detection_id for c in calls.values()
                   if c.call is not None and c.call.verdict == "accept" and c.call.class_name == class_name]
     if not chosen_ids:
-        raise DomainError(f"No finally accepted {class_name} in this session yet.",
-                          extra={"rule": FINAL_CALL_RULE})
+        raise Conflict(f"No finally accepted {class_name} in this session yet.", extra={"rule": FINAL_CALL_RULE})
     dets = list(Detection.objects.filter(pk__in=chosen_ids))
     dets.sort(key=lambda d: (d.score is None, -(d.score or 0.0), str(d.result_set_id), d.index))
     with transaction.atomic():

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from portal.audit.services import audit_record
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
+from portal.core.serializers import JsonInputSerializer
 from portal.validation import selectors, services
 from portal.validation.access import access_study, access_study_validator
 from portal.validation.models import (
@@ -95,7 +96,7 @@ class StudyOutputSerializer(serializers.Serializer):
 class StudyListApi(APIView):
     """Studies run by the user's centers (administrators), and creating a draft study."""
 
-    class StudyListInputSerializer(serializers.Serializer):
+    class StudyListInputSerializer(JsonInputSerializer):
         name = serializers.CharField(max_length=200)
         center = serializers.UUIDField()
         centers = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
@@ -140,7 +141,7 @@ class StudyDetailApi(APIView):
 class StudyValidatorsApi(APIView):
     """Add a validator to a draft study (by username)."""
 
-    class StudyValidatorsInputSerializer(serializers.Serializer):
+    class StudyValidatorsInputSerializer(JsonInputSerializer):
         username = serializers.CharField(max_length=150)
 
     @extend_schema(request=StudyValidatorsInputSerializer, responses=StudyOutputSerializer)
@@ -148,10 +149,8 @@ class StudyValidatorsApi(APIView):
         study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
         data = self.StudyValidatorsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = selectors.user_by_username(data.validated_data["username"])
-        if user is None:
-            raise DomainError("No such user.", extra={"field": "username"})
-        services.study_validator_add(actor=request.user, study=study, user=user, request=request)
+        services.study_validator_add_by_username(actor=request.user, study=study,
+                                                 username=data.validated_data["username"], request=request)
         return Response(StudyOutputSerializer(study).data)
 
 
@@ -161,10 +160,8 @@ class StudyValidatorDeleteApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, study_id, username):
         study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
-        user = selectors.user_by_username(username)
-        if user is None:
-            raise NotFound("No such user.")
-        services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
+        services.study_validator_remove_by_username(actor=request.user, study=study, username=username,
+                                                    request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -237,7 +234,7 @@ class PickSerializer(serializers.Serializer):
 class StudyPicksApi(APIView):
     """Picked-cells design: the embryologist's own picks (made on images without overlay)."""
 
-    class StudyPicksInputSerializer(serializers.Serializer):
+    class StudyPicksInputSerializer(JsonInputSerializer):
         field = serializers.CharField(max_length=32)
         x_px = serializers.FloatField(min_value=0)
         y_px = serializers.FloatField(min_value=0)
@@ -355,7 +352,7 @@ class MyCellsApi(APIView):
 class MyCellApi(APIView):
     """Read or write the validator's entries for one cell."""
 
-    class MyCellInputSerializer(serializers.Serializer):
+    class MyCellInputSerializer(JsonInputSerializer):
         morphology = serializers.ChoiceField(choices=CHOICE_BLANK + Morphology.choices, required=False)
         prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
         pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
@@ -383,7 +380,7 @@ class MyCellApi(APIView):
 class MySignApi(APIView):
     """Sign the completed list: re-enter the password; binds a hash of the scores."""
 
-    class MySignInputSerializer(serializers.Serializer):
+    class MySignInputSerializer(JsonInputSerializer):
         password = serializers.CharField(max_length=256, trim_whitespace=False)
 
     class MySignOutputSerializer(serializers.Serializer):
@@ -417,7 +414,7 @@ class MyFieldsApi(APIView):
 class MyMissedCellApi(APIView):
     """Whole field: add a missed cell by its position on the plain image."""
 
-    class MyMissedCellInputSerializer(serializers.Serializer):
+    class MyMissedCellInputSerializer(JsonInputSerializer):
         x_px = serializers.FloatField(min_value=0)
         y_px = serializers.FloatField(min_value=0)
 
@@ -474,7 +471,7 @@ class StainCellsApi(APIView):
 class StainCellApi(APIView):
     """Enter PRM1/PNA results for one cell."""
 
-    class StainCellInputSerializer(serializers.Serializer):
+    class StainCellInputSerializer(JsonInputSerializer):
         prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
         pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices, required=False)
 

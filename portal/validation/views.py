@@ -114,15 +114,12 @@ class StudyAdminView(LoginRequiredMixin, View):
                 self.actions[action](actor=request.user, study=study, request=request)
                 messages.success(request, f"Study {action} done.")
             elif action == "add_validator":
-                user = selectors.user_by_username(request.POST.get("username", ""))
-                if user is None:
-                    raise DomainError("No such user.")
-                services.study_validator_add(actor=request.user, study=study, user=user, request=request)
-                messages.success(request, f"{user.get_username()} added.")
+                membership = services.study_validator_add_by_username(
+                    actor=request.user, study=study, username=request.POST.get("username", ""), request=request)
+                messages.success(request, f"{membership.user.get_username()} added.")
             elif action == "remove_validator":
-                user = selectors.user_by_username(request.POST.get("username", ""))
-                if user is not None:
-                    services.study_validator_remove(actor=request.user, study=study, user=user, request=request)
+                services.study_validator_remove_by_username(
+                    actor=request.user, study=study, username=request.POST.get("username", ""), request=request)
             else:
                 raise DomainError("Unknown action.")
         except DomainError as exc:

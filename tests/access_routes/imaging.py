@@ -12,11 +12,11 @@ def build(cast, cc):
     return make_imaging(cc)
 
 
-LIST_API = statuses(200, validator=403, stain=403, auditor=403, anonymous=403)
+LIST_API = statuses(200, validator=403, stain=403, auditor=403, anonymous=401)
 LIST_HTML = statuses(200, validator=403, stain=403, auditor=403, anonymous=302)
-READ_API = statuses(200, validator=404, stain=404, auditor=404, anonymous=403)
-WRITE_OBJ_API = statuses(404, uploader=200, center_admin=200, anonymous=403)
-CREATE_API = statuses(403, uploader=201, center_admin=201, anonymous=403)
+READ_API = statuses(200, validator=404, stain=404, auditor=404, anonymous=401)
+WRITE_OBJ_API = statuses(404, uploader=200, center_admin=200, anonymous=401)
+CREATE_API = statuses(403, uploader=201, center_admin=201, anonymous=401)
 # A writer of the other center naming this center's object: 404; users without a writing role: 403.
 CREATE_API_OTHER = {"uploader": 404, "center_admin": 404, "reviewer": 403, "validator": 403, "stain": 403}
 WRITE_PAGE = statuses(403, uploader=200, center_admin=200, anonymous=302)
@@ -45,7 +45,7 @@ ROUTES = [
         PATCH(own=WRITE_OBJ_API, payload=lambda o: {"microscope": "Nikon Ti2"}),
     ]),
     Route(name="api-session-image-upload", build=build, kwargs=pk("session"), checks=[
-        POST(own=statuses(404, uploader=201, center_admin=201, anonymous=403), fmt="multipart",
+        POST(own=statuses(404, uploader=201, center_admin=201, anonymous=401), fmt="multipart",
              payload=lambda o: {"files": [png_upload("new.png")]}),
     ]),
     Route(name="api-image-list", build=build, list_ids=lambda o: [o["image"].pk], checks=[GET(own=LIST_API)]),

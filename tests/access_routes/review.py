@@ -9,8 +9,8 @@ SQUARE = [[100.0, 100.0], [130.0, 100.0], [130.0, 130.0], [100.0, 130.0]]
 
 VIEW = statuses(200, validator=403, stain=403, auditor=404, anonymous=302)
 EXPORT_HTML = statuses(200, uploader=403, validator=403, stain=403, auditor=404, anonymous=302)
-VIEW_API = statuses(200, validator=403, stain=403, auditor=404, anonymous=403)
-EXPORT_API = statuses(200, uploader=403, validator=403, stain=403, auditor=404, anonymous=403)
+VIEW_API = statuses(200, validator=403, stain=403, auditor=404, anonymous=401)
+EXPORT_API = statuses(200, uploader=403, validator=403, stain=403, auditor=404, anonymous=401)
 
 
 def _image(cast, cc):
@@ -89,18 +89,18 @@ ROUTES = [
     Route(name="api-review-image", build=_image, kwargs=_image_kw, checks=[GET(own=VIEW_API)]),
     Route(name="api-review-instance-create", build=_image, kwargs=_image_kw,
           checks=[POST(payload=lambda objs: {"polygon": SQUARE, "class_name": "round_spermatid"},
-                       own=statuses(403, reviewer=201, center_admin=201, auditor=404, anonymous=403))]),
+                       own=statuses(403, reviewer=201, center_admin=201, auditor=404, anonymous=401))]),
     Route(name="api-review-instance", build=_drawn, kwargs=lambda objs: {"detection_id": objs["drawn"].pk},
           checks=[PATCH(payload=lambda objs: {"class_name": "leukocyte"},
-                        own=statuses(403, reviewer=200, center_admin=200, auditor=404, anonymous=403))]),
+                        own=statuses(403, reviewer=200, center_admin=200, auditor=404, anonymous=401))]),
     Route(name="api-review-decision", build=_image, kwargs=_det_kw,
           checks=[PUT(payload=lambda objs: {"verdict": "accept"},
-                      own=statuses(403, reviewer=200, center_admin=200, auditor=404, anonymous=403))]),
+                      own=statuses(403, reviewer=200, center_admin=200, auditor=404, anonymous=401))]),
     Route(name="api-review-adjudication", build=_image, kwargs=_det_kw,
           checks=[PUT(payload=lambda objs: {"verdict": "reject"},
-                      own=statuses(403, center_admin=200, auditor=404, anonymous=403))]),
+                      own=statuses(403, center_admin=200, auditor=404, anonymous=401))]),
     Route(name="api-review-coco", build=_image, checks=[GET(own=EXPORT_API, query=_session_query, other=404)]),
     Route(name="api-review-picklist-create", build=_accepted, kwargs=_session_kw,
-          checks=[POST(own=statuses(403, reviewer=201, center_admin=201, auditor=404, anonymous=403))]),
+          checks=[POST(own=statuses(403, reviewer=201, center_admin=201, auditor=404, anonymous=401))]),
     Route(name="api-review-picklist", build=_pick_list, kwargs=_pick_kw, checks=[GET(own=EXPORT_API)]),
 ]

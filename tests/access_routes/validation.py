@@ -9,7 +9,7 @@ from portal.testing.cast import PASSWORD
 from tests.access_matrix import DELETE, GET, POST, PUT, Route, statuses
 
 NOT_FOUND = statuses(404, anonymous=302)
-API_NOT_FOUND = statuses(404, anonymous=403)
+API_NOT_FOUND = statuses(404, anonymous=401)
 
 
 def _html(only: dict, *, default=404) -> dict:
@@ -17,7 +17,7 @@ def _html(only: dict, *, default=404) -> dict:
 
 
 def _api(only: dict, *, default=404) -> dict:
-    return statuses(default, anonymous=403, **only)
+    return statuses(default, anonymous=401, **only)
 
 
 def _draft(cast, cc):

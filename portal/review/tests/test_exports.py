@@ -139,7 +139,7 @@ def test_position_list_is_refused_when_an_image_has_no_stage_position(cast, imag
 
 def test_a_pick_list_without_accepted_cells_is_refused(cast, image):
     r = _pick(cast.a.reviewer, image.session_id)
-    assert r.status_code == 400 and "No finally accepted" in r.json()["message"]
+    assert r.status_code == 409 and "No finally accepted" in r.json()["message"]
     assert not PickList.objects.exists()
 
 

@@ -37,7 +37,8 @@ def test_drawn_instances_of_one_image_share_one_manual_result_set(cast, image):
 
 def test_it_refuses_a_bad_polygon_and_stores_nothing(cast, image):
     r = _create(client_for(cast.a.reviewer), image, polygon=[[1, 1], [2, 2]])
-    assert r.status_code == 400 and "vertices" in r.json()["message"]
+    assert r.status_code == 400
+    assert r.json()["extra"]["fields"]["polygon"] == ["Ensure this field has at least 3 elements."]
     assert not Detection.objects.filter(source="manual").exists()
     assert not ResultSet.objects.filter(source="manual").exists()
 
@@ -65,7 +66,7 @@ def test_only_the_author_or_a_center_admin_may_change_a_drawn_instance(cast, ima
 
 def test_model_detections_cannot_be_deleted(cast, detections):
     r = client_for(cast.a.admin).delete(reverse("api-review-instance", kwargs={"detection_id": detections[0].pk}))
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert Detection.objects.filter(pk=detections[0].pk).exists()
 
 

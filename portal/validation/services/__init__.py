@@ -13,7 +13,9 @@ from portal.validation.services.design import (
     study_fields_ensure,
     study_images,
     study_validator_add,
+    study_validator_add_by_username,
     study_validator_remove,
+    study_validator_remove_by_username,
 )
 from portal.validation.services.opening import detection_fingerprint, model_output_hash, study_open
 from portal.validation.services.scoring import assignment_score, missed_cell_add, stain_enter
@@ -30,5 +32,6 @@ __all__ = [
     "all_scores_hash", "assignment_score", "blinded_user_ids", "blinding_on_membership_change", "blinding_source",
     "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for",
     "stain_enter", "study_blinding_sync", "study_cell_rows", "study_create", "study_fields_ensure", "study_images",
-    "study_lock", "study_open", "study_sign", "study_unblind", "study_validator_add", "study_validator_remove",
+    "study_lock", "study_open", "study_sign", "study_unblind", "study_validator_add",
+    "study_validator_add_by_username", "study_validator_remove", "study_validator_remove_by_username",
 ]

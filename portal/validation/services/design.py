@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from portal.audit.services import audit_record
@@ -144,6 +145,11 @@ def _check_not_reviewer(study: Study, user) -> None:
         )
 
 
+# One answer for "no such user" and "not allowed", so the username form cannot probe for accounts.
+VALIDATOR_NOT_FOUND = "No validator of a center taking part has that username."
+STUDY_VALIDATOR_NOT_FOUND = "No validator of this study has that username."
+
+
 @transaction.atomic
 def study_validator_add(*, actor, study: Study, user, request=None) -> StudyValidator:
     """Add a validator (a user with the validator role in a center taking part) to a draft study."""
@@ -151,7 +157,7 @@ def study_validator_add(*, actor, study: Study, user, request=None) -> StudyVali
     _require_status(study, StudyStatus.DRAFT, action="change validators")
     center_ids = set(study.centers.values_list("id", flat=True))
     if not center_ids & set(center_ids_for(user, Action.VALIDATION_VALIDATE)):
-        raise DomainError("That user is not a validator in a center taking part.", extra={"user": user.get_username()})
+        raise DomainError(VALIDATOR_NOT_FOUND, extra={"field": "username"})
     _check_not_reviewer(study, user)
     if study.picks.filter(picked_by=user).exists():
         raise DomainError("The embryologist who picked the comparator cells cannot validate the study.")
@@ -172,6 +178,28 @@ def study_validator_remove(*, actor, study: Study, user, request=None) -> None:
     if deleted:
         audit_record(actor=actor, action="validation.validator.remove", center=study.center, obj=study,
                      before={"validator": user.get_username()}, request=request)
+
+
+def study_validator_add_by_username(*, actor, study: Study, username: str, request=None) -> StudyValidator:
+    """``study_validator_add`` for a typed username: an unknown name gets the same answer as a user
+    who may not validate the study (``VALIDATOR_NOT_FOUND``)."""
+    _require_admin(actor, study)
+    _require_status(study, StudyStatus.DRAFT, action="change validators")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise DomainError(VALIDATOR_NOT_FOUND, extra={"field": "username"})
+    return study_validator_add(actor=actor, study=study, user=user, request=request)
+
+
+def study_validator_remove_by_username(*, actor, study: Study, username: str, request=None) -> None:
+    """Remove the study's validator named ``username``; an unknown name and a user who is not the
+    study's validator get the same 404 (``STUDY_VALIDATOR_NOT_FOUND``)."""
+    _require_admin(actor, study)
+    _require_status(study, StudyStatus.DRAFT, action="change validators")
+    membership = StudyValidator.objects.filter(study=study, user__username=username).select_related("user").first()
+    if membership is None:
+        raise DomainError(STUDY_VALIDATOR_NOT_FOUND, extra={"field": "username"}, status_code=404)
+    study_validator_remove(actor=actor, study=study, user=membership.user, request=request)
 
 
 def study_images(study: Study):

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from portal.core.errors import DomainError
+from portal.imaging import services as imaging_services
 from portal.validation import crops
 from portal.validation.lib import matching
 from portal.validation.lib.assignment import assign_balanced, seeded_shuffle
@@ -147,6 +148,9 @@ def study_open(*, actor, study: Study, request=None) -> Study:
         "subsampled_from": subsampled_from,
     }
     study.model_output_sha256 = model_output_hash(study, [r.pk for r in frozen_sets.values()])
+    # The cells' positions and sizes rest on the sessions' measurements: fix them from now on.
+    imaging_services.session_freeze(session_ids=study.sessions.values_list("id", flat=True),
+                                    reason=f"validation study {study.name!r} opened", actor=actor, request=request)
     _study_transition(actor=actor, study=study, status=StudyStatus.OPEN, stamp="opened", request=request,
                       after={"model_output_sha256": study.model_output_sha256, "cells": len(cells),
                              "subsampled_from": subsampled_from})
