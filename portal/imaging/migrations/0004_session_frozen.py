@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('imaging', '0002_image_stored_format_image_thumbnail_file'),
+        ('imaging', '0003_session_blinding'),
     ]
 
     operations = [
