@@ -115,7 +115,8 @@
     S.visible = S.instances.filter(passes);
     $("visible-count").textContent = String(S.visible.length);
     $("total-count").textContent = String(S.instances.length);
-    if (S.selected && S.visible.indexOf(S.selected) < 0) { select(null); }
+    // a selected cell that leaves the view (hidden class, threshold) stays the place n/p continue from
+    if (S.selected && S.visible.indexOf(S.selected) < 0) { var gone = S.selected; select(null); S.anchor = gone; }
     updateClassCounts();
   }
 
@@ -356,6 +357,7 @@
 
   function select(inst, opts) {
     S.selected = inst;
+    if (inst) { S.anchor = inst; }
     var panel = $("selection");
     if (!inst) {
       panel.hidden = true; $("selection-empty").hidden = false;
@@ -581,9 +583,23 @@
   }
 
   // ---------------------------------------------------------------- navigation
+  /* The visible cell after (delta > 0) or before the instance `from` in list order, wrapping around. */
+  function neighbour(from, delta) {
+    var n = S.instances.length, k = S.instances.indexOf(from);
+    for (var m = 1; m <= n; m++) {
+      var inst = S.instances[(k + delta * m + n * m) % n];
+      if (passes(inst)) { return inst; }
+    }
+    return null;
+  }
+
   function step(delta) {
     if (!S.visible.length) { return; }
     var i = S.selected ? S.visible.indexOf(S.selected) : -1;
+    if (i < 0 && S.anchor && S.instances.indexOf(S.anchor) >= 0) {
+      var next = neighbour(S.anchor, delta);
+      if (next) { select(next, { center: true }); return; }
+    }
     i = i < 0 ? (delta > 0 ? 0 : S.visible.length - 1) : (i + delta + S.visible.length) % S.visible.length;
     select(S.visible[i], { center: true });
   }

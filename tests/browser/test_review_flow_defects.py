@@ -1,0 +1,50 @@
+"""Browser: review-viewer defects from a clinician's walk-through (issue 16)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.review_support import build_world, launch, login, wait_saved, wait_viewer
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture
+def world(transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return build_world()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def _selected_id(page):
+    return page.evaluate("() => window.reviewViewer.state.selected && window.reviewViewer.state.selected.id")
+
+
+def test_n_continues_after_a_cell_is_changed_to_a_hidden_class(world, browser, live_server):
+    from portal.core.testing import PASSWORD
+
+    cast, session, images, dets = world
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    login(page, live_server.url, "a_reviewer", PASSWORD)
+    page.goto(f"{live_server.url}/review/images/{images[0].pk}/")
+    wait_viewer(page)
+    page.locator("#score-threshold").fill("0")
+    page.uncheck("#toggle-erythrocyte")
+    visible = [d for d in dets if d.class_name != "erythrocyte"]
+    page.focus("#viewer-canvas")
+    page.keyboard.press("n")
+    page.keyboard.press("n")
+    assert _selected_id(page) == str(visible[1].pk)
+    page.keyboard.press("5")  # accept as erythrocyte: the cell leaves the view
+    wait_saved(page)
+    page.keyboard.press("n")
+    assert _selected_id(page) == str(visible[2].pk)
