@@ -259,7 +259,8 @@ def pick_list_page(request, pick_list_id):
             image_ids.append(r["image"].pk)
     return render(request, "review/picklist.html", {
         "pick_list": pick_list, "rows": rows, "class_label": CLASS_LABELS.get(pick_list.class_name, pick_list.class_name), "session": pick_list.session, "image_ids": image_ids,
-        "missing_stage": any(r["stage"] is None for r in rows), "stage_convention": STAGE_CONVENTION,
+        "missing_stage": sorted({r["image_position"] for r in rows if r["stage"] is None}),
+        "stage_convention": STAGE_CONVENTION,
     })
 
 

@@ -150,3 +150,13 @@ def test_pick_lists_are_hidden_from_other_centers_and_uploaders(cast, image, det
     assert client_for(cast.b.reviewer).get(url).status_code == 404
     assert client_for(cast.a.uploader).get(url).status_code == 403
     assert client_for(cast.a.admin).get(url).status_code == 200
+
+
+def test_the_pick_list_page_explains_a_missing_stage_position_instead_of_linking_to_a_dead_pos(cast, image,
+                                                                                              detections):
+    _decide(cast.a.reviewer, detections[0], "accept")
+    pick_list_id = _pick(cast.a.reviewer, image.session_id).json()["id"]
+    page = client_for(cast.a.reviewer).get(reverse("review:picklist", kwargs={"pick_list_id": pick_list_id}))
+    html = page.content.decode()
+    assert reverse("review:picklist-pos", kwargs={"pick_list_id": pick_list_id}) not in html
+    assert 'id="pos-unavailable"' in html and "no stage position" in html
