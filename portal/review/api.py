@@ -75,6 +75,7 @@ class ImageReviewApi(APIView):
         result_sets = serializers.DictField()
         instances = InstanceOut(many=True)
         agreement = serializers.DictField(child=serializers.IntegerField())
+        review = serializers.DictField(help_text="threshold: the reviewer's score threshold (cells to review).")
 
         class Meta:
             ref_name = "ReviewImageOutput"
@@ -82,10 +83,28 @@ class ImageReviewApi(APIView):
     @extend_schema(responses=OutputSerializer)
     def get(self, request, image_id):
         image = selectors.image_get(user=request.user, image_id=image_id)
-        data = selectors.image_review_payload(user=request.user, image=image)
+        data = selectors.image_review_payload(user=request.user, image=image,
+                                              threshold=selectors.review_threshold_get(request.session))
         audit_record(actor=request.user, action="review.detections.read", center=image.center_id, obj=image,
                      after={"instances": len(data["instances"])}, request=request)
         return Response(data)
+
+
+class ReviewThresholdApi(APIView):
+    """The reviewer's score threshold: model detections at or above it (and drawn cells) are the cells to
+    review, counted alike by the viewer, its progress and the session page. Kept in the login session."""
+
+    class InputSerializer(serializers.Serializer):
+        threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+        class Meta:
+            ref_name = "ReviewThresholdInput"
+
+    @extend_schema(request=InputSerializer, responses=InputSerializer)
+    def put(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        request.session[selectors.REVIEW_THRESHOLD_SESSION_KEY] = data["threshold"]
+        return Response({"threshold": selectors.review_threshold_get(request.session)})
 
 
 class _VerdictInput(serializers.Serializer):

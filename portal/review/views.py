@@ -70,7 +70,8 @@ def session_list(request):
 @require_GET
 def session_detail(request, pk):
     session = selectors.session_get(user=request.user, session_id=pk)
-    summaries = selectors.session_image_summaries(session)
+    threshold = selectors.review_threshold_get(request.session)
+    summaries = selectors.session_image_summaries(session, threshold=threshold)
     for s in summaries:
         s["class_rows"] = [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n],
                             "count": s["counts"].get(n, 0), "accepted": s["accepted"].get(n, 0)}
@@ -80,6 +81,7 @@ def session_detail(request, pk):
     can_export = selectors.user_can(request.user, session.center_id, selectors.EXPORT_ROLES)
     return render(request, "review/session_detail.html", {
         "session": session, "summaries": summaries, "job": selectors.session_latest_job(session),
+        "analysis": selectors.session_analysis_counts(session), "threshold": threshold,
         "can_export": can_export, "rule": FINAL_CALL_RULE,
         "pick_lists": session.pick_lists.select_related("created_by")[:20] if can_export else [],
         "classes": [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]} for n in CLASS_NAMES],
@@ -99,6 +101,7 @@ def viewer(request, image_id):
                                    kwargs={"detection_id": "00000000-0000-0000-0000-000000000000"}),
         "apiInstanceCreate": reverse("api-review-instance-create", kwargs={"image_id": image.pk}),
         "apiInstance": reverse("api-review-instance", kwargs={"detection_id": "00000000-0000-0000-0000-000000000000"}),
+        "apiThreshold": reverse("api-review-threshold"),
         "displayUrl": reverse("review:image-display", kwargs={"image_id": image.pk}),
         "previewUrl": (reverse("review:image-preview", kwargs={"image_id": image.pk})
                        if max(image.width, image.height) > services.PREVIEW_PX else None),

@@ -105,10 +105,15 @@
   function fmt(v, n) { return v === null || v === undefined ? "–" : Number(v).toFixed(n); }
   function isManual(inst) { return inst.source === "manual"; }
 
-  function passes(inst) {
-    if (S.hidden[effClass(inst)]) { return false; }
-    if (inst.score === null || inst.score === undefined) { return true; }
+  /* A cell to review: drawn, or scored at or above the reviewer's threshold (the server's
+   * portal.review.selectors.is_cell_to_review; the session page counts by the same rule). */
+  function toReview(inst) {
+    if (isManual(inst) || inst.score === null || inst.score === undefined) { return true; }
     return inst.score >= S.threshold;
+  }
+
+  function passes(inst) {
+    return !S.hidden[effClass(inst)] && toReview(inst);
   }
 
   function recomputeVisible() {
@@ -130,11 +135,16 @@
   }
 
   function updateAgreement() {
-    var a = { agree: 0, disagree: 0, single: 0, none: 0 }, mine = 0;
-    S.instances.forEach(function (inst) { a[inst.agreement] = (a[inst.agreement] || 0) + 1; if (inst.mine) { mine++; } });
+    var a = { agree: 0, disagree: 0, single: 0, none: 0 }, mine = 0, total = 0;
+    S.instances.forEach(function (inst) {
+      if (!toReview(inst)) { return; }
+      total++;
+      a[inst.agreement] = (a[inst.agreement] || 0) + 1;
+      if (inst.mine) { mine++; }
+    });
     $("agreement").textContent = a.agree + " agree, " + a.disagree + " disagree, " + a.single +
       " one reviewer, " + a.none + " undecided";
-    $("my-progress").textContent = mine + " of " + S.instances.length;
+    $("my-progress").textContent = mine + " of " + total;
   }
 
   // ---------------------------------------------------------------- view transform
@@ -782,9 +792,19 @@
   function onThreshold() {
     S.threshold = parseFloat(slider.value);
     $("score-threshold-value").textContent = S.threshold.toFixed(2);
-    recomputeVisible(); requestRender();
+    recomputeVisible(); updateAgreement(); requestRender();
+  }
+  /* The threshold is the reviewer's: kept by the server, so the session page counts the same cells. */
+  function saveThreshold() {
+    var value = S.threshold;
+    enqueue(function () {
+      return api("PUT", cfg.apiThreshold, { threshold: value }).catch(function (e) {
+        setStatus("Threshold not saved: " + e.message, true);
+      });
+    });
   }
   slider.addEventListener("input", onThreshold);
+  slider.addEventListener("change", function () { if (S.data) { saveThreshold(); } });
 
   document.querySelectorAll("input[data-class-toggle]").forEach(function (cb) {
     cb.addEventListener("change", function () {
@@ -839,6 +859,10 @@
       S.data = data; S.bitmap = res[1].bmp; S.bitmapFull = res[1].full;
       if (S.bitmapFull) { canvas.setAttribute("data-full-resolution", "1"); }
       S.classes = data.classes;
+      if (data.review && typeof data.review.threshold === "number") {
+        S.threshold = data.review.threshold; slider.value = String(S.threshold);
+        $("score-threshold-value").textContent = S.threshold.toFixed(2);
+      }
       data.classes.forEach(function (c) { S.classIndex[c.name] = c; });
       S.instances = data.instances;
       var td = performance.now();
@@ -862,7 +886,7 @@
 
   window.reviewViewer = {
     state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,
-    setThreshold: function (v) { slider.value = String(v); onThreshold(); },
+    setThreshold: function (v) { slider.value = String(v); onThreshold(); saveThreshold(); },
     toScreen: toScreen, toImage: toImage
   };
 })();

@@ -48,3 +48,29 @@ def test_n_continues_after_a_cell_is_changed_to_a_hidden_class(world, browser, l
     wait_saved(page)
     page.keyboard.press("n")
     assert _selected_id(page) == str(visible[2].pk)
+
+
+def test_viewer_progress_and_session_page_count_the_same_cells_to_review(world, browser, live_server):
+    from portal.core.testing import PASSWORD
+
+    cast, session, images, dets = world
+    above = lambda t: sum(1 for d in dets if d.score >= t)  # noqa: E731
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    login(page, live_server.url, "a_reviewer", PASSWORD)
+    page.goto(f"{live_server.url}/review/images/{images[0].pk}/")
+    wait_viewer(page)
+    assert page.inner_text("#visible-count") == str(above(0.5))
+    assert page.inner_text("#my-progress") == f"0 of {above(0.5)}"
+    page.focus("#viewer-canvas")
+    page.keyboard.press("n")
+    page.keyboard.press("a")
+    page.locator("#score-threshold").fill("0.2")
+    wait_saved(page)
+    assert page.inner_text("#my-progress") == f"1 of {above(0.2)}"
+    page.goto(f"{live_server.url}/review/sessions/{session.pk}/")
+    first = page.locator(".cells-to-review").first.inner_text()
+    assert first == str(above(0.2))
+    page.goto(f"{live_server.url}/review/images/{images[0].pk}/")
+    wait_viewer(page)
+    assert page.input_value("#score-threshold") == "0.2"
+    assert page.inner_text("#visible-count") == first
