@@ -235,18 +235,29 @@ class CocoExportApi(APIView):
     accept); categories 1..6 by name in labels.md order; ``info.selection_rule`` states the rule."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("session", OpenApiTypes.UUID, many=True, required=True)],
+        parameters=[OpenApiParameter("session", OpenApiTypes.UUID, many=True, required=True),
+                    OpenApiParameter("images", OpenApiTypes.STR, enum=["reviewed", "all"],
+                                     description="reviewed (default): only images whose every cell to review "
+                                                 "has a decision; all: every image")],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         sessions = sessions_from_query(request)
-        data = exports.coco_export(sessions=sessions)
+        data = exports.coco_export(sessions=sessions, **coco_options_from_query(request))
         for s in sessions:
             audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
                          after={"annotations": len(data["annotations"])}, request=request)
         response = JsonResponse(data)
         response["Content-Disposition"] = 'attachment; filename="reviewed-coco.json"'
         return response
+
+
+def coco_options_from_query(request) -> dict:
+    """``images=reviewed|all`` and the reviewer's threshold, for ``exports.coco_export``."""
+    images = request.GET.get("images", "reviewed")
+    if images not in ("reviewed", "all"):
+        raise DomainError("images must be 'reviewed' or 'all'.", extra={"field": "images"})
+    return {"include_unreviewed": images == "all", "threshold": selectors.review_threshold_get(request.session)}
 
 
 def sessions_from_query(request) -> list:

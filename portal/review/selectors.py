@@ -254,6 +254,9 @@ def session_image_summaries(session: ImageSession, *, threshold: float = REVIEW_
                         "final": 0, "agree": 0, "disagree": 0, "decided": 0,
                         "has_results": slots[i.pk]["model"] is not None or slots[i.pk]["manual"] is not None}
                  for i in images}
+    reviewed = reviewed_image_ids(calls, threshold)
+    for entry in per_image.values():
+        entry["reviewed"] = entry["image"].pk in reviewed
     for row in calls.values():
         if not row.to_review(threshold):
             continue

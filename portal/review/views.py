@@ -22,7 +22,7 @@ from portal.audit.services import audit_record
 from portal.centers.selectors import centers_for_user
 from portal.core.api import DomainError
 from portal.review import exports, selectors, services
-from portal.review.api import sessions_from_query
+from portal.review.api import coco_options_from_query, sessions_from_query
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
 from portal.review.lib.finalcall import FINAL_CALL_RULE
 from portal.review.lib.geometry import TYPICAL_HRS_DIAMETER_UM
@@ -82,6 +82,8 @@ def session_detail(request, pk):
     return render(request, "review/session_detail.html", {
         "session": session, "summaries": summaries, "job": selectors.session_latest_job(session),
         "analysis": selectors.session_analysis_counts(session), "threshold": threshold,
+        "reviewed_images": sum(1 for s in summaries if s["reviewed"]),
+        "images_over_8_bit": sum(1 for s in summaries if s["image"].bit_depth > exports.EXPORTED_BIT_DEPTH),
         "can_export": can_export, "rule": FINAL_CALL_RULE,
         "pick_lists": session.pick_lists.select_related("created_by")[:20] if can_export else [],
         "classes": [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]} for n in CLASS_NAMES],
@@ -216,9 +218,10 @@ def coco_zip(request):
     """The COCO export plus its display images: ``annotations.json`` and ``images/<uuid>.png``."""
     try:
         sessions = sessions_from_query(request)
+        options = coco_options_from_query(request)
     except DomainError as exc:
         return HttpResponseBadRequest(exc.message)
-    data = exports.coco_export(sessions=sessions)
+    data = exports.coco_export(sessions=sessions, **options)
     images = {str(i.pk): i for s in sessions for i in s.images.all()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:

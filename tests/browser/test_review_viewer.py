@@ -134,7 +134,7 @@ def test_reviewer_zooms_pans_filters_decides_draws_exports_and_picks(world, brow
     shot(page, "viewer-zoomed.png")
 
     # COCO export, re-imported with the training importer
-    response = page.request.get(f"{live_server.url}/api/v1/review/coco/?session={session.pk}")
+    response = page.request.get(f"{live_server.url}/api/v1/review/coco/?session={session.pk}&images=all")
     assert response.ok
     path = tmp_path / "coco.json"
     path.write_bytes(response.body())
