@@ -603,6 +603,22 @@
     return null;
   }
 
+  /* The next (delta > 0) or previous shown cell that I have not decided, after the current one. */
+  function stepUndecided(delta) {
+    if (!S.visible.length) { return; }
+    var from = S.selected || (S.anchor && S.instances.indexOf(S.anchor) >= 0 ? S.anchor : null);
+    var n = S.instances.length, k = from ? S.instances.indexOf(from) : (delta > 0 ? -1 : n);
+    for (var m = 1; m <= n; m++) {
+      var inst = S.instances[(((k + delta * m) % n) + n) % n];
+      if (passes(inst) && !inst.mine) { select(inst, { center: true }); return; }
+    }
+    setStatus("Every cell shown is decided; j and k go through all of them.");
+  }
+
+  function autoAdvance() {
+    if (S.autoAdvance) { stepUndecided(1); }
+  }
+
   function step(delta) {
     if (!S.visible.length) { return; }
     var i = S.selected ? S.visible.indexOf(S.selected) : -1;
@@ -716,17 +732,19 @@
     if (onSelect && k.indexOf("Arrow") === 0) { return; }
     var onButton = ev.target && (ev.target.tagName === "BUTTON" || ev.target.tagName === "A");
     switch (k) {
-      case "n": step(1); break;
-      case "p": step(-1); break;
+      case "n": stepUndecided(1); break;
+      case "p": stepUndecided(-1); break;
+      case "j": step(1); break;
+      case "k": step(-1); break;
       case "N": case "]": gotoImage(1); break;
       case "P": case "[": gotoImage(-1); break;
-      case "a": if (sel) { decide(sel, "accept", sel.mine ? sel.mine.class_name : ""); } break;
-      case "r": if (sel) { decide(sel, "reject", sel.mine ? sel.mine.class_name : ""); } break;
-      case "u": if (sel) { decide(sel, "uncertain", sel.mine ? sel.mine.class_name : ""); } break;
+      case "a": if (sel) { decide(sel, "accept", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
+      case "r": if (sel) { decide(sel, "reject", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
+      case "u": if (sel) { decide(sel, "uncertain", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
       case "1": case "2": case "3": case "4": case "5": case "6":
         var c = S.classes[parseInt(k, 10) - 1];
         if (S.tool === "polygon" || S.tool === "circle") { $("draw-class").value = c.name; setStatus("Drawing " + label(c.name) + "."); }
-        else if (sel) { decide(sel, "accept", c.name); }
+        else if (sel) { decide(sel, "accept", c.name); autoAdvance(); }
         break;
       case "z": undo(); break;
       case "+": case "=": zoomAt(1.25); break;
@@ -766,13 +784,25 @@
   bindClick("zoom-out", function () { zoomAt(0.8); });
   bindClick("zoom-fit", fit);
   ["select", "polygon", "circle", "edit"].forEach(function (t) { bindClick("tool-" + t, function () { setTool(t); }); });
-  bindClick("btn-accept", function () { if (S.selected) { decide(S.selected, "accept", S.selected.mine ? S.selected.mine.class_name : ""); } });
-  bindClick("btn-reject", function () { if (S.selected) { decide(S.selected, "reject", S.selected.mine ? S.selected.mine.class_name : ""); } });
-  bindClick("btn-uncertain", function () { if (S.selected) { decide(S.selected, "uncertain", S.selected.mine ? S.selected.mine.class_name : ""); } });
+  bindClick("btn-accept", function () { if (S.selected) { decide(S.selected, "accept", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
+  bindClick("btn-reject", function () { if (S.selected) { decide(S.selected, "reject", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
+  bindClick("btn-uncertain", function () { if (S.selected) { decide(S.selected, "uncertain", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
   bindClick("btn-clear", function () { if (S.selected) { decide(S.selected, null, ""); } });
   bindClick("btn-undo", undo);
-  bindClick("btn-prev", function () { step(-1); });
-  bindClick("btn-next", function () { step(1); });
+  bindClick("btn-prev", function () { stepUndecided(-1); });
+  bindClick("btn-next", function () { stepUndecided(1); });
+  bindClick("btn-prev-any", function () { step(-1); });
+  bindClick("btn-next-any", function () { step(1); });
+  /* Auto-advance after a decision: a personal setting of this browser. */
+  var auto = $("auto-advance");
+  if (auto) {
+    try { S.autoAdvance = window.localStorage.getItem("review.autoAdvance") === "1"; } catch (e) { S.autoAdvance = false; }
+    auto.checked = S.autoAdvance;
+    auto.addEventListener("change", function () {
+      S.autoAdvance = auto.checked;
+      try { window.localStorage.setItem("review.autoAdvance", auto.checked ? "1" : "0"); } catch (e) { /* private mode */ }
+    });
+  }
   bindClick("btn-delete", function () { deleteInstance(S.selected); });
   bindClick("img-prev", function () { gotoImage(-1); });
   bindClick("img-next", function () { gotoImage(1); });
@@ -887,6 +917,6 @@
   window.reviewViewer = {
     state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,
     setThreshold: function (v) { slider.value = String(v); onThreshold(); saveThreshold(); },
-    toScreen: toScreen, toImage: toImage
+    stepUndecided: stepUndecided, toScreen: toScreen, toImage: toImage
   };
 })();

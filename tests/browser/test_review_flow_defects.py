@@ -74,3 +74,57 @@ def test_viewer_progress_and_session_page_count_the_same_cells_to_review(world, 
     wait_viewer(page)
     assert page.input_value("#score-threshold") == "0.2"
     assert page.inner_text("#visible-count") == first
+
+
+def test_n_goes_to_the_next_undecided_cell_and_j_to_the_next_cell(world, browser, live_server):
+    from portal.core.testing import PASSWORD
+
+    cast, session, images, dets = world
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    login(page, live_server.url, "a_reviewer", PASSWORD)
+    page.goto(f"{live_server.url}/review/images/{images[0].pk}/")
+    wait_viewer(page)
+    page.locator("#score-threshold").fill("0")
+    page.focus("#viewer-canvas")
+    for key in ("j", "j", "a"):  # decide the second cell only
+        page.keyboard.press(key)
+    wait_saved(page)
+    page.keyboard.press("k")
+    assert _selected_id(page) == str(dets[0].pk)
+    page.keyboard.press("n")  # skips the decided second cell
+    assert _selected_id(page) == str(dets[2].pk)
+    page.keyboard.press("p")  # back past it again
+    assert _selected_id(page) == str(dets[0].pk)
+    page.keyboard.press("j")
+    assert _selected_id(page) == str(dets[1].pk)
+
+
+def test_auto_advance_after_a_decision_is_a_setting(world, browser, live_server):
+    from portal.core.testing import PASSWORD
+    from portal.review.models import Decision
+
+    cast, session, images, dets = world
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    login(page, live_server.url, "a_reviewer", PASSWORD)
+    page.goto(f"{live_server.url}/review/images/{images[0].pk}/")
+    wait_viewer(page)
+    page.locator("#score-threshold").fill("0")
+    page.check("#auto-advance")
+    page.focus("#viewer-canvas")
+    for key in ("n", "a", "r", "u"):
+        page.keyboard.press(key)
+    wait_saved(page)
+    mine = {d.detection_id: d.verdict for d in Decision.objects.filter(reviewer=cast.a.reviewer)}
+    assert mine == {dets[0].pk: "accept", dets[1].pk: "reject", dets[2].pk: "uncertain"}
+    assert _selected_id(page) == str(dets[3].pk)
+    # the setting is kept by this browser; off again, a decision stays on its cell
+    page.reload()
+    wait_viewer(page)
+    assert page.is_checked("#auto-advance")
+    page.uncheck("#auto-advance")
+    page.locator("#score-threshold").fill("0")
+    page.focus("#viewer-canvas")
+    page.keyboard.press("n")
+    page.keyboard.press("a")
+    wait_saved(page)
+    assert _selected_id(page) == str(dets[3].pk)
