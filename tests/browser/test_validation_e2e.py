@@ -102,6 +102,7 @@ def test_validation_study_end_to_end_in_the_browser(live_server, transactional_d
         page.goto(study_url)
         page.click("#lock-study")
         page.fill("#password", PASSWORD)
+        page.screenshot(path=str(ARTIFACTS / "lock-signature.png"))
         page.click("#confirm-button")
         page.wait_for_selector("#unblind-study")
         page.click("#unblind-study")

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.browser.review_support import launch, login
 
 pytestmark = [pytest.mark.browser]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "validation"
 
 
 @pytest.fixture
@@ -62,6 +64,8 @@ def test_stain_keys_after_morphology_land_on_the_same_cell(open_study, page):
     assert rows[1] == ("", "", "")
     # the last answer moved the page on to the second cell
     assert page.inner_text("#cell-pos").startswith("2 /")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "scoring-next-cell.png"))
 
 
 def test_quick_keys_while_saving_are_all_kept_in_order(open_study, page):
