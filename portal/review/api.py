@@ -78,6 +78,7 @@ class ImageReviewApi(APIView):
         result_sets = serializers.DictField()
         instances = InstanceOut(many=True)
         agreement = serializers.DictField(child=serializers.IntegerField())
+        review = serializers.DictField(help_text="threshold: the reviewer's score threshold (cells to review).")
 
         class Meta:
             ref_name = "ReviewImageOutput"
@@ -85,10 +86,28 @@ class ImageReviewApi(APIView):
     @extend_schema(responses=OutputSerializer)
     def get(self, request, image_id):
         image = access_image(user=request.user, id=image_id)
-        data = selectors.image_review_payload(user=request.user, image=image)
+        data = selectors.image_review_payload(user=request.user, image=image,
+                                              threshold=selectors.review_threshold_get(request.session))
         audit_record(actor=request.user, action="review.detections.read", center=image.center_id, obj=image,
                      after={"instances": len(data["instances"])}, request=request)
         return Response(data)
+
+
+class ReviewThresholdApi(APIView):
+    """The reviewer's score threshold: model detections at or above it (and drawn cells) are the cells to
+    review, counted alike by the viewer, its progress and the session page. Kept in the login session."""
+
+    class InputSerializer(JsonInputSerializer):
+        threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+        class Meta:
+            ref_name = "ReviewThresholdInput"
+
+    @extend_schema(request=InputSerializer, responses=InputSerializer)
+    def put(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        request.session[selectors.REVIEW_THRESHOLD_SESSION_KEY] = data["threshold"]
+        return Response({"threshold": selectors.review_threshold_get(request.session)})
 
 
 class _VerdictInput(JsonInputSerializer):
@@ -222,12 +241,16 @@ class CocoExportApi(APIView):
         parameters=[OpenApiParameter(
             "session", {"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1,
                         "maxItems": 50},
-            required=True, description="Session id(s), repeated: ?session=<id>&session=<id>.")],
+            required=True, description="Session id(s), repeated: ?session=<id>&session=<id>."),
+                    OpenApiParameter("images", OpenApiTypes.STR, enum=["reviewed", "all"],
+                                     description="reviewed (default): only images whose every cell to review "
+                                                 "has a decision; all: every image")],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         sessions = selectors.sessions_from_query(user=request.user, raw_ids=request.GET.getlist("session"))
-        data = exports.coco_export(sessions=sessions)
+        data = exports.coco_export(sessions=sessions, **selectors.coco_options_from_query(
+            images=request.GET.get("images", "reviewed"), login_session=request.session))
         for s in sessions:
             audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
                          after={"annotations": len(data["annotations"])}, request=request)

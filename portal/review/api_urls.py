@@ -10,6 +10,7 @@ urlpatterns = [
     path("review/detections/<uuid:detection_id>/decision/", api.DecisionApi.as_view(), name="api-review-decision"),
     path("review/detections/<uuid:detection_id>/adjudication/", api.AdjudicationApi.as_view(),
          name="api-review-adjudication"),
+    path("review/threshold/", api.ReviewThresholdApi.as_view(), name="api-review-threshold"),
     path("review/coco/", api.CocoExportApi.as_view(), name="api-review-coco"),
     path("review/sessions/<uuid:session_id>/picklists/", api.PickListCreateApi.as_view(),
          name="api-review-picklist-create"),

@@ -13,25 +13,40 @@ from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID
 from portal.review.lib.formats import micromanager_position_list, qupath_points, rows_to_csv
 from portal.review.lib.stage import STAGE_CONVENTION, cell_stage_position
 from portal.review.models import PickList
-from portal.review.selectors import calls_for_result_sets, current_result_set_ids
+from portal.review.selectors import (
+    REVIEW_THRESHOLD_DEFAULT,
+    calls_for_result_sets,
+    current_result_set_ids,
+    reviewed_image_ids,
+)
 
 COCO_SELECTION = ("accepted (as judged or with the corrected class) and drawn instances whose final call is "
                   "accept; rejected, uncertain, disputed and undecided instances are left out")
 
 
-def coco_export(*, sessions: list[ImageSession]) -> dict:
+EXPORTED_BIT_DEPTH = 8
+PIXEL_NOTE = ("pixels are the 8-bit display rendering of each image (file_name); an image whose original has "
+              "more bits (bit_depth, e.g. 16) was windowed to 8 bits; the portal keeps the original")
+
+
+def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRESHOLD_DEFAULT,
+                include_unreviewed: bool = False) -> dict:
     """A standard COCO instances dict of the sessions' finally accepted instances.
 
-    Categories are ids 1..6 in ``labels.md`` order; each image carries ``um_per_px`` and ``patient_id``
-    (the pseudonym, so dataset splits can keep a patient's images together); ``file_name`` is
-    ``<image uuid>.png`` (the 8-bit display image, as the zip export writes it). Drawn instances keep
-    their polygon, model instances their RLE.
+    Only reviewed images by default: those whose every cell to review (at ``threshold``) has a decision,
+    since an image nobody reviewed would teach "no cells here"; ``include_unreviewed`` exports all.
+    Categories are ids 1..6 in ``labels.md`` order; each image carries ``um_per_px``, ``patient_id``
+    (the pseudonym, so dataset splits can keep a patient's images together), its original ``bit_depth``
+    and ``exported_bit_depth`` (8: ``file_name`` is ``<image uuid>.png``, the 8-bit display image the zip
+    export writes). Drawn instances keep their polygon, model instances their RLE.
     """
     category_id = {n: k + 1 for k, n in enumerate(CLASS_NAMES)}
-    images = list(Image.objects.filter(session__in=sessions).select_related("session__patient")
-                  .order_by("session__acquisition_date", "session_id", "created_at", "page_index"))
-    rs_ids = current_result_set_ids(images)
+    all_images = list(Image.objects.filter(session__in=sessions).select_related("session__patient")
+                      .order_by("session__acquisition_date", "session_id", "created_at", "page_index"))
+    rs_ids = current_result_set_ids(all_images)
     calls = calls_for_result_sets(rs_ids)
+    reviewed = reviewed_image_ids(calls, threshold)
+    images = all_images if include_unreviewed else [i for i in all_images if i.pk in reviewed]
     keep = {d for d, c in calls.items() if c.call is not None and c.call.verdict == "accept"}
     by_image: dict = {}
     for det in Detection.objects.filter(pk__in=keep).select_related("result_set").order_by("result_set_id", "index"):
@@ -43,6 +58,8 @@ def coco_export(*, sessions: list[ImageSession]) -> dict:
             "id": k, "file_name": f"{image.pk}.png", "width": image.width, "height": image.height,
             "um_per_px": image.um_per_px, "patient_id": image.session.patient.code,
             "portal_image_id": str(image.pk), "portal_session_id": str(image.session_id),
+            "bit_depth": image.bit_depth, "exported_bit_depth": EXPORTED_BIT_DEPTH,
+            "reviewed": image.pk in reviewed,
         })
         for det in by_image.get(image.pk, []):
             call = calls[det.pk].call
@@ -65,6 +82,11 @@ def coco_export(*, sessions: list[ImageSession]) -> dict:
             "selection_rule": FINAL_CALL_RULE, "selection_rule_id": FINAL_CALL_RULE_ID,
             "selection": COCO_SELECTION,
             "sessions": [str(s.pk) for s in sessions],
+            "image_selection": "all" if include_unreviewed else "reviewed",
+            "review_threshold": threshold,
+            "images_left_out": len(all_images) - len(images),
+            "pixel_data": PIXEL_NOTE,
+            "images_reduced_to_8_bit": sum(1 for i in images if i.bit_depth > EXPORTED_BIT_DEPTH),
         },
         "licenses": [],
         "images": coco_images,

@@ -24,6 +24,14 @@ from portal.review.lib.finalcall import Call, agreement, final_call
 from portal.review.models import Adjudication, Decision, PickList
 
 
+def coco_options_from_query(*, images: str, login_session) -> dict:
+    """``images=reviewed|all`` and the reviewer's threshold (kept in their login session), for
+    ``exports.coco_export``."""
+    if images not in ("reviewed", "all"):
+        raise DomainError("images must be 'reviewed' or 'all'.", extra={"field": "images"})
+    return {"include_unreviewed": images == "all", "threshold": review_threshold_get(login_session)}
+
+
 def sessions_from_query(*, user, raw_ids: list[str], action: Action = Action.REVIEW_EXPORT) -> list[ImageSession]:
     """The sessions an export names (``?session=<id>`` repeated), each reached through ``access_session``."""
     if not raw_ids:
@@ -81,6 +89,13 @@ def session_images(session: ImageSession) -> list[Image]:
     return list(Image.objects.filter(session=session).order_by("created_at", "page_index", "id"))
 
 
+def session_analysis_counts(session: ImageSession) -> dict:
+    """Images of the whole session by analysis status (a job may cover only some of them)."""
+    rows = dict(Image.objects.filter(session=session).values_list("status").annotate(n=Count("id")))
+    return {"total": sum(rows.values()), "analyzed": rows.get("analyzed", 0),
+            "running": rows.get("queued", 0) + rows.get("analyzing", 0), "failed": rows.get("failed", 0)}
+
+
 def session_latest_job(session: ImageSession):
     from portal.jobs.models import InferenceJob
 
@@ -109,6 +124,28 @@ def current_result_set_ids(images: Iterable[Image]) -> list:
     return [rs.pk for slots in current_result_sets(images).values() for rs in slots.values() if rs is not None]
 
 
+# --- the cells to review -------------------------------------------------------------------------------
+REVIEW_THRESHOLD_DEFAULT = 0.5
+REVIEW_THRESHOLD_SESSION_KEY = "review_threshold"
+
+
+def review_threshold_get(session_store) -> float:
+    """The reviewer's score threshold, kept in their login session (the viewer's slider sets it)."""
+    raw = session_store.get(REVIEW_THRESHOLD_SESSION_KEY, REVIEW_THRESHOLD_DEFAULT) if session_store else None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return REVIEW_THRESHOLD_DEFAULT
+    return value if 0.0 <= value <= 1.0 else REVIEW_THRESHOLD_DEFAULT
+
+
+def is_cell_to_review(*, source: str, score: float | None, threshold: float) -> bool:
+    """The one definition of "a cell to review": a drawn cell, or a model detection scored at or above
+    the reviewer's threshold. The viewer (``passesThreshold`` in ``static/review/viewer.js``), its
+    progress, the session page and the exports all count by it."""
+    return source == ResultSource.MANUAL or score is None or score >= threshold
+
+
 @dataclass
 class CallRow:
     detection_id: object
@@ -117,12 +154,17 @@ class CallRow:
     source: str
     call: Call | None
     agreement: str
+    score: float | None = None
+    decided: bool = False  # at least one reviewer's decision
+
+    def to_review(self, threshold: float) -> bool:
+        return is_cell_to_review(source=self.source, score=self.score, threshold=threshold)
 
 
 def calls_for_result_sets(result_set_ids: list) -> dict:
     """detection id -> :class:`CallRow` for every detection of the result sets (a few flat queries)."""
     dets = Detection.objects.filter(result_set_id__in=result_set_ids).values_list(
-        "id", "result_set__image_id", "class_name", "source")
+        "id", "result_set__image_id", "class_name", "source", "score")
     decisions = defaultdict(list)
     for det_id, verdict, cls in Decision.objects.filter(result_set_id__in=result_set_ids).values_list(
             "detection_id", "verdict", "class_name"):
@@ -132,28 +174,46 @@ def calls_for_result_sets(result_set_ids: list) -> dict:
             result_set_id__in=result_set_ids).values_list("detection_id", "verdict", "class_name")
     }
     out = {}
-    for det_id, image_id, cls, source in dets:
+    for det_id, image_id, cls, source, score in dets:
         d = decisions.get(det_id, [])
         out[det_id] = CallRow(det_id, image_id, cls, source,
                               final_call(detection_class=cls, decisions=d, adjudication=adjudications.get(det_id)),
-                              agreement(d, cls))
+                              agreement(d, cls), score=score,
+                              decided=bool(d) or det_id in adjudications)
     return out
 
 
-def session_image_summaries(session: ImageSession) -> list[dict]:
-    """Per image: detections per class, final accepted per class, open instances and agreement counts."""
+def reviewed_image_ids(calls: dict, threshold: float) -> set:
+    """Images whose every cell to review has a decision (and that have at least one decided cell)."""
+    open_images, decided_images = set(), set()
+    for row in calls.values():
+        if not row.to_review(threshold):
+            continue
+        (decided_images if row.decided else open_images).add(row.image_id)
+    return decided_images - open_images
+
+
+def session_image_summaries(session: ImageSession, *, threshold: float = REVIEW_THRESHOLD_DEFAULT) -> list[dict]:
+    """Per image, over its cells to review at ``threshold``: cells per class, final accepted per class,
+    final calls, agreement counts, and the analysis status of the session as a whole."""
     images = session_images(session)
     slots = current_result_sets(images)
     rs_ids = [rs.pk for s in slots.values() for rs in s.values() if rs is not None]
     calls = calls_for_result_sets(rs_ids)
     per_image = {i.pk: {"image": i, "counts": defaultdict(int), "accepted": defaultdict(int), "total": 0,
-                        "final": 0, "agree": 0, "disagree": 0,
+                        "final": 0, "agree": 0, "disagree": 0, "decided": 0,
                         "has_results": slots[i.pk]["model"] is not None or slots[i.pk]["manual"] is not None}
                  for i in images}
+    reviewed = reviewed_image_ids(calls, threshold)
+    for entry in per_image.values():
+        entry["reviewed"] = entry["image"].pk in reviewed
     for row in calls.values():
+        if not row.to_review(threshold):
+            continue
         entry = per_image[row.image_id]
         entry["counts"][row.class_name] += 1
         entry["total"] += 1
+        entry["decided"] += int(row.decided)
         if row.call is not None:
             entry["final"] += 1
             if row.call.verdict == "accept":
@@ -168,8 +228,9 @@ def _decision_out(d) -> dict:
     return {"verdict": d.verdict, "class_name": d.class_name, "updated_at": d.updated_at.isoformat()}
 
 
-def image_review_payload(*, user, image: Image) -> dict:
-    """Everything the viewer needs for one image: instances with masks, my decisions, others' counts."""
+def image_review_payload(*, user, image: Image, threshold: float = REVIEW_THRESHOLD_DEFAULT) -> dict:
+    """Everything the viewer needs for one image: instances with masks, my decisions, others' counts, and
+    the reviewer's threshold that decides which cells are to review (``is_cell_to_review``)."""
     from portal.review.classes import CLASS_COLORS, CLASS_NAMES
     from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID
 
@@ -242,6 +303,7 @@ def image_review_payload(*, user, image: Image) -> dict:
         "result_sets": {k: (str(v.pk) if v else None) for k, v in slots.items()},
         "instances": instances,
         "agreement": agreement_counts,
+        "review": {"threshold": threshold},
     }
 
 

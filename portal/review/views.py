@@ -72,7 +72,8 @@ def session_list(request):
 @require_GET
 def session_detail(request, pk):
     session = access_session(user=request.user, id=pk)
-    summaries = selectors.session_image_summaries(session)
+    threshold = selectors.review_threshold_get(request.session)
+    summaries = selectors.session_image_summaries(session, threshold=threshold)
     for s in summaries:
         s["class_rows"] = [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n],
                             "count": s["counts"].get(n, 0), "accepted": s["accepted"].get(n, 0)}
@@ -83,6 +84,9 @@ def session_detail(request, pk):
     return render(request, "review/session_detail.html", {
         "session": session, "summaries": summaries, "job": selectors.session_latest_job(session),
         "show_model": not user_is_blinded(request.user),  # a validator who also reviews learns no model name
+        "analysis": selectors.session_analysis_counts(session), "threshold": threshold,
+        "reviewed_images": sum(1 for s in summaries if s["reviewed"]),
+        "images_over_8_bit": sum(1 for s in summaries if s["image"].bit_depth > exports.EXPORTED_BIT_DEPTH),
         "can_export": can_export, "rule": FINAL_CALL_RULE,
         "pick_lists": selectors.pick_lists_of(session) if can_export else [],
         "classes": [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]} for n in CLASS_NAMES],
@@ -102,6 +106,7 @@ def viewer(request, image_id):
                                    kwargs={"detection_id": "00000000-0000-0000-0000-000000000000"}),
         "apiInstanceCreate": reverse("api-review-instance-create", kwargs={"image_id": image.pk}),
         "apiInstance": reverse("api-review-instance", kwargs={"detection_id": "00000000-0000-0000-0000-000000000000"}),
+        "apiThreshold": reverse("api-review-threshold"),
         "displayUrl": reverse("review:image-display", kwargs={"image_id": image.pk}),
         "previewUrl": (reverse("review:image-preview", kwargs={"image_id": image.pk})
                        if max(image.width, image.height) > services.PREVIEW_PX else None),
@@ -216,9 +221,11 @@ def coco_zip(request):
     """The COCO export plus its display images: ``annotations.json`` and ``images/<uuid>.png``."""
     try:
         sessions = selectors.sessions_from_query(user=request.user, raw_ids=request.GET.getlist("session"))
+        options = selectors.coco_options_from_query(images=request.GET.get("images", "reviewed"),
+                                                    login_session=request.session)
     except DomainError as exc:
         return HttpResponseBadRequest(exc.message)
-    data = exports.coco_export(sessions=sessions)
+    data = exports.coco_export(sessions=sessions, **options)
     images = {str(i.pk): i for s in sessions for i in s.images.all()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -262,7 +269,8 @@ def pick_list_page(request, pick_list_id):
             image_ids.append(r["image"].pk)
     return render(request, "review/picklist.html", {
         "pick_list": pick_list, "rows": rows, "class_label": CLASS_LABELS.get(pick_list.class_name, pick_list.class_name), "session": pick_list.session, "image_ids": image_ids,
-        "missing_stage": any(r["stage"] is None for r in rows), "stage_convention": STAGE_CONVENTION,
+        "missing_stage": sorted({r["image_position"] for r in rows if r["stage"] is None}),
+        "stage_convention": STAGE_CONVENTION,
     })
 
 

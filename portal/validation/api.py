@@ -182,16 +182,34 @@ class StudyOpenApi(_TransitionApi):
     service = staticmethod(services.study_open)
 
 
-class StudyLockApi(_TransitionApi):
-    """Lock once every validator has signed; no score can change afterwards."""
+class _SignedTransitionApi(APIView):
+    """A transition that the administrator signs by re-entering their password."""
 
-    service = staticmethod(services.study_lock)
+    service = None
+
+    class SignedTransitionInputSerializer(serializers.Serializer):
+        password = serializers.CharField(trim_whitespace=False, help_text="The administrator's password (e-signature).")
+
+    @extend_schema(request=SignedTransitionInputSerializer, responses=StudyOutputSerializer)
+    def post(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
+        data = self.SignedTransitionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        study = type(self).service(actor=request.user, study=study, password=data.validated_data["password"],
+                                   request=request)
+        return Response(StudyOutputSerializer(study).data)
 
 
-class StudyUnblindApi(_TransitionApi):
-    """Unblind a locked study and compute its statistics."""
+class StudyLockApi(_SignedTransitionApi):
+    """Lock once every validator has signed; no score can change afterwards. Needs ``password``."""
 
-    service = staticmethod(services.study_unblind)
+    service = staticmethod(services.study_lock_sign)
+
+
+class StudyUnblindApi(_SignedTransitionApi):
+    """Unblind a locked study and compute its statistics. Needs ``password``."""
+
+    service = staticmethod(services.study_unblind_sign)
 
 
 class StudyResultsApi(APIView):

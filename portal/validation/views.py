@@ -98,8 +98,6 @@ class StudyAdminView(LoginRequiredMixin, View):
 
     actions = {
         "open": services.study_open,
-        "lock": services.study_lock,
-        "unblind": services.study_unblind,
     }
 
     def get(self, request, study_id):
@@ -125,6 +123,54 @@ class StudyAdminView(LoginRequiredMixin, View):
         except DomainError as exc:
             messages.error(request, exc.message)
         return redirect("validation:study", study_id=study.pk)
+
+
+class _SignedTransitionView(LoginRequiredMixin, View):
+    """Confirmation page of a study transition that the administrator signs by re-entering their password."""
+
+    service = None
+    meaning = ""
+    title = ""
+    status_needed = ""
+    consequence = ""
+
+    def _context(self, study) -> dict:
+        return {"study": study, "meaning": self.meaning, "title": self.title, "consequence": self.consequence,
+                "ready": study.status == self.status_needed}
+
+    def get(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
+        return render(request, "validation/confirm_transition.html", self._context(study))
+
+    def post(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_MANAGE)
+        try:
+            type(self).service(actor=request.user, study=study, password=request.POST.get("password", ""),
+                               request=request)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return render(request, "validation/confirm_transition.html", self._context(study),
+                          status=exc.status_code)
+        messages.success(request, f"{self.title}: done and signed.")
+        return redirect("validation:study", study_id=study.pk)
+
+
+class StudyLockView(_SignedTransitionView):
+    service = staticmethod(services.study_lock_sign)
+    meaning = services.LOCK_MEANING
+    title = "Lock the study"
+    status_needed = StudyStatus.OPEN
+    consequence = ("Every validator has signed. After locking, no score or stain result can change; a hash of "
+                   "all scores is stored.")
+
+
+class StudyUnblindView(_SignedTransitionView):
+    service = staticmethod(services.study_unblind_sign)
+    meaning = services.UNBLIND_MEANING
+    title = "Unblind the study"
+    status_needed = StudyStatus.LOCKED
+    consequence = ("The model's answers are compared with the validators' scores and the statistics are computed; "
+                   "this cannot be undone.")
 
 
 class PickView(LoginRequiredMixin, View):

@@ -79,6 +79,26 @@
     list.appendChild(table);
   }
 
+  /* The image cards of the page follow their newest job's per-image status (cancelled jobs aside). */
+  var IMAGE_STATUS = {
+    pending: ["queued", "Queued for analysis"], running: ["analyzing", "Analyzing"],
+    done: ["analyzed", "Analyzed"], failed: ["failed", "Analysis failed"]
+  };
+  function updateImageCards(data) {
+    var seen = {};
+    data.jobs.forEach(function (job) {  // newest first
+      if (job.status === "cancelled") return;
+      job.images.forEach(function (img) {
+        if (seen[img.image_id] || !IMAGE_STATUS[img.status]) return;
+        seen[img.image_id] = true;
+        var card = document.querySelector(".thumb[data-image-id='" + img.image_id + "'] .image-status");
+        if (!card) return;
+        card.dataset.status = IMAGE_STATUS[img.status][0];
+        card.textContent = IMAGE_STATUS[img.status][1];
+      });
+    });
+  }
+
   function cancel(root, jobId) {
     fetch(root.dataset.cancelUrlTemplate.replace(PLACEHOLDER, jobId), {
       method: "POST", credentials: "same-origin",
@@ -94,6 +114,7 @@
       })
       .then(function (data) {
         render(root, data);
+        updateImageCards(data);
         if (!once) schedule(root, data.active ? FAST_MS : SLOW_MS);
       })
       .catch(function () { if (!once) schedule(root, SLOW_MS); });

@@ -105,17 +105,23 @@
   function fmt(v, n) { return v === null || v === undefined ? "–" : Number(v).toFixed(n); }
   function isManual(inst) { return inst.source === "manual"; }
 
-  function passes(inst) {
-    if (S.hidden[effClass(inst)]) { return false; }
-    if (inst.score === null || inst.score === undefined) { return true; }
+  /* A cell to review: drawn, or scored at or above the reviewer's threshold (the server's
+   * portal.review.selectors.is_cell_to_review; the session page counts by the same rule). */
+  function toReview(inst) {
+    if (isManual(inst) || inst.score === null || inst.score === undefined) { return true; }
     return inst.score >= S.threshold;
+  }
+
+  function passes(inst) {
+    return !S.hidden[effClass(inst)] && toReview(inst);
   }
 
   function recomputeVisible() {
     S.visible = S.instances.filter(passes);
     $("visible-count").textContent = String(S.visible.length);
     $("total-count").textContent = String(S.instances.length);
-    if (S.selected && S.visible.indexOf(S.selected) < 0) { select(null); }
+    // a selected cell that leaves the view (hidden class, threshold) stays the place n/p continue from
+    if (S.selected && S.visible.indexOf(S.selected) < 0) { var gone = S.selected; select(null); S.anchor = gone; }
     updateClassCounts();
   }
 
@@ -129,11 +135,16 @@
   }
 
   function updateAgreement() {
-    var a = { agree: 0, disagree: 0, single: 0, none: 0 }, mine = 0;
-    S.instances.forEach(function (inst) { a[inst.agreement] = (a[inst.agreement] || 0) + 1; if (inst.mine) { mine++; } });
+    var a = { agree: 0, disagree: 0, single: 0, none: 0 }, mine = 0, total = 0;
+    S.instances.forEach(function (inst) {
+      if (!toReview(inst)) { return; }
+      total++;
+      a[inst.agreement] = (a[inst.agreement] || 0) + 1;
+      if (inst.mine) { mine++; }
+    });
     $("agreement").textContent = a.agree + " agree, " + a.disagree + " disagree, " + a.single +
       " one reviewer, " + a.none + " undecided";
-    $("my-progress").textContent = mine + " of " + S.instances.length;
+    $("my-progress").textContent = mine + " of " + total;
   }
 
   // ---------------------------------------------------------------- view transform
@@ -356,6 +367,7 @@
 
   function select(inst, opts) {
     S.selected = inst;
+    if (inst) { S.anchor = inst; }
     var panel = $("selection");
     if (!inst) {
       panel.hidden = true; $("selection-empty").hidden = false;
@@ -581,9 +593,39 @@
   }
 
   // ---------------------------------------------------------------- navigation
+  /* The visible cell after (delta > 0) or before the instance `from` in list order, wrapping around. */
+  function neighbour(from, delta) {
+    var n = S.instances.length, k = S.instances.indexOf(from);
+    for (var m = 1; m <= n; m++) {
+      var inst = S.instances[(k + delta * m + n * m) % n];
+      if (passes(inst)) { return inst; }
+    }
+    return null;
+  }
+
+  /* The next (delta > 0) or previous shown cell that I have not decided, after the current one. */
+  function stepUndecided(delta) {
+    if (!S.visible.length) { return; }
+    var from = S.selected || (S.anchor && S.instances.indexOf(S.anchor) >= 0 ? S.anchor : null);
+    var n = S.instances.length, k = from ? S.instances.indexOf(from) : (delta > 0 ? -1 : n);
+    for (var m = 1; m <= n; m++) {
+      var inst = S.instances[(((k + delta * m) % n) + n) % n];
+      if (passes(inst) && !inst.mine) { select(inst, { center: true }); return; }
+    }
+    setStatus("Every cell shown is decided; j and k go through all of them.");
+  }
+
+  function autoAdvance() {
+    if (S.autoAdvance) { stepUndecided(1); }
+  }
+
   function step(delta) {
     if (!S.visible.length) { return; }
     var i = S.selected ? S.visible.indexOf(S.selected) : -1;
+    if (i < 0 && S.anchor && S.instances.indexOf(S.anchor) >= 0) {
+      var next = neighbour(S.anchor, delta);
+      if (next) { select(next, { center: true }); return; }
+    }
     i = i < 0 ? (delta > 0 ? 0 : S.visible.length - 1) : (i + delta + S.visible.length) % S.visible.length;
     select(S.visible[i], { center: true });
   }
@@ -690,17 +732,19 @@
     if (onSelect && k.indexOf("Arrow") === 0) { return; }
     var onButton = ev.target && (ev.target.tagName === "BUTTON" || ev.target.tagName === "A");
     switch (k) {
-      case "n": step(1); break;
-      case "p": step(-1); break;
+      case "n": stepUndecided(1); break;
+      case "p": stepUndecided(-1); break;
+      case "j": step(1); break;
+      case "k": step(-1); break;
       case "N": case "]": gotoImage(1); break;
       case "P": case "[": gotoImage(-1); break;
-      case "a": if (sel) { decide(sel, "accept", sel.mine ? sel.mine.class_name : ""); } break;
-      case "r": if (sel) { decide(sel, "reject", sel.mine ? sel.mine.class_name : ""); } break;
-      case "u": if (sel) { decide(sel, "uncertain", sel.mine ? sel.mine.class_name : ""); } break;
+      case "a": if (sel) { decide(sel, "accept", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
+      case "r": if (sel) { decide(sel, "reject", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
+      case "u": if (sel) { decide(sel, "uncertain", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
       case "1": case "2": case "3": case "4": case "5": case "6":
         var c = S.classes[parseInt(k, 10) - 1];
         if (S.tool === "polygon" || S.tool === "circle") { $("draw-class").value = c.name; setStatus("Drawing " + label(c.name) + "."); }
-        else if (sel) { decide(sel, "accept", c.name); }
+        else if (sel) { decide(sel, "accept", c.name); autoAdvance(); }
         break;
       case "z": undo(); break;
       case "+": case "=": zoomAt(1.25); break;
@@ -740,13 +784,25 @@
   bindClick("zoom-out", function () { zoomAt(0.8); });
   bindClick("zoom-fit", fit);
   ["select", "polygon", "circle", "edit"].forEach(function (t) { bindClick("tool-" + t, function () { setTool(t); }); });
-  bindClick("btn-accept", function () { if (S.selected) { decide(S.selected, "accept", S.selected.mine ? S.selected.mine.class_name : ""); } });
-  bindClick("btn-reject", function () { if (S.selected) { decide(S.selected, "reject", S.selected.mine ? S.selected.mine.class_name : ""); } });
-  bindClick("btn-uncertain", function () { if (S.selected) { decide(S.selected, "uncertain", S.selected.mine ? S.selected.mine.class_name : ""); } });
+  bindClick("btn-accept", function () { if (S.selected) { decide(S.selected, "accept", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
+  bindClick("btn-reject", function () { if (S.selected) { decide(S.selected, "reject", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
+  bindClick("btn-uncertain", function () { if (S.selected) { decide(S.selected, "uncertain", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
   bindClick("btn-clear", function () { if (S.selected) { decide(S.selected, null, ""); } });
   bindClick("btn-undo", undo);
-  bindClick("btn-prev", function () { step(-1); });
-  bindClick("btn-next", function () { step(1); });
+  bindClick("btn-prev", function () { stepUndecided(-1); });
+  bindClick("btn-next", function () { stepUndecided(1); });
+  bindClick("btn-prev-any", function () { step(-1); });
+  bindClick("btn-next-any", function () { step(1); });
+  /* Auto-advance after a decision: a personal setting of this browser. */
+  var auto = $("auto-advance");
+  if (auto) {
+    try { S.autoAdvance = window.localStorage.getItem("review.autoAdvance") === "1"; } catch (e) { S.autoAdvance = false; }
+    auto.checked = S.autoAdvance;
+    auto.addEventListener("change", function () {
+      S.autoAdvance = auto.checked;
+      try { window.localStorage.setItem("review.autoAdvance", auto.checked ? "1" : "0"); } catch (e) { /* private mode */ }
+    });
+  }
   bindClick("btn-delete", function () { deleteInstance(S.selected); });
   bindClick("img-prev", function () { gotoImage(-1); });
   bindClick("img-next", function () { gotoImage(1); });
@@ -766,9 +822,19 @@
   function onThreshold() {
     S.threshold = parseFloat(slider.value);
     $("score-threshold-value").textContent = S.threshold.toFixed(2);
-    recomputeVisible(); requestRender();
+    recomputeVisible(); updateAgreement(); requestRender();
+  }
+  /* The threshold is the reviewer's: kept by the server, so the session page counts the same cells. */
+  function saveThreshold() {
+    var value = S.threshold;
+    enqueue(function () {
+      return api("PUT", cfg.apiThreshold, { threshold: value }).catch(function (e) {
+        setStatus("Threshold not saved: " + e.message, true);
+      });
+    });
   }
   slider.addEventListener("input", onThreshold);
+  slider.addEventListener("change", function () { if (S.data) { saveThreshold(); } });
 
   document.querySelectorAll("input[data-class-toggle]").forEach(function (cb) {
     cb.addEventListener("change", function () {
@@ -823,6 +889,10 @@
       S.data = data; S.bitmap = res[1].bmp; S.bitmapFull = res[1].full;
       if (S.bitmapFull) { canvas.setAttribute("data-full-resolution", "1"); }
       S.classes = data.classes;
+      if (data.review && typeof data.review.threshold === "number") {
+        S.threshold = data.review.threshold; slider.value = String(S.threshold);
+        $("score-threshold-value").textContent = S.threshold.toFixed(2);
+      }
       data.classes.forEach(function (c) { S.classIndex[c.name] = c; });
       S.instances = data.instances;
       var td = performance.now();
@@ -846,7 +916,7 @@
 
   window.reviewViewer = {
     state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,
-    setThreshold: function (v) { slider.value = String(v); onThreshold(); },
-    toScreen: toScreen, toImage: toImage
+    setThreshold: function (v) { slider.value = String(v); onThreshold(); saveThreshold(); },
+    stepUndecided: stepUndecided, toScreen: toScreen, toImage: toImage
   };
 })();

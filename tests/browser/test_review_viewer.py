@@ -124,7 +124,7 @@ def test_reviewer_zooms_pans_filters_decides_draws_exports_and_picks(world, brow
     shot(page, "viewer-drawn.png")
     page.locator("#score-threshold").fill("0")
     page.focus("#viewer-canvas")
-    page.keyboard.press("n")  # the best-scoring cell, accepted above
+    page.keyboard.press("j")  # the first cell shown
     sx, sy = page.evaluate(to_screen, [dets[0].centroid_x_px, dets[0].centroid_y_px])
     page.mouse.move(box["x"] + sx, box["y"] + sy)
     for _ in range(4):
@@ -134,7 +134,7 @@ def test_reviewer_zooms_pans_filters_decides_draws_exports_and_picks(world, brow
     shot(page, "viewer-zoomed.png")
 
     # COCO export, re-imported with the training importer
-    response = page.request.get(f"{live_server.url}/api/v1/review/coco/?session={session.pk}")
+    response = page.request.get(f"{live_server.url}/api/v1/review/coco/?session={session.pk}&images=all")
     assert response.ok
     path = tmp_path / "coco.json"
     path.write_bytes(response.body())

@@ -6,10 +6,10 @@ import pytest
 from django.urls import reverse
 
 from portal.audit.models import AuditEvent
-from portal.core.api import Conflict
+from portal.core.errors import Conflict
 from portal.imaging.models import Image, ImageSession
 from portal.imaging.services import session_freeze, session_update
-from portal.imaging.testing import make_image, make_session
+from portal.testing.imaging import make_image, make_session
 
 
 @pytest.fixture

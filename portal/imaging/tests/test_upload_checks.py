@@ -14,9 +14,9 @@ from PIL import PngImagePlugin
 
 from portal.imaging.lib.imagefile import UploadRefused, inspect_upload
 from portal.imaging.models import Image
-from portal.imaging.testing import make_session
 from portal.imaging.tests import corpus
 from portal.imaging.tests.test_upload_corpus import upload
+from portal.testing.imaging import make_session
 
 LIMITS = {"max_file_bytes": 10**9, "max_pixels": 10**9, "max_pages": 8}
 PAYLOAD = b"<svg onload=alert(1)>"

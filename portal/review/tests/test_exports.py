@@ -58,6 +58,7 @@ def test_coco_export_loads_with_the_training_importer(cast, image, detections, t
 
     _decide(cast.a.reviewer, detections[0], "accept")
     _decide(cast.a.reviewer, detections[1], "accept", "round_spermatid")
+    _decide(cast.a.reviewer, detections[2], "reject")  # the last cell to review: the image is reviewed
     path = tmp_path / "export.json"
     path.write_bytes(_coco(cast.a.reviewer, image.session_id).content)
     ds = load_coco(str(path))
@@ -71,7 +72,8 @@ def test_coco_export_loads_with_the_training_importer(cast, image, detections, t
 
 
 def test_coco_zip_holds_annotations_and_images(cast, image, detections):
-    _decide(cast.a.reviewer, detections[0], "accept")
+    for det in detections[:3]:  # the cells to review at 0.5
+        _decide(cast.a.reviewer, det, "accept")
     r = client_for(cast.a.reviewer).get(reverse("review:coco-zip"), {"session": str(image.session_id)})
     assert r.status_code == 200
     zf = zipfile.ZipFile(io.BytesIO(r.content))
@@ -150,3 +152,43 @@ def test_pick_lists_are_hidden_from_other_centers_and_uploaders(cast, image, det
     assert client_for(cast.b.reviewer).get(url).status_code == 404
     assert client_for(cast.a.uploader).get(url).status_code == 403
     assert client_for(cast.a.admin).get(url).status_code == 200
+
+
+def test_the_pick_list_page_explains_a_missing_stage_position_instead_of_linking_to_a_dead_pos(cast, image,
+                                                                                              detections):
+    _decide(cast.a.reviewer, detections[0], "accept")
+    pick_list_id = _pick(cast.a.reviewer, image.session_id).json()["id"]
+    page = client_for(cast.a.reviewer).get(reverse("review:picklist", kwargs={"pick_list_id": pick_list_id}))
+    html = page.content.decode()
+    assert reverse("review:picklist-pos", kwargs={"pick_list_id": pick_list_id}) not in html
+    assert 'id="pos-unavailable"' in html and "no stage position" in html
+
+
+def test_coco_export_leaves_out_unreviewed_images_unless_asked(cast, image, detections):
+    from portal.testing.review import make_reviewable_image
+
+    untouched = make_reviewable_image(cast.a, n=4, session=image.session)
+    for det in detections[:3]:  # every cell to review of the first image (scores >= 0.5)
+        _decide(cast.a.reviewer, det, "accept")
+    data = json.loads(_coco(cast.a.reviewer, image.session_id).content)
+    assert [i["portal_image_id"] for i in data["images"]] == [str(image.pk)]
+    assert data["info"]["image_selection"] == "reviewed" and data["info"]["images_left_out"] == 1
+
+    r = client_for(cast.a.reviewer).get(reverse("api-review-coco"), {"session": str(image.session_id),
+                                                                     "images": "all"})
+    every = json.loads(r.content)
+    assert {i["portal_image_id"] for i in every["images"]} == {str(image.pk), str(untouched.pk)}
+    assert client_for(cast.a.reviewer).get(reverse("api-review-coco"), {"session": str(image.session_id),
+                                                                        "images": "some"}).status_code == 400
+
+
+def test_coco_export_says_when_a_16_bit_image_is_exported_as_8_bit(cast, image, detections):
+    image.bit_depth = 16
+    image.save(update_fields=["bit_depth"])
+    for det in detections[:3]:
+        _decide(cast.a.reviewer, det, "accept")
+    data = json.loads(_coco(cast.a.reviewer, image.session_id).content)
+    assert (data["images"][0]["bit_depth"], data["images"][0]["exported_bit_depth"]) == (16, 8)
+    assert data["info"]["images_reduced_to_8_bit"] == 1 and "8-bit" in data["info"]["pixel_data"]
+    page = client_for(cast.a.reviewer).get(reverse("review:session-detail", kwargs={"pk": image.session_id}))
+    assert "windowed to 8 bits in the export" in page.content.decode()

@@ -22,15 +22,18 @@ from portal.validation.services.scoring import assignment_score, missed_cell_add
 from portal.validation.services.signing import (
     all_scores_hash,
     scores_hash_for,
+    signature_password_verify,
     study_cell_rows,
     study_lock,
+    study_lock_sign,
     study_sign,
     study_unblind,
+    study_unblind_sign,
 )
 
 __all__ = [
     "all_scores_hash", "assignment_score", "blinded_user_ids", "blinding_on_membership_change", "blinding_source",
-    "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for",
+    "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for", "signature_password_verify", "study_lock_sign", "study_unblind_sign",
     "stain_enter", "study_blinding_sync", "study_cell_rows", "study_create", "study_fields_ensure", "study_images",
     "study_lock", "study_open", "study_sign", "study_unblind", "study_validator_add",
     "study_validator_add_by_username", "study_validator_remove", "study_validator_remove_by_username",

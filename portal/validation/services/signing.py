@@ -41,15 +41,22 @@ def scores_hash_for(membership: StudyValidator) -> str:
     })
 
 
+def signature_password_verify(*, actor, study: Study, password: str, action: str, request=None) -> None:
+    """The e-signature check: the actor re-enters their password (counted by django-axes with failed
+    logins: ``accounts.services.password_check``); a wrong one is audited as ``<action>.failed`` and
+    refused with 400."""
+    if not password_check(user=actor, password=password, request=request):
+        audit_record(actor=actor, action=f"{action}.failed", center=study.center, obj=study,
+                     after={"reason": "wrong password"}, request=request)
+        raise DomainError("The password is not correct.", extra={"field": "password"}, status_code=400)
+
+
 def study_sign(*, actor, study: Study, membership: StudyValidator, password: str, request=None) -> Signature:
     """The validator signs their completed list after re-entering their password (wrong passwords count
     towards the same lockout as failed logins: ``accounts.services.password_check``)."""
     detail: dict = {}
     _writable_for_scores(actor=actor, study=study, action="validation.sign", detail=detail, request=request)
-    if not password_check(user=actor, password=password, request=request):  # counted by django-axes
-        audit_record(actor=actor, action="validation.sign.failed", center=study.center, obj=study,
-                     after={"reason": "wrong password"}, request=request)
-        raise DomainError("The password is not correct.", extra={"field": "password"}, status_code=400)
+    signature_password_verify(actor=actor, study=study, password=password, action="validation.sign", request=request)
     with transaction.atomic():
         if Signature.objects.filter(study=study, user=actor).exists():
             raise Conflict("You have already signed this study.")
@@ -160,3 +167,32 @@ def study_unblind(*, actor, study: Study, request=None) -> Study:
                                  "scores_verified": results["scores_verified"]})
         study_blinding_sync(study=study)
     return study
+
+
+# --- signed transitions (confirmation + e-signature) -----------------------------------------------------
+LOCK_MEANING = "I lock this study: no score can change afterwards"
+UNBLIND_MEANING = "I unblind this study and release its results"
+
+
+def _signed_transition(*, actor, study: Study, password: str, action: str, meaning: str, transition,
+                       request=None) -> Study:
+    _require_admin(actor, study)
+    signature_password_verify(actor=actor, study=study, password=password, action=action, request=request)
+    with transaction.atomic():
+        study = transition(actor=actor, study=study, request=request)
+        audit_record(actor=actor, action=f"{action}.signature", center=study.center, obj=study,
+                     after={"meaning": meaning, "full_name": actor.get_full_name() or actor.get_username(),
+                            "status": study.status, "scores_sha256": study.scores_sha256}, request=request)
+    return study
+
+
+def study_lock_sign(*, actor, study: Study, password: str, request=None) -> Study:
+    """Lock after the administrator confirmed and re-entered their password (an audited e-signature)."""
+    return _signed_transition(actor=actor, study=study, password=password, action="validation.study.lock",
+                              meaning=LOCK_MEANING, transition=study_lock, request=request)
+
+
+def study_unblind_sign(*, actor, study: Study, password: str, request=None) -> Study:
+    """Unblind after the administrator confirmed and re-entered their password (an audited e-signature)."""
+    return _signed_transition(actor=actor, study=study, password=password, action="validation.study.unblind",
+                              meaning=UNBLIND_MEANING, transition=study_unblind, request=request)

@@ -60,7 +60,8 @@ def test_a_study_runs_from_creation_to_report_through_the_api(cast):
                            format="json").status_code == 201
     assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])
 
-    assert admin.post(f"/api/v1/validation/studies/{study_id}/lock/").status_code == 200
+    assert admin.post(f"/api/v1/validation/studies/{study_id}/lock/", {"password": PASSWORD},
+                      format="json").status_code == 200
     # after lock: refused (4xx) and audited
     refused_before = AuditEvent.objects.filter(action="validation.score.refused").count()
     r = _client(a.validator).put(f"/api/v1/validation/my/studies/{study_id}/cells/{orders[0][0]}/",
@@ -72,7 +73,7 @@ def test_a_study_runs_from_creation_to_report_through_the_api(cast):
     assert AuditEvent.objects.filter(action="validation.score.refused").count() == refused_before + 1
     assert AuditEvent.objects.filter(action="validation.stain.refused").exists()
 
-    r = admin.post(f"/api/v1/validation/studies/{study_id}/unblind/")
+    r = admin.post(f"/api/v1/validation/studies/{study_id}/unblind/", {"password": PASSWORD}, format="json")
     assert r.status_code == 200
     results = admin.get(f"/api/v1/validation/studies/{study_id}/results/").json()["results"]
     ppv = results["model"]["metrics"]["ppv"]

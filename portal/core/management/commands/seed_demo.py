@@ -16,7 +16,7 @@ from django.db import transaction
 from portal.accounts.selectors import OTP_REQUIRED_ROLES
 from portal.centers.models import Center, Role
 from portal.centers.services import center_create, membership_grant
-from portal.core.demo import seed_demo_model_and_session
+from portal.core.demo import seed_demo_model_and_session, seed_demo_validation_study
 
 DEMO_CENTER_CODE = "C01"
 OTP_ROLES = (*OTP_REQUIRED_ROLES, None)  # None: the site auditor
@@ -47,10 +47,12 @@ def _credentials() -> dict[str, str]:
 
 
 class Command(BaseCommand):
-    help = "Create the demo center, users, a synthetic image session and the demo model."
+    help = ("Create the demo center, users, the demo model, a synthetic image session to review and a validation "
+            "study open for scoring.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-images", action="store_true", help="skip the demo model and the synthetic session")
+        parser.add_argument("--no-images", action="store_true",
+                            help="skip the demo model, the synthetic session and the validation study")
 
     def handle(self, *args, **options):
         passwords = _credentials()
@@ -70,6 +72,7 @@ class Command(BaseCommand):
         extras = []
         if not options["no_images"]:
             extras = seed_demo_model_and_session(center=center)
+            extras += seed_demo_validation_study(center=center)
         self.stdout.write(self.style.SUCCESS(f"Demo center {center.code} ready. Logins:"))
         for username, role in DEMO_USERS:
             label = Role(role).label if role else "Site auditor"
