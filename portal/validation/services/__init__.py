@@ -20,6 +20,8 @@ from portal.validation.services.design import (
 from portal.validation.services.opening import detection_fingerprint, model_output_hash, study_open
 from portal.validation.services.scoring import assignment_score, missed_cell_add, stain_enter
 from portal.validation.services.signing import (
+    LOCK_MEANING,
+    UNBLIND_MEANING,
     all_scores_hash,
     scores_hash_for,
     signature_password_verify,
@@ -32,6 +34,7 @@ from portal.validation.services.signing import (
 )
 
 __all__ = [
+    "LOCK_MEANING", "UNBLIND_MEANING",
     "all_scores_hash", "assignment_score", "blinded_user_ids", "blinding_on_membership_change", "blinding_source",
     "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for", "signature_password_verify", "study_lock_sign", "study_unblind_sign",
     "stain_enter", "study_blinding_sync", "study_cell_rows", "study_create", "study_fields_ensure", "study_images",
