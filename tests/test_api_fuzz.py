@@ -29,13 +29,12 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")  # the few operations who
 
 def _world() -> tuple[object, dict[str, list[str]]]:
     """Two centers with data; returns the cast and, per kind of object, the ids of both centers'."""
-    from portal.core.testing import build_cast
-    from portal.imaging.testing import make_imaging
-    from portal.jobs.testing import build_job_world
-    from portal.review.testing import make_reviewable_image
-
     from portal.results.models import Detection
-    from portal.validation import testing as vt
+    from portal.testing import validation as vt
+    from portal.testing.cast import build_cast
+    from portal.testing.imaging import make_imaging
+    from portal.testing.jobs import build_job_world
+    from portal.testing.review import make_reviewable_image
 
     cast = build_cast()
     ids: dict[str, list[str]] = {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from portal.core.testing import PASSWORD, build_cast
+
+from portal.testing.cast import PASSWORD, build_cast
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 

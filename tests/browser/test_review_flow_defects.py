@@ -3,26 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.review_support import build_world, launch, login, wait_saved, wait_viewer
+from tests.browser.review_support import login, wait_saved, wait_viewer
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture
-def world(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return build_world()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _selected_id(page):
@@ -30,7 +13,7 @@ def _selected_id(page):
 
 
 def test_n_continues_after_a_cell_is_changed_to_a_hidden_class(world, browser, live_server):
-    from portal.core.testing import PASSWORD
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page = browser.new_page(viewport={"width": 1400, "height": 950})
@@ -51,7 +34,7 @@ def test_n_continues_after_a_cell_is_changed_to_a_hidden_class(world, browser, l
 
 
 def test_viewer_progress_and_session_page_count_the_same_cells_to_review(world, browser, live_server):
-    from portal.core.testing import PASSWORD
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     above = lambda t: sum(1 for d in dets if d.score >= t)  # noqa: E731
@@ -77,7 +60,7 @@ def test_viewer_progress_and_session_page_count_the_same_cells_to_review(world, 
 
 
 def test_n_goes_to_the_next_undecided_cell_and_j_to_the_next_cell(world, browser, live_server):
-    from portal.core.testing import PASSWORD
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page = browser.new_page(viewport={"width": 1400, "height": 950})
@@ -100,9 +83,8 @@ def test_n_goes_to_the_next_undecided_cell_and_j_to_the_next_cell(world, browser
 
 
 def test_auto_advance_after_a_decision_is_a_setting(world, browser, live_server):
-    from portal.core.testing import PASSWORD
-
     from portal.review.models import Decision
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     page = browser.new_page(viewport={"width": 1400, "height": 950})

@@ -5,7 +5,6 @@ import pytest
 
 from tests.browser.review_support import (
     A11Y_JS,
-    build_world,
     launch,
     login,
     shot,
@@ -15,13 +14,6 @@ from tests.browser.review_support import (
 )
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture
-def world(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return build_world()
 
 
 @pytest.fixture

@@ -6,26 +6,9 @@ import json
 
 import pytest
 
-from tests.browser.review_support import build_world, launch, login, shot, wait_saved, wait_viewer
+from tests.browser.review_support import login, shot, wait_saved, wait_viewer
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture
-def world(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return build_world()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _state(page, expr):

@@ -3,36 +3,25 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.review_support import launch, login
+from tests.browser.review_support import login
 
 pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture
 def cast(transactional_db, settings, tmp_path):
-    from portal.core.testing import build_cast
+    from portal.testing.cast import build_cast
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return build_cast()
 
 
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
 def test_image_cards_follow_the_analysis_without_a_reload(cast, browser, live_server):
-    from portal.core.testing import PASSWORD
-
     from portal.imaging.models import ImageStatus
-    from portal.jobs import testing as jt
     from portal.jobs.models import InferenceJob, JobImage, JobImageStatus, JobStatus
+    from portal.testing import jobs as jt
+    from portal.testing.cast import PASSWORD
 
     session = jt.make_session(cast.a)
     image = jt.make_image(session)
@@ -60,7 +49,7 @@ def test_image_cards_follow_the_analysis_without_a_reload(cast, browser, live_se
 
 
 def test_the_new_api_token_is_selected_and_copied_without_csp_errors(cast, browser, live_server):
-    from portal.core.testing import PASSWORD
+    from portal.testing.cast import PASSWORD
 
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()

@@ -14,9 +14,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "validation
 
 @pytest.fixture
 def open_study(transactional_db, settings, tmp_path):
-    from portal.core.testing import build_cast
-
-    from portal.validation import testing as vt
+    from portal.testing import validation as vt
+    from portal.testing.cast import build_cast
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -29,7 +28,8 @@ def open_study(transactional_db, settings, tmp_path):
 @pytest.fixture
 def page(open_study, live_server):
     from playwright.sync_api import sync_playwright
-    from portal.core.testing import PASSWORD
+
+    from portal.testing.cast import PASSWORD
 
     cast, study = open_study
     with sync_playwright() as p:

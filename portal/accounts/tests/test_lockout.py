@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 
 from portal.audit.models import AuditEvent
+from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD
 from portal.validation import services as validation_services
-from portal.validation import testing as vt
 
 ATTACKER = "203.0.113.7"
 WORKSTATION = "198.51.100.20"

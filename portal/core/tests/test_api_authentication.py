@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from portal.core.testing import PASSWORD
+from portal.testing.cast import PASSWORD
 
 
 def test_an_anonymous_api_request_gets_401_with_a_token_challenge(client, db):

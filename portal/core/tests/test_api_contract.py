@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from portal.imaging.testing import make_imaging
+from portal.testing.imaging import make_imaging
 
 
 @pytest.fixture

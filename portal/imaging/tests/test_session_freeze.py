@@ -22,7 +22,7 @@ def frozen(cast):
 
 
 def test_opening_a_validation_study_freezes_its_sessions(cast):
-    from portal.validation import testing as vt
+    from portal.testing import validation as vt
     from portal.validation.services import study_open
 
     study = vt.make_draft_study(cast, cast.a)

@@ -6,8 +6,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from portal.audit.models import AuditEvent
+from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD
-from portal.validation import testing as vt
 from portal.validation.models import StudyStatus
 
 

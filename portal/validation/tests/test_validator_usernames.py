@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from portal.validation import testing as vt
+from portal.testing import validation as vt
 from portal.validation.services import STUDY_VALIDATOR_NOT_FOUND, VALIDATOR_NOT_FOUND
 
 
