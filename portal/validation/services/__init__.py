@@ -3,6 +3,8 @@
 and ``signing`` (sign, lock, unblind). Every write is audited. The pure matching and assignment rules
 live in ``portal.validation.lib``."""
 from portal.validation.services.design import (
+    STUDY_VALIDATOR_NOT_FOUND,
+    VALIDATOR_NOT_FOUND,
     blinded_user_ids,
     blinding_on_membership_change,
     blinding_source,
@@ -34,6 +36,7 @@ from portal.validation.services.signing import (
 )
 
 __all__ = [
+    "STUDY_VALIDATOR_NOT_FOUND", "VALIDATOR_NOT_FOUND",
     "LOCK_MEANING", "UNBLIND_MEANING",
     "all_scores_hash", "assignment_score", "blinded_user_ids", "blinding_on_membership_change", "blinding_source",
     "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for", "signature_password_verify", "study_lock_sign", "study_unblind_sign",
