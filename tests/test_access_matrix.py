@@ -119,6 +119,8 @@ def session_cookies(module_transaction, module_cast) -> dict:
     from django.conf import settings
     from django.test import Client
 
+    from portal.testing.cast import otp_verify_session
+
     cast = module_cast
     users = [*cast.a.users.values(), *cast.b.users.values(), cast.auditor, cast.superuser]
     cookies = {}
@@ -126,6 +128,7 @@ def session_cookies(module_transaction, module_cast) -> dict:
         for user in users:
             client = Client()
             client.force_login(user)
+            otp_verify_session(client, user)  # module-wide: before the per-test login patch applies
             cookies[user.pk] = client.cookies[settings.SESSION_COOKIE_NAME].value
     return cookies
 
