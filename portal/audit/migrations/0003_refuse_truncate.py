@@ -1,18 +1,15 @@
 """PostgreSQL: refuse TRUNCATE of the audit trail too (the row trigger of 0002 never sees a TRUNCATE).
 
-A statement-level BEFORE TRUNCATE trigger raises, unless the transaction has set
-``portal.audit_truncate = 'allowed'`` (only the test suite's database flush does: see conftest.py).
-Whoever owns the table can still switch triggers off; ``verify_audit`` then catches the wipe through
-the checkpoint file outside the database. SQLite has no TRUNCATE; the ORM guard covers it there.
+A statement-level BEFORE TRUNCATE trigger raises, always: no session setting lets a TRUNCATE through.
+Only whoever owns the table can switch the trigger off (the test suite's database flush does, inside its
+own transaction: see conftest.py); ``verify_audit`` then still catches a wipe through the checkpoint
+file outside the database. SQLite has no TRUNCATE; the ORM guard covers it there.
 """
 from django.db import migrations
 
 TRIGGER_SQL = """
 CREATE OR REPLACE FUNCTION audit_event_refuse_truncate() RETURNS trigger AS $$
 BEGIN
-  IF coalesce(current_setting('portal.audit_truncate', true), '') = 'allowed' THEN
-    RETURN NULL;
-  END IF;
   RAISE EXCEPTION USING MESSAGE = 'audit_auditevent is append-only: ' || TG_OP || ' refused';
 END;
 $$ LANGUAGE plpgsql;
