@@ -75,6 +75,16 @@ def _out(serializer_class, user, obj, *, many: bool = False):
     return data
 
 
+@extend_schema_field({
+    "type": "object", "additionalProperties": False,
+    "properties": {name: {"type": "integer" if kind is int else "number", "minimum": low, "maximum": high,
+                          "nullable": True}
+                   for name, (kind, low, high) in services.PARAMETER_SPEC.items()},
+})
+class JobParametersField(serializers.DictField):
+    """Job parameters: the names and ranges of ``services.PARAMETER_SPEC`` (checked there), nothing else."""
+
+
 class JobListApi(APIView):
     """Jobs of the user's centers (filter by ``session`` and ``status``); POST starts an analysis."""
 
@@ -87,7 +97,7 @@ class JobListApi(APIView):
                                                  help_text="Default: the center's active model.")
         image_ids = serializers.ListField(child=serializers.UUIDField(), required=False, min_length=1,
                                           help_text="Default: every image of the session.")
-        parameters = serializers.DictField(required=False, help_text="score_threshold (0–1), tile_size (px).")
+        parameters = JobParametersField(required=False, help_text="score_threshold (0–1), tile_size (px).")
 
     class JobFilterSerializer(serializers.Serializer):
         session = serializers.UUIDField(required=False, help_text="Only this session's jobs.")

@@ -36,16 +36,17 @@ def launch(playwright):
                                       args=["--no-sandbox", "--disable-dev-shm-usage"])
 
 
-def login(page, live_server_url: str, username: str, password: str) -> None:
-    """Log in through the login page; a user whose role requires two-factor authentication gets an
-    enrolled authenticator first and types its current code on the code page."""
+def login(page, live_server_url: str, username: str, password: str, *, second_factor: bool = False) -> None:
+    """Log in through the login page; a user whose role requires two-factor authentication (or any user,
+    with ``second_factor``: e.g. for the API-token page) gets an enrolled authenticator first and types
+    its current code on the code page."""
     from django.contrib.auth import get_user_model
 
     from portal.accounts.selectors import user_requires_otp
     from portal.testing.cast import otp_device_for, totp_now
 
     user = get_user_model().objects.get(username=username)
-    device = otp_device_for(user) if user_requires_otp(user) else None
+    device = otp_device_for(user) if second_factor or user_requires_otp(user) else None
     page.goto(f"{live_server_url}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)

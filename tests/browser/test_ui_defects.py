@@ -55,7 +55,7 @@ def test_the_new_api_token_is_selected_and_copied_without_csp_errors(cast, brows
     page = context.new_page()
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    login(page, live_server.url, cast.a.reviewer.username, PASSWORD)
+    login(page, live_server.url, cast.a.reviewer.username, PASSWORD, second_factor=True)  # the token page asks for it
     page.goto(f"{live_server.url}/accounts/api-token/")
     page.click("button[value=issue]")
     page.wait_for_selector("#new-token")

@@ -8,8 +8,6 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from portal.testing.cast import PASSWORD
-
 
 def test_an_anonymous_api_request_gets_401_with_a_token_challenge(client, db):
     response = client.get(reverse("api-me"))
@@ -26,7 +24,7 @@ def test_an_invalid_token_gets_401_with_a_token_challenge(client, db):
 
 def test_a_session_write_without_csrf_token_is_refused(cast):
     browser = Client(enforce_csrf_checks=True)
-    assert browser.login(username=cast.a.uploader.username, password=PASSWORD)
+    browser.force_login(cast.a.uploader)
     response = browser.post(reverse("api-patient-list"), data=json.dumps({"center": str(cast.a.center.pk)}),
                             content_type="application/json")
     assert response.status_code == 403
