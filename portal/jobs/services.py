@@ -135,7 +135,7 @@ def job_create(
             ids = {img.pk for img in images} if images is not None else set(image_ids)
             chosen = list(session.images.filter(pk__in=ids))
             if len(chosen) != len(ids):
-                raise DomainError("Some images are not part of this session.",
+                raise DomainError("Some images are not part of this session.", status_code=404,
                                   extra={"unknown": sorted(str(i) for i in ids - {c.pk for c in chosen})})
         if not chosen:
             raise DomainError("The session has no images to analyse.")
