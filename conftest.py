@@ -96,7 +96,7 @@ def _fast_password_hashing(settings):
 def storage(settings, tmp_path):
     """MEDIA_ROOT and the model store in a temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.MODEL_STORE_DIR = tmp_path / "media" / "models"
+    settings.MEDIA_CACHE_DIR = tmp_path / "media-cache"
     yield tmp_path
     shutil.rmtree(tmp_path / "media", ignore_errors=True)
 

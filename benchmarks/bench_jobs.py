@@ -42,7 +42,7 @@ def main() -> int:
     env = {
         "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
         "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker, "VAR_DIR": str(tmp / "var"),
-        "MEDIA_ROOT": str(tmp / "media"), "MODEL_STORE_DIR": str(tmp / "media" / "models"),
+        "MEDIA_ROOT": str(tmp / "media"), "MEDIA_CACHE_DIR": str(tmp / "media-cache"),
         "AUDIT_HMAC_KEY": "bench-only-key", "INFERENCE_AUTO_ON_UPLOAD": "0", "INFERENCE_QUEUE": "cpu",
         "JOB_HEARTBEAT_TIMEOUT_SECONDS": "30", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "DJANGO_SETTINGS_MODULE": "portal.settings", "LOG_LEVEL": "WARNING",
@@ -77,8 +77,9 @@ def main() -> int:
 
         # the engine alone, same images, this process, one thread
         from inference.bundle import load_bundle
+        from portal.jobs.inference import model_bundle_local_dir
 
-        predictor = load_bundle(model.bundle_path).predictor(device="cpu")
+        predictor = load_bundle(model_bundle_local_dir(model)).predictor(device="cpu")
         rgbs = [synth_rgb(i % 16, args.size)[0] for i in range(args.images)]
         predictor.predict(rgbs[0], um_per_px=0.25)  # warm-up
         t0 = time.perf_counter()

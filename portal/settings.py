@@ -196,12 +196,33 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Media (images, display views, thumbnails, model bundles) through the storage API only: local disk by
+# default, an S3-compatible bucket (django-storages) when AWS_STORAGE_BUCKET_NAME is set. The bucket is
+# private: files reach browsers only through the portal's authenticated, audited views.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "") or ""
+MEDIA_STORAGE_S3 = {
+    "bucket_name": AWS_STORAGE_BUCKET_NAME,
+    "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+    "access_key": env_str("AWS_ACCESS_KEY_ID", "") or None,
+    "secret_key": env_str("AWS_SECRET_ACCESS_KEY", "") or None,
+    "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+    "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE", "path"),
+    "signature_version": "s3v4",
+    "default_acl": None,  # objects inherit the bucket's (private) policy
+    "querystring_auth": True,  # any URL the storage makes is presigned and short-lived
+    "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
+    "file_overwrite": False,
+}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": ({"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": MEDIA_STORAGE_S3}
+                if AWS_STORAGE_BUCKET_NAME else {"BACKEND": "django.core.files.storage.FileSystemStorage"}),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ when collectstatic has not run
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Workers read media through a bounded local cache (LRU by size; model bundles per weights sha256).
+MEDIA_CACHE_DIR = Path(env_str("MEDIA_CACHE_DIR", str(VAR_DIR / "media-cache")))
+MEDIA_CACHE_MAX_BYTES = env_int("MEDIA_CACHE_MAX_BYTES", 2 * 1024**3)
 MEDIA_URL = "/media-not-served/"  # media is served only through authenticated views
 FILE_UPLOAD_PERMISSIONS = 0o640
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -302,7 +323,7 @@ JOB_HEARTBEAT_TIMEOUT_SECONDS = env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 120)
 JOB_SWEEP_INTERVAL_SECONDS = env_int("JOB_SWEEP_INTERVAL_SECONDS", 30)
 JOB_RETRY_BACKOFF_SECONDS = env_float("JOB_RETRY_BACKOFF_SECONDS", 10.0)  # doubled after each failed attempt
 JOB_SWEEP_IN_WORKER = env_bool("JOB_SWEEP_IN_WORKER", True)  # each worker also sweeps (beat-independent)
-MODEL_STORE_DIR = Path(env_str("MODEL_STORE_DIR", str(MEDIA_ROOT / "models")))  # unpacked model bundles
+MODEL_STORE_PREFIX = "models"  # model bundles live in media storage under this folder
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "workers.tasks.sweep_stale_jobs", "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},

@@ -8,7 +8,9 @@ when none was (``409`` when all refused files were duplicates). The body always 
 from __future__ import annotations
 
 import copy
+from pathlib import PurePosixPath
 
+from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -338,14 +340,19 @@ class _ImageFileApi(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/tiff"): OpenApiTypes.BINARY})
     def get(self, request, pk):
         image = access_image(user=request.user, id=pk)
-        path = services.image_file_path(image, self.kind)
-        if not path.is_file():
+        name = services.image_file_name(image, self.kind)
+        try:  # streamed from the storage (local disk or the private bucket), never by a path
+            handle = default_storage.open(name, "rb") if name else None
+        except (FileNotFoundError, OSError):
+            handle = None
+        if handle is None:
             raise DomainError("The image file is missing on the server.", status_code=404)
         services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
-        is_tiff = path.suffix in (".tif", ".tiff")
-        response = FileResponse(open(path, "rb"), content_type="image/tiff" if is_tiff else "image/png")
+        suffix = PurePosixPath(name).suffix.lower()
+        is_tiff = suffix in (".tif", ".tiff")
+        response = FileResponse(handle, content_type="image/tiff" if is_tiff else "image/png")
         if self.kind == "file":
-            response["Content-Disposition"] = f'attachment; filename="{image.pk}{path.suffix}"'
+            response["Content-Disposition"] = f'attachment; filename="{image.pk}{suffix}"'
         response["Cache-Control"] = "private, max-age=300"
         return response
 

@@ -3,21 +3,18 @@
 Uploads are **per file**: every file of a request is validated, stored and committed on its own (a
 multi-page TIFF is one unit: all its pages or none). A refused file does not affect the others; the
 caller gets the created images and one error per refused file, naming the file and the reason.
-For each file, all its files on disk (stored, display, thumbnail) are written completely first (to a
-temporary name, then renamed); only then are the rows inserted, in one transaction; if that fails the
-files are removed again. Nothing half-written is ever visible.
+For each file, all its stored files (original, display, thumbnail) are written completely first, through
+the storage API (local disk or S3); only then are the rows inserted, in one transaction; if that fails the
+files are removed again. No row ever points at a half-written file.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
-import os
 import secrets
-import tempfile
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -29,6 +26,7 @@ from portal.centers.access import user_may
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import media_delete, media_save
 from portal.imaging.lib.imagefile import UploadRefused, encode_page, inspect_upload, safe_display_name
 from portal.imaging.models import (
     BirthYearBucket,
@@ -213,29 +211,6 @@ class UploadResult:
         return len({i.original_sha256 for i in self.created})
 
 
-def _media_path(name: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / name
-
-
-def _atomic_write(name: str, data: bytes) -> Path:
-    """Write ``data`` under MEDIA_ROOT/name via a temporary file and a rename (never half-written)."""
-    path = _media_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, settings.FILE_UPLOAD_PERMISSIONS or 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _read_upload(upload) -> bytes:
     if hasattr(upload, "chunks"):
         with contextlib.suppress(Exception):
@@ -272,7 +247,7 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
             status_code=409,
         )
     images: list[Image] = []
-    written: list[Path] = []
+    written: list[str] = []
     try:
         for page in inspected.pages:
             encoded = encode_page(page)
@@ -296,9 +271,11 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
                 (display_upload_path(image, "x.png"), encoded.display_bytes),
                 (thumbnail_upload_path(image, "x.png"), encoded.thumbnail_bytes),
             )
+            stored_names = []
             for rel, payload in names:
-                written.append(_atomic_write(rel, payload))
-            image.file.name, image.display_file.name, image.thumbnail_file.name = (n for n, _ in names)
+                stored_names.append(media_save(name=rel, data=payload))
+                written.append(stored_names[-1])
+            image.file.name, image.display_file.name, image.thumbnail_file.name = stored_names
             images.append(image)
         with transaction.atomic():
             for image in images:
@@ -315,10 +292,8 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
     return images
 
 
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink()
+def _remove(names: list[str]) -> None:
+    media_delete(names=names)
 
 
 def images_upload(*, session: ImageSession, files, user, request=None) -> UploadResult:
@@ -395,7 +370,7 @@ def image_thumbnails_shown_record(*, user, images, request=None, context: str = 
                      object_id="", after={"images": ids, "context": context[:100]}, request=request)
 
 
-def image_file_path(image: Image, kind: str) -> Path:
-    """Path on disk of an image's stored file, display PNG or thumbnail."""
+def image_file_name(image: Image, kind: str) -> str:
+    """Storage name of an image's stored file, display PNG or thumbnail ("" when it has none)."""
     field_file = {"file": image.file, "display": image.display_file, "thumbnail": image.thumbnail_file}[kind]
-    return _media_path(field_file.name)
+    return field_file.name or ""

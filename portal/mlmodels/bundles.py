@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import stat
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -141,23 +140,34 @@ def bundle_unpack_zip(zip_path: Path, dest: Path, *, max_bytes: int) -> Path:
     return dest
 
 
-def bundle_copy_into_store(info: BundleInfo, store: Path) -> Path:
-    """Copy a bundle directory into the model store under a name derived from its sha256; idempotent.
-
-    Returns the stored directory. The copy is made beside the target and renamed, so a half-copied
-    bundle is never visible under its final name.
-    """
-    store.mkdir(parents=True, exist_ok=True)
+def bundle_store_name(info: BundleInfo, prefix: str) -> str:
+    """The storage folder of a bundle: ``<prefix>/<name>-<version>-<first 16 of the weights sha256>``."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{info.name}-{info.version}")[:80]
-    target = store / f"{safe}-{info.weights_sha256[:16]}"
-    if target.exists():
-        return target
-    if info.root.resolve() == target.resolve():
-        return target
-    staging = store / f".staging-{uuid.uuid4().hex}"
-    shutil.copytree(info.root, staging)
-    try:
-        staging.rename(target)
-    except OSError:  # a concurrent registration won the rename
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return f"{prefix}/{safe}-{info.weights_sha256[:16]}"
+
+
+def bundle_copy_into_store(info: BundleInfo, prefix: str) -> str:
+    """Copy a bundle directory into media storage (local disk or S3) under ``bundle_store_name``; idempotent.
+
+    Returns the storage folder. Each file goes through the storage API (streamed); a file that is already
+    stored with the same sha256 is kept. The weights file is written last, so a reader that finds the
+    weights finds the whole bundle (and a worker checks their sha256 before it keeps a copy)."""
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+
+    from portal.core.media import storage_sha256
+
+    folder = bundle_store_name(info, prefix)
+    files = sorted((p for p in info.root.rglob("*") if p.is_file() and not p.name.startswith(".")),
+                   key=lambda p: p.resolve() == info.weights_path.resolve())
+    for path in files:
+        name = f"{folder}/{path.relative_to(info.root).as_posix()}"
+        if default_storage.exists(name):
+            if storage_sha256(default_storage, name) == file_sha256(path):
+                continue
+            default_storage.delete(name)
+        with open(path, "rb") as handle:  # the bundle being registered, not a media file
+            stored = default_storage.save(name, File(handle))
+        if stored != name:
+            raise BundleInvalid("The bundle could not be stored under its own name.", extra={"file": path.name})
+    return folder

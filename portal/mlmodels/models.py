@@ -21,7 +21,8 @@ class ModelVersion(UUIDModel):
     metrics = models.JSONField(default=dict, blank=True)
     training_summary = models.JSONField(default=dict, blank=True)
     weights_sha256 = models.CharField(max_length=64)
-    bundle_path = models.CharField(max_length=500, help_text="Directory of the unpacked bundle.")
+    bundle_path = models.CharField(max_length=500, help_text="Media storage folder of the bundle (models/<name>-<version>-<sha>); an absolute "
+                                             "path is a directory outside media storage.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -1,7 +1,6 @@
 """Registry writes: register a bundle, upload a zipped bundle, choose the active model, delete unused ones."""
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from portal.centers.access import user_may
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import media_delete, media_walk
 from portal.mlmodels.bundles import BundleInfo, bundle_copy_into_store, bundle_read, bundle_unpack_zip
 from portal.mlmodels.models import ActiveModel, ModelVersion
 
@@ -59,11 +59,11 @@ def _register(*, info: BundleInfo, center: Center | None, user, activate: bool) 
             raise Conflict(f"Model {info.name} {info.version} is already registered for another owner.")
         model_version = existing
     else:
-        stored = bundle_copy_into_store(info, Path(settings.MODEL_STORE_DIR))
+        stored = bundle_copy_into_store(info, settings.MODEL_STORE_PREFIX)
         model_version = ModelVersion(
             name=info.name, version=info.version, center=center, class_names=info.class_names,
             metrics=info.metrics, training_summary=info.training_summary, weights_sha256=info.weights_sha256,
-            bundle_path=str(stored), created_by=user if getattr(user, "is_authenticated", False) else None,
+            bundle_path=stored, created_by=user if getattr(user, "is_authenticated", False) else None,
         )
         model_version.full_clean()
         try:
@@ -84,24 +84,18 @@ def _register(*, info: BundleInfo, center: Center | None, user, activate: bool) 
 def model_register_bundle(*, path, center: Center | None = None, user=None, activate: bool = True) -> ModelVersion:
     """Register a bundle directory (or a ``.zip`` of one); idempotent by name + version + sha256.
 
-    The bundle is verified (its weights must match the sha256 it declares), copied into
-    ``settings.MODEL_STORE_DIR`` and, with ``activate``, made the active model of ``center`` (or the
+    The bundle is verified (its weights must match the sha256 it declares), copied into media storage
+    under ``settings.MODEL_STORE_PREFIX`` (local disk or S3; workers fetch it from there) and, with ``activate``, made the active model of ``center`` (or the
     site default when ``center`` is None). Registering the same bundle again returns the same row;
     the same name and version with other weights is a ``Conflict``.
     """
     _require_manage(user=user, center=center)
     source = Path(path)
     if source.is_file() and source.suffix.lower() == ".zip":
-        with tempfile.TemporaryDirectory(dir=_tmp_dir()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="bundle-upload-") as tmp:
             root = bundle_unpack_zip(source, Path(tmp), max_bytes=settings.MODEL_UPLOAD_MAX_BYTES)
             return _register(info=bundle_read(root), center=center, user=user, activate=activate)
     return _register(info=bundle_read(source), center=center, user=user, activate=activate)
-
-
-def _tmp_dir() -> str:
-    directory = Path(settings.MODEL_STORE_DIR) / ".tmp"
-    directory.mkdir(parents=True, exist_ok=True)
-    return str(directory)
 
 
 def model_upload_bundle(*, uploaded_file: UploadedFile, center: Center | None, user, activate: bool) -> ModelVersion:
@@ -109,7 +103,7 @@ def model_upload_bundle(*, uploaded_file: UploadedFile, center: Center | None, u
     _require_manage(user=user, center=center)
     if uploaded_file.size is not None and uploaded_file.size > settings.MODEL_UPLOAD_MAX_BYTES:
         raise DomainError("The bundle is too large.", extra={"max_bytes": settings.MODEL_UPLOAD_MAX_BYTES})
-    with tempfile.TemporaryDirectory(dir=_tmp_dir()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bundle-upload-") as tmp:
         zip_path = Path(tmp) / "upload.zip"
         with open(zip_path, "wb") as out:
             for chunk in uploaded_file.chunks():
@@ -147,10 +141,10 @@ def model_delete(*, model_version: ModelVersion, user) -> None:
     if ActiveModel.objects.filter(model_version=model_version).exists():
         raise Conflict("This model version is active; activate another one first.")
     snapshot = _snapshot(model_version)
-    path = Path(model_version.bundle_path)
+    folder = model_version.bundle_path
     audit_record(actor=user, action="model_version.delete", center=model_version.center, obj=model_version,
                  before=snapshot)
     model_version.delete()
-    store = Path(settings.MODEL_STORE_DIR).resolve()
-    if path.resolve().parent == store and not ModelVersion.objects.filter(bundle_path=str(path)).exists():
-        transaction.on_commit(lambda: shutil.rmtree(path, ignore_errors=True))
+    in_store = folder.startswith(settings.MODEL_STORE_PREFIX + "/") and ".." not in folder.split("/")
+    if in_store and not ModelVersion.objects.filter(bundle_path=folder).exists():
+        transaction.on_commit(lambda: media_delete(names=list(media_walk(folder))))

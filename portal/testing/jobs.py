@@ -148,3 +148,15 @@ def build_job_world(cast, center_cast) -> dict:
     make_image(fresh, rgb=np.zeros((16, 16, 3), np.uint8))
     return {"session": session, "image": image, "model": model_version, "spare_model": spare_model, "job": job,
             "result_set": result_set, "fresh_session": fresh, "center": center_cast.center}
+
+
+def stored_bundle_file_rewrite(model_version, file_name: str, rewrite) -> None:
+    """Replace the stored bundle file ``file_name`` of ``model_version`` by ``rewrite(old bytes)``, through
+    the storage API (to simulate a file corrupted or swapped in storage)."""
+    from django.core.files.storage import default_storage
+
+    name = f"{model_version.bundle_path}/{file_name}"
+    with default_storage.open(name, "rb") as handle:
+        data = handle.read()
+    default_storage.delete(name)
+    assert default_storage.save(name, ContentFile(rewrite(data))) == name

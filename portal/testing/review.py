@@ -1,6 +1,7 @@
 """Test support for the review app: images with a display PNG and model detections, made through the ORM."""
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import uuid
@@ -64,7 +65,8 @@ def make_image(center_cast, *, session: ImageSession | None = None, width: int =
     png = _png(width, height, cells or [])
     image = Image(
         center=center_cast.center, session=session, original_sha256=uuid.uuid4().hex + uuid.uuid4().hex,
-        stored_sha256=uuid.uuid4().hex, original_format="png", width=width, height=height, um_per_px=um_per_px,
+        stored_sha256=hashlib.sha256(png).hexdigest(), original_format="png", width=width, height=height,
+        um_per_px=um_per_px,
         stage_x_um=stage[0] if stage else None, stage_y_um=stage[1] if stage else None,
         status=status, created_by=center_cast.uploader,
     )

@@ -7,6 +7,7 @@ does not pick (below threshold or another class). Expected model PPV 8/10 = 80.0
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 import itertools
 
@@ -64,7 +65,8 @@ def make_image(session, *, width: int = 400, height: int = 300, um_per_px: float
 
     n = next(_counter)
     data = png_bytes(width, height, seed=n)
-    image = Image(center_id=session.center_id, session=session, original_sha256=f"{n:064x}", stored_sha256=f"{n:064x}",
+    image = Image(center_id=session.center_id, session=session, original_sha256=f"{n:064x}",
+                  stored_sha256=hashlib.sha256(data).hexdigest(),
                   original_format="png", width=width, height=height, um_per_px=um_per_px, created_by=session.created_by)
     image.file.save(f"{image.id}.png", ContentFile(data), save=False)
     image.display_file.save(f"{image.id}.png", ContentFile(data), save=False)

@@ -106,7 +106,7 @@ def job_settings(settings, tmp_path):
     """Short timeouts for this process and the workers; storage in tmp."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.MODEL_STORE_DIR = tmp_path / "media" / "models"
+    settings.MEDIA_CACHE_DIR = tmp_path / "media-cache"
     settings.JOB_HEARTBEAT_TIMEOUT_SECONDS = 3
     settings.JOB_SWEEP_INTERVAL_SECONDS = 1
     settings.JOB_RETRY_BACKOFF_SECONDS = 0.5
@@ -160,7 +160,7 @@ def workers(broker, job_settings, tmp_path):
     env = dict(
         os.environ, DJANGO_SETTINGS_MODULE="portal.settings", DATABASE_URL=database_url(),
         CELERY_BROKER_URL=broker.url, CELERY_RESULT_BACKEND=broker.url, CELERY_VISIBILITY_TIMEOUT="3600",
-        MEDIA_ROOT=str(job_settings.MEDIA_ROOT), MODEL_STORE_DIR=str(job_settings.MODEL_STORE_DIR),
+        MEDIA_ROOT=str(job_settings.MEDIA_ROOT), MEDIA_CACHE_DIR=str(job_settings.MEDIA_CACHE_DIR),
         VAR_DIR=str(tmp_path / "worker_var"), AUDIT_HMAC_KEY=audit_key().decode(),
         JOB_HEARTBEAT_TIMEOUT_SECONDS=str(job_settings.JOB_HEARTBEAT_TIMEOUT_SECONDS),
         JOB_SWEEP_INTERVAL_SECONDS=str(job_settings.JOB_SWEEP_INTERVAL_SECONDS),
@@ -193,7 +193,8 @@ def tiny_model(transactional_db, job_settings, tiny_bundle_dir):
 def expected_counts(model_version, seeds) -> dict[int, int]:
     """Detections per synthetic image seed, by the engine in this process (same bundle, one thread)."""
     from inference.bundle import load_bundle
+    from portal.jobs.inference import model_bundle_local_dir
     from portal.testing.jobs import synth_rgb
 
-    predictor = load_bundle(model_version.bundle_path).predictor(device="cpu")
+    predictor = load_bundle(model_bundle_local_dir(model_version)).predictor(device="cpu")
     return {seed: len(predictor.predict(synth_rgb(seed)[0], um_per_px=0.25)) for seed in seeds}

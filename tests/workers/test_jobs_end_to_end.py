@@ -3,7 +3,6 @@ fails after the retry limit while other jobs go on; Redis restarted mid-run lose
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -55,14 +54,16 @@ def test_session_upload_leads_to_detections_visible_through_the_api(cast, tiny_m
 def test_a_corrupt_model_fails_after_the_retry_limit_while_others_go_on(cast, tiny_model, workers, tmp_path):
     from portal.jobs.services import job_create
     from portal.mlmodels.services import model_register_bundle
-    from portal.testing.jobs import tiny_bundle
+    from portal.testing.jobs import stored_bundle_file_rewrite, tiny_bundle
 
     broken = model_register_bundle(path=tiny_bundle(tmp_path / "broken", name="broken", version="1", jitter=1e-4),
                                    activate=False)
-    weights = Path(broken.bundle_path) / "model_final.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64
-    weights.write_bytes(bytes(data))
+
+    def corrupt(data: bytes) -> bytes:
+        middle = len(data) // 2
+        return data[:middle] + b"\xff" * 64 + data[middle + 64:]
+
+    stored_bundle_file_rewrite(broken, "model_final.safetensors", corrupt)
     good, bad = [], None
     for i in range(6):
         session = make_session(cast.a)

@@ -72,8 +72,9 @@ def test_job_run_stores_detections_like_the_engine_in_process(cast, tiny_model, 
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.images_done == 2 and job.attempts == 1
     from inference.bundle import load_bundle
+    from portal.jobs.inference import model_bundle_local_dir
 
-    predictor = load_bundle(tiny_model.bundle_path).predictor(device="cpu")
+    predictor = load_bundle(model_bundle_local_dir(tiny_model)).predictor(device="cpu")
     for seed, image in enumerate(images):
         expected = predictor.predict(synth_rgb(seed)[0], um_per_px=0.25)
         result_set = ResultSet.objects.get(job=job, image=image)
@@ -195,10 +196,9 @@ def test_a_corrupt_model_fails_the_job_after_the_retry_limit(cast, tiny_model, s
     settings.JOB_RETRY_BACKOFF_SECONDS = 0
     session, _ = _session_with_images(cast, 1)
     job = services.job_create(session=session, user=cast.a.uploader)
-    from pathlib import Path
+    from portal.testing.jobs import stored_bundle_file_rewrite
 
-    weights = Path(tiny_model.bundle_path) / "model_final.safetensors"
-    weights.write_bytes(weights.read_bytes()[:5000])
+    stored_bundle_file_rewrite(tiny_model, "model_final.safetensors", lambda data: data[:5000])
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = [services.job_run(job_id=job.pk, worker_id="w:1") for _ in range(4)]
     assert outcomes == ["retrying", "retrying", "failed", "skipped"]

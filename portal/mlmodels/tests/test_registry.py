@@ -9,6 +9,7 @@ import pytest
 
 from portal.audit.models import AuditEvent
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import media_walk
 from portal.mlmodels.bundles import BundleInvalid
 from portal.mlmodels.models import ActiveModel, ModelVersion
 from portal.mlmodels.selectors import model_active_for_center
@@ -159,6 +160,5 @@ def test_an_uploaded_bundle_whose_weights_run_code_is_refused_and_nothing_is_sto
     assert body["extra"]["weights"] == f"model_final{suffix}" and "exec" in body["extra"]["refused"]
     assert str(tmp_path) not in response.content.decode() and tempfile.gettempdir() not in response.content.decode()
     assert not ModelVersion.objects.exists() and not ActiveModel.objects.exists()
-    store = storage / "media" / "models"
-    assert [p.name for p in store.iterdir() if p.name != ".tmp"] == [] and list((store / ".tmp").iterdir()) == []
+    assert list(media_walk("models")) == []
     assert not marker.exists()
