@@ -121,6 +121,28 @@ def tiny_model(db, storage, tiny_bundle_dir):
 
 
 @pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 server with a private bucket for the session (portal.testing.s3): skipped where
+    ``weed`` is absent, a failure in CI."""
+    from portal.testing.s3 import seaweed_server
+
+    yield from seaweed_server(tmp_path_factory.mktemp("seaweedfs"))
+
+
+@pytest.fixture
+def s3_storage(settings, s3_server, tmp_path):
+    """Media in the S3 bucket (under a folder of this test's own); MEDIA_ROOT an empty folder no code
+    may need, the media cache in tmp."""
+    import uuid
+
+    settings.STORAGES = s3_server.storages(location=f"t-{uuid.uuid4().hex[:12]}")
+    settings.MEDIA_ROOT = tmp_path / "unused-media-root"
+    settings.MEDIA_CACHE_DIR = tmp_path / "media-cache"
+    yield s3_server
+    assert not settings.MEDIA_ROOT.exists(), "something wrote media to local disk instead of S3"
+
+
+@pytest.fixture(scope="session")
 def shared_fixtures():
     """``../shared/fixtures`` beside the repository (see portal.testing.shared): skipped where absent,
     a failure in CI."""
