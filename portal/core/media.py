@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -55,16 +56,18 @@ def media_delete(*, names) -> None:
             default_storage.delete(name)
 
 
-def media_walk(prefix: str = "") -> Iterator[str]:
-    """Every stored file name under ``prefix`` (a folder name, no trailing slash), recursively."""
+def media_walk(prefix: str = "", *, storage=None) -> Iterator[str]:
+    """Every stored file name under ``prefix`` (a folder name, no trailing slash), recursively, in
+    ``storage`` (the default storage unless given)."""
+    storage = default_storage if storage is None else storage
     try:
-        dirs, files = default_storage.listdir(prefix)
+        dirs, files = storage.listdir(prefix)
     except FileNotFoundError:
         return
     for file_name in files:
         yield f"{prefix}/{file_name}" if prefix else file_name
     for dir_name in dirs:
-        yield from media_walk(f"{prefix}/{dir_name}" if prefix else dir_name)
+        yield from media_walk(f"{prefix}/{dir_name}" if prefix else dir_name, storage=storage)
 
 
 def stream_sha256(handle: BinaryIO) -> str:
@@ -104,8 +107,12 @@ def cache_entry_path(*, name: str, sha256: str) -> Path:
     return _cache_root() / "files" / sha256[:2] / f"{key[:32]}-{sha256}{suffix}"
 
 
-def _stream_into(target: Path, opener: Callable[[], BinaryIO], expected_sha256: str | None) -> None:
-    """Copy what ``opener()`` yields into ``target`` via a temporary file beside it; checks the sha256."""
+def _stream_into(target: Path, opener: Callable[[], BinaryIO], expected_sha256: str | None,
+                 *, reopen: bool = False) -> BinaryIO | None:
+    """Copy what ``opener()`` yields into ``target`` via a temporary file beside it; checks the sha256.
+
+    With ``reopen``, returns the new file opened for reading, opened before it is renamed into place (so
+    a concurrent eviction cannot take it away between the rename and the open)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".fetch-", suffix=".tmp")
     try:
@@ -117,7 +124,9 @@ def _stream_into(target: Path, opener: Callable[[], BinaryIO], expected_sha256: 
         if expected_sha256 and digest.hexdigest() != expected_sha256:
             raise MediaIntegrityError(
                 f"{target.name}: sha256 {digest.hexdigest()[:16]}… does not match the stored {expected_sha256[:16]}…")
+        handle = open(tmp, "rb") if reopen else None
         os.replace(tmp, target)
+        return handle
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -132,11 +141,12 @@ def media_cached_open(*, name: str, sha256: str) -> Iterator[BinaryIO]:
     path = cache_entry_path(name=name, sha256=sha256)
     try:
         handle = open(path, "rb")
-        os.utime(path)  # recently used
     except FileNotFoundError:
-        _stream_into(path, lambda: default_storage.open(name, "rb"), sha256)
-        handle = open(path, "rb")
+        handle = _stream_into(path, lambda: default_storage.open(name, "rb"), sha256, reopen=True)
         cache_evict(keep=path)
+    else:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used (unless evicted meanwhile: the open handle still reads it)
     with handle:
         yield handle
 
@@ -198,3 +208,66 @@ def bundle_cached_dir(*, prefix: str, weights_sha256: str, verify: Callable[[Pat
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+# --- moving media between storages -----------------------------------------------------------------
+
+@dataclass
+class MediaCopyReport:
+    copied: int = 0
+    skipped: int = 0  # already in the target with the same sha256
+    failed: list[str] = field(default_factory=list)  # names whose copy did not verify
+
+
+def local_media_storage():
+    """The local-disk media storage (``MEDIA_ROOT``), whatever the default storage is."""
+    from django.core.files.storage import FileSystemStorage
+
+    return FileSystemStorage(location=settings.MEDIA_ROOT)
+
+
+def s3_media_storage():
+    """The S3 media storage configured by the ``AWS_*`` settings, whatever the default storage is."""
+    from django.core.exceptions import ImproperlyConfigured
+    from storages.backends.s3 import S3Storage
+
+    options = dict(settings.MEDIA_STORAGE_S3)
+    if not options.get("bucket_name"):
+        raise ImproperlyConfigured("No S3 bucket is configured: set AWS_STORAGE_BUCKET_NAME (and AWS_S3_*).")
+    return S3Storage(**options)
+
+
+def media_copy_all(*, source, target, on_file: Callable[[str, str], None] | None = None) -> MediaCopyReport:
+    """Copy every file of ``source`` into ``target`` under the same name, streamed; idempotent.
+
+    A file already in ``target`` with the same sha256 is skipped; one that differs is replaced. Each copy
+    is read back from ``target`` and its sha256 compared with the source's; a mismatch is reported (and
+    the bad copy removed), never hidden. ``on_file(name, outcome)`` is told each outcome
+    (``copied``, ``skipped``, ``failed``). The source is left as it is."""
+    from django.core.files import File
+
+    report = MediaCopyReport()
+    for name in media_walk(storage=source):
+        if any(part.startswith(".") for part in name.split("/")):
+            continue  # temporary files of an interrupted write
+        source_sha = storage_sha256(source, name)
+        if target.exists(name):
+            if storage_sha256(target, name) == source_sha:
+                report.skipped += 1
+                if on_file:
+                    on_file(name, "skipped")
+                continue
+            target.delete(name)
+        with source.open(name, "rb") as handle:
+            stored = target.save(name, File(handle, name=name))
+        if stored != name or storage_sha256(target, stored) != source_sha:
+            with contextlib.suppress(Exception):
+                target.delete(stored)
+            report.failed.append(name)
+            outcome = "failed"
+        else:
+            report.copied += 1
+            outcome = "copied"
+        if on_file:
+            on_file(name, outcome)
+    return report
