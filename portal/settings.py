@@ -213,6 +213,7 @@ MEDIA_STORAGE_S3 = {
     "querystring_auth": True,  # any URL the storage makes is presigned and short-lived
     "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
     "file_overwrite": False,
+    "location": env_str("AWS_LOCATION", "") or "",  # a folder of the bucket (several portals share one)
 }
 STORAGES = {
     "default": ({"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": MEDIA_STORAGE_S3}
