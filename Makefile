@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test venv lint clean-var
+.PHONY: run test venv lint clean-var worker
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,13 @@ run: venv
 
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# One worker host (README "Running on several hosts"): the shared env set, then `make worker`
+# (CPU) or `make worker QUEUES=gpu,cpu INFERENCE_DEVICE=cuda` (GPU host; takes gpu first, helps with cpu).
+QUEUES ?= cpu
+CONCURRENCY ?= 1
+worker: venv
+	exec $(VENV)/bin/celery -A workers.celery_app worker --queues $(QUEUES) --concurrency $(CONCURRENCY) --loglevel INFO
 
 lint: venv
 	$(VENV)/bin/ruff check .
