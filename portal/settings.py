@@ -213,6 +213,7 @@ MEDIA_STORAGE_S3 = {
     "querystring_auth": True,  # any URL the storage makes is presigned and short-lived
     "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
     "file_overwrite": False,
+    "max_memory_size": 16 * 1024 * 1024,  # larger files read from the bucket spool to a temporary file
     "location": env_str("AWS_LOCATION", "") or "",  # a folder of the bucket (several portals share one)
 }
 STORAGES = {

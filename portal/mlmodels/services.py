@@ -85,9 +85,10 @@ def model_register_bundle(*, path, center: Center | None = None, user=None, acti
     """Register a bundle directory (or a ``.zip`` of one); idempotent by name + version + sha256.
 
     The bundle is verified (its weights must match the sha256 it declares), copied into media storage
-    under ``settings.MODEL_STORE_PREFIX`` (local disk or S3; workers fetch it from there) and, with ``activate``, made the active model of ``center`` (or the
-    site default when ``center`` is None). Registering the same bundle again returns the same row;
-    the same name and version with other weights is a ``Conflict``.
+    under ``settings.MODEL_STORE_PREFIX`` (local disk or S3; workers fetch it from there) and, with
+    ``activate``, made the active model of ``center`` (or the site default when ``center`` is None).
+    Registering the same bundle again returns the same row; the same name and version with other weights
+    is a ``Conflict``.
     """
     _require_manage(user=user, center=center)
     source = Path(path)

@@ -78,6 +78,17 @@ def test_a_used_model_cannot_be_deleted(cast, storage, tiny_bundle_dir):
         model_delete(model_version=model_version, user=cast.superuser)
 
 
+def test_an_unused_model_is_deleted_with_its_stored_files(cast, storage, tiny_bundle_dir,
+                                                          django_capture_on_commit_callbacks):
+    model_version = model_register_bundle(path=tiny_bundle_dir, activate=False)
+    stored = list(media_walk(model_version.bundle_path))
+    assert model_version.bundle_path.startswith("models/") and any(n.endswith(".safetensors") for n in stored)
+    with django_capture_on_commit_callbacks(execute=True):
+        model_delete(model_version=model_version, user=cast.superuser)
+    assert not ModelVersion.objects.filter(pk=model_version.pk).exists()
+    assert list(media_walk(model_version.bundle_path)) == []
+
+
 def test_center_admin_uploads_a_zipped_bundle_through_the_api(cast, storage, tiny_bundle_dir, tmp_path, client):
     archive = _zip(tiny_bundle_dir, tmp_path / "bundle.zip")
     client.force_login(cast.a.admin)
