@@ -94,7 +94,9 @@ def _cache_root() -> Path:
 
 def _storage_key() -> str:
     """What tells storages apart in cache keys: the backend and where it points."""
-    storage = default_storage._wrapped if getattr(default_storage, "_wrapped", None) else default_storage
+    from django.core.files.storage import storages
+
+    storage = storages["default"]  # the instance behind default_storage (that one is a lazy wrapper)
     place = getattr(storage, "bucket_name", None) or str(getattr(storage, "location", ""))
     endpoint = getattr(storage, "endpoint_url", "") or ""
     return f"{type(storage).__module__}.{type(storage).__name__}|{endpoint}|{place}"

@@ -77,3 +77,13 @@ def test_processes_on_one_host_fetch_and_evict_concurrently_without_a_torn_file(
         proc.join(30)
     assert results == [0, 0, 0, 0] and all(p.exitcode == 0 for p in procs)
     assert list((settings.MEDIA_CACHE_DIR / "files").rglob("*.tmp")) == []
+
+
+def test_entries_are_keyed_by_storage_name_and_content(storage, settings, tmp_path):
+    sha = "a" * 64
+    first = cache_entry_path(name="images/x.png", sha256=sha)
+    assert first == cache_entry_path(name="images/x.png", sha256=sha)
+    assert first != cache_entry_path(name="images/y.png", sha256=sha)
+    assert first != cache_entry_path(name="images/x.png", sha256="b" * 64)
+    settings.MEDIA_ROOT = tmp_path / "another-storage"
+    assert first != cache_entry_path(name="images/x.png", sha256=sha)
