@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -82,12 +83,12 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_bucket(
     predictor_cache_clear()
     model = model_register_bundle(path=tiny_bundle_dir, user=None, activate=True)  # into the bucket
     seeds = list(range(SESSIONS * IMAGES_PER_SESSION))
-    expected = expected_counts(model, seeds)
     s3_env = {**s3_storage.env(), "AWS_LOCATION": settings.STORAGES["default"]["OPTIONS"]["location"]}
     hosts = {name: tmp_path / name for name in ("web", "cpu-host", "gpu-host")}
 
     port = free_port()
     procs: dict[str, subprocess.Popen] = {}
+    boot_started = time.monotonic()
     try:
         procs["web"] = _start(
             [str(VENV_BIN / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
@@ -108,18 +109,22 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_bucket(
                 return False
 
         wait_for(web_up, 90, what="gunicorn")
+        boot_s = time.monotonic() - boot_started
         token = api_token_issue(user=cast.a.uploader)
         started = time.monotonic()
-        seed_of: dict[str, int] = {}
-        for k in range(SESSIONS):
-            session = make_session(cast.a)
+        sessions = [make_session(cast.a) for _ in range(SESSIONS)]
+
+        def upload(k: int) -> dict[str, int]:
+            """One session's images in one request (sessions in parallel, as several uploaders would)."""
             batch = seeds[k * IMAGES_PER_SESSION:(k + 1) * IMAGES_PER_SESSION]
             files = [("files", (f"field-{s}.png", png_bytes(synth_rgb(s)[0]), "image/png")) for s in batch]
-            response = requests.post(f"{base}/api/v1/sessions/{session.pk}/images/", files=files, timeout=120,
-                                     headers={"Authorization": f"Token {token}"})
+            response = requests.post(f"{base}/api/v1/sessions/{sessions[k].pk}/images/", files=files,
+                                     timeout=120, headers={"Authorization": f"Token {token}"})
             assert response.status_code == 201, response.text[:2000]
-            for created, s in zip(response.json()["created"], batch):
-                seed_of[created["id"]] = s
+            return {created["id"]: s for created, s in zip(response.json()["created"], batch)}
+
+        with ThreadPoolExecutor(max_workers=SESSIONS) as pool:
+            seed_of = {k: v for part in pool.map(upload, range(SESSIONS)) for k, v in part.items()}
         uploaded_s = time.monotonic() - started
 
         # kill the host whose worker runs a job first (its main process and pool child, as if it died)
@@ -149,6 +154,7 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_bucket(
                 (artifacts / f"{name}-{log.name}").write_bytes(log.read_bytes())
         predictor_cache_clear()
 
+    expected = expected_counts(model, seeds)  # the engine in this process, for the detection counts
     images = list(Image.objects.filter(center=cast.a.center))
     assert len(images) == SESSIONS * IMAGES_PER_SESSION
     assert all(image.status == ImageStatus.ANALYZED for image in images)
@@ -169,6 +175,7 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_bucket(
     assert not (hosts["web"] / "cache").exists() or not any((hosts["web"] / "cache").rglob("*.safetensors"))
 
     n = len(images)
-    print(f"\nmany hosts: {n} images, {SESSIONS} sessions uploaded through the web in {uploaded_s:.1f} s; "
+    print(f"\nmany hosts: web up in {boot_s:.1f} s; {n} images, {SESSIONS} sessions uploaded through the web "
+          f"in {uploaded_s:.1f} s; "
           f"all analysed in {wall:.1f} s wall ({60 * n / wall:.0f} images/min) with {victim} SIGKILLed "
           f"mid-job; {reclaimed} job(s) reclaimed; every image analysed exactly once")
