@@ -44,14 +44,14 @@ def page(open_study, live_server):
 
 
 def _screenshot(target, name: str) -> None:
-    """A screenshot for docs/screenshots/stain, reduced to a 256-colour PNG (kept under 300 KB)."""
+    """A screenshot for docs/screenshots/stain, reduced to a 96-colour PNG (kept under 300 KB)."""
     from PIL import Image as PILImage
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
     target.screenshot(path=str(path))
     with PILImage.open(path) as image:
-        small = image.convert("RGB").quantize(256)
+        small = image.convert("RGB").quantize(96)
     small.save(path, optimize=True)
 
 
