@@ -145,6 +145,49 @@ def phase_correlation_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[
     return float(dx), float(dy), strength
 
 
+def _ncc(reference: np.ndarray, moving: np.ndarray, dx: int, dy: int) -> float:
+    """Pearson correlation of the overlap of ``reference(p)`` and ``moving(p - (dx, dy))`` (0 when the
+    overlap is under a quarter of the smaller image)."""
+    top, bottom = max(0, dy), min(reference.shape[0], moving.shape[0] + dy)
+    left, right = max(0, dx), min(reference.shape[1], moving.shape[1] + dx)
+    if (bottom - top) * (right - left) < 0.25 * min(reference.size, moving.size):
+        return 0.0
+    a = reference[top:bottom, left:right]
+    b = moving[top - dy:bottom - dy, left - dx:right - dx]
+    a, b = a - a.mean(), b - b.mean()
+    denominator = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    return 0.0 if denominator == 0 else float((a * b).sum()) / denominator
+
+
+def refine_shift(reference: np.ndarray, moving: np.ndarray, dx: float, dy: float, *,
+                 max_steps: int = 40) -> tuple[float, float]:
+    """Refine a shift by normalised cross-correlation over the overlap only: climb from the rounded start
+    to the best whole-pixel shift (each step to the best of the 8 neighbours), then to a fraction of a
+    pixel by a parabola through the best and its neighbours.
+
+    Phase correlation of zero-padded, low-passed images has a broad peak that leans towards shifts with
+    more overlap; normalising by the overlap removes that pull. The sign of the correlation at the start
+    decides whether a match is a positive (same contrast) or a negative (inverted contrast) one.
+    """
+    x, y = round(dx), round(dy)
+    sign = -1.0 if _ncc(reference, moving, x, y) < 0 else 1.0
+    cache: dict[tuple[int, int], float] = {}
+
+    def score(i: int, j: int) -> float:
+        if (i, j) not in cache:
+            cache[(i, j)] = sign * _ncc(reference, moving, i, j)
+        return cache[(i, j)]
+
+    for _ in range(max_steps):
+        best = max(((x + i, y + j) for i in (-1, 0, 1) for j in (-1, 0, 1)), key=lambda p: score(*p))
+        if best == (x, y):
+            break
+        x, y = best
+    row = np.array([score(x - 1, y), score(x, y), score(x + 1, y)])
+    column = np.array([score(x, y - 1), score(x, y), score(x, y + 1)])
+    return x + _subpixel(row, 1), y + _subpixel(column, 1)
+
+
 def align_by_phase_correlation(field_pixels: np.ndarray, stain_pixels: np.ndarray, *, scale: float,
                                max_side_px: int = ALIGN_MAX_SIDE_PX) -> tuple[Similarity, float]:
     """Translation of the stain image over the field at a known ``scale`` (stain px to field px).
@@ -160,6 +203,7 @@ def align_by_phase_correlation(field_pixels: np.ndarray, stain_pixels: np.ndarra
     field_small = _resize(field, factor) if factor < 1.0 else field
     stain_small = _resize(stain, scale * factor)
     dx, dy, strength = phase_correlation_shift(field_small, stain_small)
+    dx, dy = refine_shift(field_small, stain_small, dx, dy)
     # resizing maps pixel centres ((p + 0.5) * factor - 0.5), hence the half-pixel term
     half = 0.5 * (scale - 1.0)
     return Similarity(scale=scale, rotation_rad=0.0, offset_x_px=dx / factor + half,

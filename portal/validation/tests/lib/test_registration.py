@@ -10,6 +10,7 @@ from portal.validation.lib.registration import (
     RegistrationError,
     Similarity,
     align_by_phase_correlation,
+    refine_shift,
     scale_from_pixel_sizes,
     similarity_from_two_points,
 )
@@ -65,3 +66,12 @@ def test_phase_correlation_finds_the_shift_of_an_inverted_fluorescence_image():
 def test_a_scale_from_widths_when_a_pixel_size_is_missing():
     assert scale_from_pixel_sizes(stain_um_per_px=None, field_um_per_px=0.2, stain_width=200,
                                   field_width=400) == (2.0, "image_widths")
+
+
+def test_refinement_climbs_from_a_rough_start_to_the_match_of_either_contrast():
+    rng = np.random.default_rng(5)
+    centres = [(float(x), float(y)) for x, y in rng.uniform(20, 380, size=(15, 2))]
+    field = _blobs(300, 400, centres, sigma=8, bright=False, seed=1).astype(float)
+    stain = _blobs(300, 400, [(x - 12, y + 7) for x, y in centres], sigma=8, bright=True, seed=2).astype(float)
+    assert refine_shift(field, stain, 5.0, 1.0) == pytest.approx((12.0, -7.0), abs=0.3)
+    assert refine_shift(field, 255 - stain, 18.0, -2.0) == pytest.approx((12.0, -7.0), abs=0.3)
