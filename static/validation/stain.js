@@ -260,10 +260,13 @@
   };
   document.addEventListener("keydown", function (event) {
     const tag = event.target.tagName;
-    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) {
+    const key = event.key.toLowerCase();
+    // an opacity slider keeps the focus after a drag: its arrows move it, the call keys still call
+    const slider = tag === "INPUT" && event.target.type === "range" && !key.startsWith("arrow");
+    if ((!slider && (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA")) ||
+        event.ctrlKey || event.metaKey || event.altKey) {
       return;
     }
-    const key = event.key.toLowerCase();
     if (KEYS[key]) {
       event.preventDefault();
       enqueue(function () { return set(KEYS[key][0], KEYS[key][1]); });
@@ -299,6 +302,7 @@
     });
   });
   fieldSelect.addEventListener("change", function () {
+    fieldSelect.blur();  // the call keys work again at once
     enqueue(function () { return showField(fieldSelect.value); });
   });
 

@@ -180,3 +180,21 @@ def test_csv_import_with_a_bad_row_saves_nothing_then_a_good_file_saves_every_ro
     assert "2 result(s) saved" in page.inner_text("#import-status")
     assert _results(study) == {order[0]: ("pos", "neg"), order[1]: ("na", "pos")}
     assert page.inner_text("#progress-text").startswith("2 of ")
+
+
+def test_every_cell_called_by_keyboard(open_study, page, capsys):
+    """Prints the time to call every cell (PRM1 and PNA, two keys each) for the issue's timing figure."""
+    import time
+
+    cast, study = open_study
+    order = _page_cells(page)
+    start = time.perf_counter()
+    for _ in order:
+        for key in ("1", "5"):
+            page.keyboard.press(key)
+    _idle(page)
+    elapsed = time.perf_counter() - start
+    assert _results(study) == {cell: ("pos", "neg") for cell in order}
+    assert page.inner_text("#progress-text").startswith(f"{len(order)} of {len(order)}")
+    with capsys.disabled():
+        print(f"\n{len(order)} cells called by keyboard ({2 * len(order)} keys): {elapsed:.2f} s")
