@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -644,7 +645,7 @@ class StainImageRegistrationApi(APIView):
                                                              request=request)
         else:
             if "stain_points" not in values or "field_points" not in values:
-                raise DomainError("Manual registration needs stain_points and field_points.",
+                raise DomainError(_("Manual registration needs stain_points and field_points."),
                                   extra={"fields": ["stain_points", "field_points"]})
             stain_image = services.stain_image_register_manual(
                 actor=request.user, stain_image=stain_image, stain_points=values["stain_points"],
@@ -685,12 +686,12 @@ class StainImportApi(APIView):
         if "file" in values:
             upload = values["file"]
             if upload.size > services.CSV_MAX_BYTES:
-                raise DomainError("The CSV file is too large.", extra={"code": "too_large"})
+                raise DomainError(_("The CSV file is too large."), extra={"code": "too_large"})
             text = upload.read()
         elif "csv" in values:
             text = values["csv"]
         else:
-            raise DomainError("Send the CSV as 'csv' (text) or 'file'.", extra={"fields": ["csv", "file"]})
+            raise DomainError(_("Send the CSV as 'csv' (text) or 'file'."), extra={"fields": ["csv", "file"]})
         preview = services.stain_results_import(actor=request.user, study=study, data=text,
                                                 confirm=values["confirm"], request=request)
         rows = self.StainImportRowSerializer(preview.rows, many=True).data

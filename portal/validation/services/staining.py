@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from PIL import Image as PILImage
 
 from portal.audit.services import audit_record
@@ -50,7 +51,7 @@ CSV_MAX_BYTES = 1024 * 1024
 
 def _require_stain_field(actor, field: StudyField) -> None:
     if not user_may(actor, field.image.center_id, Action.VALIDATION_STAIN):
-        raise DomainError("No such field.", status_code=404)
+        raise DomainError(_("No such field."), status_code=404)
 
 
 def _stain_image_summary(stain_image: StainImage) -> dict:
@@ -96,12 +97,14 @@ def stain_image_upload(*, actor, study: Study, field: StudyField, channel: str, 
     _writable_for_scores(actor=actor, study=study, action="validation.stain_image", detail=detail, request=request)
     _require_stain_field(actor, field)
     if channel not in StainChannel.values:
-        raise DomainError(f"channel must be one of {', '.join(StainChannel.values)}.", extra={"field": "channel"})
+        raise DomainError(_("channel must be one of %(allowed)s.") % {"allowed": ", ".join(StainChannel.values)},
+                          extra={"field": "channel"})
     if um_per_px is not None and not (settings.UM_PER_PX_MIN <= um_per_px <= settings.UM_PER_PX_MAX):
-        raise DomainError(f"um_per_px must be between {settings.UM_PER_PX_MIN} and {settings.UM_PER_PX_MAX} µm/px.",
+        raise DomainError(_("um_per_px must be between %(low)s and %(high)s µm/px.")
+                          % {"low": settings.UM_PER_PX_MIN, "high": settings.UM_PER_PX_MAX},
                           extra={"field": "um_per_px"})
     if StainImage.objects.filter(field=field, channel=channel).exists():
-        raise Conflict(f"This field already has a {channel.upper()} image; remove it first.",
+        raise Conflict(_("This field already has a %(channel)s image; remove it first.") % {"channel": channel.upper()},
                        extra={"channel": channel})
     size = getattr(upload, "size", None)
     try:
@@ -116,7 +119,8 @@ def stain_image_upload(*, actor, study: Study, field: StudyField, channel: str, 
     except UploadRefused as exc:
         raise DomainError(f"{name}: {exc.reason}", extra={"file": name, "code": "invalid"}) from None
     if len(inspected.pages) != 1:
-        raise DomainError(f"{name}: {len(inspected.pages)} pages; upload one channel per file (one page).",
+        raise DomainError(_("%(file)s: %(pages)s pages; upload one channel per file (one page).")
+                          % {"file": name, "pages": len(inspected.pages)},
                           extra={"file": name, "code": "invalid"})
     page = inspected.pages[0]
     png = _fluorescence_png(encode_page(page).display_bytes)
@@ -135,7 +139,7 @@ def stain_image_upload(*, actor, study: Study, field: StudyField, channel: str, 
                          obj=study, after=_stain_image_summary(stain_image), request=request)
     except IntegrityError:
         stain_image.file.delete(save=False)
-        raise Conflict(f"This field already has a {channel.upper()} image; remove it first.",
+        raise Conflict(_("This field already has a %(channel)s image; remove it first.") % {"channel": channel.upper()},
                        extra={"channel": channel}) from None
     except BaseException:
         stain_image.file.delete(save=False)
@@ -182,12 +186,13 @@ def _points(raw, *, width: int, height: int, what: str) -> list[tuple[float, flo
     try:
         points = [(float(x), float(y)) for x, y in raw]
     except (TypeError, ValueError):
-        raise DomainError(f"Give two (x, y) points on the {what}.", extra={"field": what}) from None
+        raise DomainError(_("Give two (x, y) points on the %(what)s.") % {"what": what}, extra={"field": what}) from None
     if len(points) != 2:
-        raise DomainError(f"Give two (x, y) points on the {what}.", extra={"field": what})
+        raise DomainError(_("Give two (x, y) points on the %(what)s.") % {"what": what}, extra={"field": what})
     for x, y in points:
         if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= width and 0 <= y <= height):
-            raise DomainError(f"A point lies outside the {what} ({width} x {height} px).", extra={"field": what})
+            raise DomainError(_("A point lies outside the %(what)s (%(width)s x %(height)s px).")
+                              % {"what": what, "width": width, "height": height}, extra={"field": what})
     return points
 
 
@@ -200,8 +205,8 @@ def stain_image_register_manual(*, actor, stain_image: StainImage, stain_points,
                          detail={"stain_image": str(stain_image.pk)}, request=request)
     _require_stain_field(actor, stain_image.field)
     image = stain_image.field.image
-    stain = _points(stain_points, width=stain_image.width, height=stain_image.height, what="stain image")
-    field = _points(field_points, width=image.width, height=image.height, what="field")
+    stain = _points(stain_points, width=stain_image.width, height=stain_image.height, what=_("stain image"))
+    field = _points(field_points, width=image.width, height=image.height, what=_("field"))
     try:
         similarity = registration.similarity_from_two_points(stain, field)
     except registration.RegistrationError as exc:
@@ -252,11 +257,12 @@ def _csv_text(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
     if len(data) > CSV_MAX_BYTES:
-        raise DomainError(f"The CSV file is larger than {CSV_MAX_BYTES // 1024} KiB.", extra={"code": "too_large"})
+        raise DomainError(_("The CSV file is larger than %(kib)s KiB.") % {"kib": CSV_MAX_BYTES // 1024},
+                          extra={"code": "too_large"})
     for encoding in ("utf-8-sig", "cp1252"):
         with contextlib.suppress(UnicodeDecodeError):
             return data.decode(encoding)
-    raise DomainError("The CSV file is not UTF-8 text.", extra={"code": "encoding"})
+    raise DomainError(_("The CSV file is not UTF-8 text."), extra={"code": "encoding"})
 
 
 def stain_results_import(*, actor, study: Study, data: bytes | str, confirm: bool,
@@ -270,7 +276,8 @@ def stain_results_import(*, actor, study: Study, data: bytes | str, confirm: boo
     """
     text = _csv_text(data)
     if len(text.encode("utf-8")) > CSV_MAX_BYTES:
-        raise DomainError(f"The CSV file is larger than {CSV_MAX_BYTES // 1024} KiB.", extra={"code": "too_large"})
+        raise DomainError(_("The CSV file is larger than %(kib)s KiB.") % {"kib": CSV_MAX_BYTES // 1024},
+                          extra={"code": "too_large"})
     _writable_for_scores(actor=actor, study=study, action="validation.stain_import",
                          detail={"lines": text.count("\n")}, request=request)
     parsed = parse_stain_csv(text)
@@ -287,19 +294,19 @@ def stain_results_import(*, actor, study: Study, data: bytes | str, confirm: boo
         if cell is None:
             if row.cell in elsewhere:
                 errors.append({"line": row.line, "cell": row.cell, "code": "other_study",
-                               "message": f"Cell {row.cell} belongs to another study."})
+                               "message": _("Cell %(cell)s belongs to another study.") % {"cell": row.cell}})
             else:
                 errors.append({"line": row.line, "cell": row.cell, "code": "unknown_cell",
-                               "message": f"No cell {row.cell} of your center in this study."})
+                               "message": _("No cell %(cell)s of your center in this study.") % {"cell": row.cell}})
             continue
         result: StainResult | None = getattr(cell, "stain_result", None)
         rows.append({"line": row.line, "cell": row.cell, "prm1": row.prm1, "pna": row.pna,
                      "prm1_before": result.prm1 if result else "", "pna_before": result.pna if result else ""})
     if not rows and not errors:
-        errors.append({"line": 1, "cell": "", "code": "empty", "message": "The file has no rows."})
+        errors.append({"line": 1, "cell": "", "code": "empty", "message": _("The file has no rows.")})
     if errors:
         errors.sort(key=lambda e: e["line"])
-        raise DomainError(f"{len(errors)} row(s) have errors; nothing was saved.",
+        raise DomainError(_("%(n)s row(s) have errors; nothing was saved.") % {"n": len(errors)},
                           extra={"errors": errors, "rows": len(rows) + len(errors)})
     if not confirm:
         return StainImportPreview(rows=rows, saved=False)
