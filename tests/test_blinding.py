@@ -165,7 +165,7 @@ def test_no_stain_technician_response_contains_a_model_field_or_value(cast, clie
     requested = 0
     for study in (picked, whole):
         field = study.fields.first()
-        stain_image = services.stain_image_upload(
+        [stain_image] = services.stain_image_upload(
             actor=cast.a.stain, study=study, field=field, channel="prm1",
             upload=SimpleUploadedFile("prm1.png", staining.fluorescence_png()))
         cells = client.get(f"/api/v1/validation/stain/studies/{study.pk}/cells/").json()

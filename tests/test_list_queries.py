@@ -214,8 +214,8 @@ def _stain_fields(cast, n):
     ids = list(field_ids)
     for field in study.fields.all():
         upload = SimpleUploadedFile("prm1.png", staining.fluorescence_png(width=200, height=150))
-        ids.append(str(services.stain_image_upload(actor=cast.a.stain, study=study, field=field, channel="prm1",
-                                                   upload=upload).pk))
+        ids += [str(s.pk) for s in services.stain_image_upload(actor=cast.a.stain, study=study, field=field,
+                                                               channel="prm1", upload=upload)]
     return study, ids
 
 

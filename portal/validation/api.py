@@ -590,25 +590,30 @@ class StainFieldsApi(APIView):
 
 
 class StainImagesApi(APIView):
-    """Upload the fluorescence image of one channel (PRM1 or PNA) of a field (open studies)."""
+    """Upload the fluorescence image of one channel (PRM1 or PNA) of a field, or a two-channel RGB file
+    (open studies); answers the images made."""
 
     parser_classes = [MultiPartParser]
 
     class StainImageInputSerializer(serializers.Serializer):
-        channel = serializers.ChoiceField(choices=StainChannel.choices)
+        channel = serializers.ChoiceField(
+            choices=[*StainChannel.values, services.MERGED],
+            help_text="prm1, pna, or merged: a two-channel RGB file (PRM1 green, PNA red) makes both.")
         file = serializers.FileField(allow_empty_file=True)
         um_per_px = serializers.FloatField(required=False, allow_null=True,
                                            help_text="Pixel size of the fluorescence image when its file has none.")
 
-    @extend_schema(request={"multipart/form-data": StainImageInputSerializer}, responses={201: StainImageSerializer})
+    @extend_schema(request={"multipart/form-data": StainImageInputSerializer},
+                   responses={201: StainImageSerializer(many=True)})
     def post(self, request, study_id, field_id):
         field = access_stain_field(user=request.user, study_id=study_id, public_id=field_id)
         data = self.StainImageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        stain_image = services.stain_image_upload(
+        stain_images = services.stain_image_upload(
             actor=request.user, study=field.study, field=field, channel=data.validated_data["channel"],
             upload=data.validated_data["file"], um_per_px=data.validated_data.get("um_per_px"), request=request)
-        return Response(StainImageSerializer(stain_image_data(stain_image)).data, status=status.HTTP_201_CREATED)
+        return Response(StainImageSerializer([stain_image_data(s) for s in stain_images], many=True).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class StainImageApi(APIView):

@@ -57,7 +57,7 @@ def _stain_bench(cast, cc):
     objs = _open(cast, cc)
     field = objs["study"].fields.first()
     upload = SimpleUploadedFile("prm1.png", staining.fluorescence_png(), content_type="image/png")
-    stain_image = services.stain_image_upload(actor=cc.stain, study=objs["study"], field=field, channel="prm1",
+    [stain_image] = services.stain_image_upload(actor=cc.stain, study=objs["study"], field=field, channel="prm1",
                                               upload=upload)
     return {**objs, "field": field, "stain_image": stain_image}
 

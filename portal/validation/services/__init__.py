@@ -37,6 +37,7 @@ from portal.validation.services.signing import (
 )
 from portal.validation.services.staining import (
     CSV_MAX_BYTES,
+    MERGED,
     StainImportPreview,
     stain_image_delete,
     stain_image_register_auto,
@@ -50,7 +51,7 @@ __all__ = [
     "LOCK_MEANING", "UNBLIND_MEANING",
     "all_scores_hash", "assignment_score", "blinded_user_ids", "blinding_on_membership_change", "blinding_source",
     "detection_fingerprint", "missed_cell_add", "model_output_hash", "pick_add", "pick_remove", "scores_hash_for", "signature_password_verify", "study_lock_sign", "study_unblind_sign",
-    "CSV_MAX_BYTES", "StainImportPreview", "stain_image_delete", "stain_image_register_auto", "stain_image_register_manual",
+    "CSV_MAX_BYTES", "MERGED", "StainImportPreview", "stain_image_delete", "stain_image_register_auto", "stain_image_register_manual",
     "stain_image_upload", "stain_results_import",
     "stain_enter", "study_blinding_sync", "study_cell_rows", "study_create", "study_fields_ensure", "study_images",
     "study_lock", "study_open", "study_sign", "study_unblind", "study_validator_add",

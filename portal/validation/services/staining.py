@@ -66,11 +66,18 @@ def _registration_summary(stain_image: StainImage) -> dict:
             "offset_y_px": stain_image.offset_y_px}
 
 
-def _fluorescence_png(display_png: bytes) -> bytes:
-    """The 8-bit greyscale PNG shown as a channel overlay: the brightest colour channel of the display
-    rendering, stretched to its 0.5th-99.9th percentiles (dim fluorescence becomes visible)."""
+MERGED = "merged"  # a two-channel RGB file: PRM1 in green, PNA in red (the usual merge colours)
+MERGED_COLOUR_INDEX = {StainChannel.PRM1: 1, StainChannel.PNA: 0}
+
+
+def _fluorescence_png(display_png: bytes, colour_index: int | None = None) -> bytes:
+    """The 8-bit greyscale PNG shown as a channel overlay: one colour channel of the display rendering
+    (``colour_index``; by default the brightest), stretched to its 0.5th-99.9th percentiles (dim
+    fluorescence becomes visible)."""
     with PILImage.open(io.BytesIO(display_png)) as pil:
         pixels = np.asarray(pil.convert("RGB") if pil.mode not in ("L", "RGB") else pil)
+    if colour_index is not None:
+        pixels = pixels[:, :, colour_index]
     grey = registration.stain_display(pixels)
     out = io.BytesIO()
     PILImage.fromarray(grey, mode="L").save(out, format="PNG", optimize=False, compress_level=6)
@@ -85,27 +92,34 @@ def _read(upload) -> bytes:
     return upload.read()
 
 
-def stain_image_upload(*, actor, study: Study, field: StudyField, channel: str, upload,
-                       um_per_px: float | None = None, request=None) -> StainImage:
-    """Store one fluorescence image (one channel) of a field of an open study.
+def _already(channel: str) -> Conflict:
+    return Conflict(_("This field already has a %(channel)s image; remove it first.") % {"channel": channel.upper()},
+                    extra={"channel": channel})
 
-    Refused with a 400 naming the file and the reason when the imaging checks refuse it or it has more
-    than one page; 409 when the field already has an image of that channel (remove it first).
+
+def stain_image_upload(*, actor, study: Study, field: StudyField, channel: str, upload,
+                       um_per_px: float | None = None, request=None) -> list[StainImage]:
+    """Store the fluorescence image of one channel (``prm1``, ``pna``) of a field of an open study, or
+    both channels of a two-channel RGB file (``merged``: PRM1 green, PNA red). Returns the images made.
+
+    Refused with a 400 naming the file and the reason when the imaging checks refuse it, it has more
+    than one page, or a merged file is not RGB; 409 when the field already has an image of a channel it
+    would make (remove that first). Nothing is kept of a refused upload.
     """
     name = safe_display_name(getattr(upload, "name", ""))
     detail = {"field": field.public_id, "channel": channel, "file": name}
     _writable_for_scores(actor=actor, study=study, action="validation.stain_image", detail=detail, request=request)
     _require_stain_field(actor, field)
-    if channel not in StainChannel.values:
-        raise DomainError(_("channel must be one of %(allowed)s.") % {"allowed": ", ".join(StainChannel.values)},
-                          extra={"field": "channel"})
+    if channel not in [*StainChannel.values, MERGED]:
+        raise DomainError(_("channel must be one of %(allowed)s.")
+                          % {"allowed": ", ".join([*StainChannel.values, MERGED])}, extra={"field": "channel"})
     if um_per_px is not None and not (settings.UM_PER_PX_MIN <= um_per_px <= settings.UM_PER_PX_MAX):
         raise DomainError(_("um_per_px must be between %(low)s and %(high)s µm/px.")
                           % {"low": settings.UM_PER_PX_MIN, "high": settings.UM_PER_PX_MAX},
                           extra={"field": "um_per_px"})
-    if StainImage.objects.filter(field=field, channel=channel).exists():
-        raise Conflict(_("This field already has a %(channel)s image; remove it first.") % {"channel": channel.upper()},
-                       extra={"channel": channel})
+    channels = list(StainChannel.values) if channel == MERGED else [channel]
+    for existing in StainImage.objects.filter(field=field, channel__in=channels).values_list("channel", flat=True):
+        raise _already(existing)
     size = getattr(upload, "size", None)
     try:
         if size is not None and size > settings.UPLOAD_MAX_FILE_BYTES:
@@ -123,28 +137,43 @@ def stain_image_upload(*, actor, study: Study, field: StudyField, channel: str, 
                           % {"file": name, "pages": len(inspected.pages)},
                           extra={"file": name, "code": "invalid"})
     page = inspected.pages[0]
-    png = _fluorescence_png(encode_page(page).display_bytes)
-    stain_image = StainImage(
-        id=uuid.uuid4(), study=study, field=field, channel=channel, width=int(page.pixels.shape[1]),
-        height=int(page.pixels.shape[0]), bit_depth=page.bit_depth,
-        um_per_px=um_per_px if um_per_px is not None else page.um_per_px,
-        original_sha256=hashlib.sha256(data).hexdigest(), uploaded_by=actor,
-    )
-    stain_image.file.save("stain.png", ContentFile(png), save=False)
+    if channel == MERGED and page.channels != 3:
+        raise DomainError(_("%(file)s: a two-channel file must be an RGB image (PRM1 green, PNA red).")
+                          % {"file": name}, extra={"file": name, "code": "invalid"})
+    display = encode_page(page).display_bytes
+    sha = hashlib.sha256(data).hexdigest()
+    stain_images = []
     try:
+        for each in channels:
+            stain_image = StainImage(
+                id=uuid.uuid4(), study=study, field=field, channel=each, width=int(page.pixels.shape[1]),
+                height=int(page.pixels.shape[0]), bit_depth=page.bit_depth,
+                um_per_px=um_per_px if um_per_px is not None else page.um_per_px, original_sha256=sha,
+                uploaded_by=actor,
+            )
+            png = _fluorescence_png(display, MERGED_COLOUR_INDEX[each] if channel == MERGED else None)
+            stain_image.file.save("stain.png", ContentFile(png), save=False)
+            stain_images.append(stain_image)
         with transaction.atomic():
-            stain_image.full_clean(exclude=["file"], validate_constraints=False)
-            stain_image.save(force_insert=True)
-            audit_record(actor=actor, action="validation.stain_image.create", center=field.image.center_id,
-                         obj=study, after=_stain_image_summary(stain_image), request=request)
+            for stain_image in stain_images:
+                stain_image.full_clean(exclude=["file"], validate_constraints=False)
+                stain_image.save(force_insert=True)
+                audit_record(actor=actor, action="validation.stain_image.create", center=field.image.center_id,
+                             obj=study, after={**_stain_image_summary(stain_image), "from": channel},
+                             request=request)
     except IntegrityError:
-        stain_image.file.delete(save=False)
-        raise Conflict(_("This field already has a %(channel)s image; remove it first.") % {"channel": channel.upper()},
-                       extra={"channel": channel}) from None
+        _remove_files(stain_images)
+        raise _already(channels[0]) from None
     except BaseException:
-        stain_image.file.delete(save=False)
+        _remove_files(stain_images)
         raise
-    return stain_image
+    return stain_images
+
+
+def _remove_files(stain_images: list[StainImage]) -> None:
+    for stain_image in stain_images:
+        with contextlib.suppress(Exception):
+            stain_image.file.delete(save=False)
 
 
 def stain_image_delete(*, actor, stain_image: StainImage, request=None) -> None:

@@ -48,7 +48,7 @@ def test_it_stores_a_fluorescence_image_through_the_storage_api_and_audits_it(ca
     client = _client(cast.a.stain)
     response = _upload(client, study, staining.fluorescence_tiff16(), name="field1-prm1.tif")
     assert response.status_code == 201, response.content
-    body = response.json()
+    [body] = response.json()
     assert (body["channel"], body["width"], body["height"]) == ("prm1", 400, 300)
     assert body["registration"]["method"] == "none"
     stain_image = StainImage.objects.get(pk=body["id"])
@@ -85,9 +85,37 @@ def test_it_refuses_a_second_image_of_the_same_channel_and_accepts_the_other_cha
     assert len(_stored_stain_files(study)) == 2
 
 
+def test_a_two_channel_file_makes_a_prm1_image_from_green_and_a_pna_image_from_red(cast, study):
+    import io
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    prm1 = staining.fluorescence_pixels(shift=(5.0, 0.0))
+    pna = staining.fluorescence_pixels(shift=(-5.0, 0.0), seed=1)
+    rgb = np.stack([pna, prm1, np.zeros_like(prm1)], axis=-1)
+    out = io.BytesIO()
+    PILImage.fromarray(rgb, "RGB").save(out, format="PNG")
+    client = _client(cast.a.stain)
+    response = _upload(client, study, out.getvalue(), name="merge.png", channel="merged")
+    assert response.status_code == 201, response.content
+    made = {s["channel"]: s for s in response.json()}
+    assert set(made) == {"prm1", "pna"}
+    for channel, source in (("prm1", prm1), ("pna", pna)):
+        with default_storage.open(StainImage.objects.get(pk=made[channel]["id"]).file.name) as handle:
+            stored = np.asarray(PILImage.open(handle).convert("L"), dtype=float)
+        assert np.corrcoef(stored.ravel(), source.astype(float).ravel())[0, 1] > 0.95
+    # each channel at most once per field; a grey file cannot be split
+    again = _upload(client, study, out.getvalue(), name="merge.png", channel="merged")
+    assert again.status_code == 409
+    StainImage.objects.all().delete()
+    grey = _upload(client, study, staining.fluorescence_png(), name="grey.png", channel="merged")
+    assert grey.status_code == 400 and "must be an RGB image" in grey.json()["message"]
+
+
 def test_it_refuses_other_centers_field_and_stain_image(cast, study):
     client = _client(cast.a.stain)
-    created = _upload(client, study, staining.fluorescence_png()).json()
+    [created] = _upload(client, study, staining.fluorescence_png()).json()
     other = _client(cast.b.stain)
     assert _upload(other, study, staining.fluorescence_png(seed=3)).status_code == 404
     assert other.get(created["image_url"]).status_code == 404
@@ -99,7 +127,7 @@ def test_it_refuses_other_centers_field_and_stain_image(cast, study):
 
 def test_a_removed_image_loses_its_file_once_committed(cast, study, django_capture_on_commit_callbacks):
     client = _client(cast.a.stain)
-    created = _upload(client, study, staining.fluorescence_png()).json()
+    [created] = _upload(client, study, staining.fluorescence_png()).json()
     name = StainImage.objects.get(pk=created["id"]).file.name
     with django_capture_on_commit_callbacks(execute=True):
         assert client.delete(created["url"]).status_code == 204
@@ -109,7 +137,7 @@ def test_a_removed_image_loses_its_file_once_committed(cast, study, django_captu
 
 def test_manual_registration_stores_the_similarity_of_two_point_pairs(cast, study):
     client = _client(cast.a.stain)
-    created = _upload(client, study, staining.fluorescence_png()).json()
+    [created] = _upload(client, study, staining.fluorescence_png()).json()
     response = client.put(created["registration_url"], {
         "method": "manual", "stain_points": [[10, 10], [110, 10]], "field_points": [[30, 40], [30, 240]],
     }, format="json")
@@ -130,7 +158,7 @@ def test_manual_registration_stores_the_similarity_of_two_point_pairs(cast, stud
 ])
 def test_manual_registration_refuses_bad_points(cast, study, points, message):
     client = _client(cast.a.stain)
-    created = _upload(client, study, staining.fluorescence_png()).json()
+    [created] = _upload(client, study, staining.fluorescence_png()).json()
     response = client.put(created["registration_url"], {"method": "manual", **points}, format="json")
     assert response.status_code == 400 and message in response.json()["message"]
     assert StainImage.objects.get().registration_method == RegistrationMethod.NONE
@@ -140,7 +168,7 @@ def test_automatic_registration_finds_the_shift_and_the_scale_from_pixel_sizes(c
     client = _client(cast.a.stain)
     # the field has 0.2 um/px; the fluorescence camera 0.4 um/px, shifted by (14, -9) field px
     data = staining.fluorescence_png(shift=(14.0, -9.0), scale=2.0)
-    created = _upload(client, study, data, um_per_px=0.4).json()
+    [created] = _upload(client, study, data, um_per_px=0.4).json()
     response = client.put(created["registration_url"], {"method": "auto"}, format="json")
     assert response.status_code == 200, response.content
     registration = response.json()["registration"]
