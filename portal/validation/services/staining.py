@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -43,8 +42,6 @@ from portal.validation.models import (
 )
 from portal.validation.services._common import _writable_for_scores
 from portal.validation.services.scoring import stain_enter
-
-logger = logging.getLogger(__name__)
 
 CSV_MAX_BYTES = 1024 * 1024
 
