@@ -10,7 +10,8 @@ import pytest
 from tests.browser.review_support import launch, login
 
 pytestmark = [pytest.mark.browser]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "stain"
+# written on every run (ignored by git); the copies in docs/screenshots/stain are committed from here
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "stain"
 SHIFT = (10.0, -6.0)  # where the fluorescence camera's image lies on the field, in field px
 
 
@@ -44,7 +45,7 @@ def page(open_study, live_server):
 
 
 def _screenshot(target, name: str) -> None:
-    """A screenshot for docs/screenshots/stain, reduced to a 96-colour PNG (kept under 300 KB)."""
+    """A screenshot for the docs (docs/screenshots/stain), reduced to a 96-colour PNG (under 300 KB)."""
     from PIL import Image as PILImage
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
