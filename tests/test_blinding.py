@@ -111,7 +111,7 @@ def test_no_validator_response_contains_a_model_field_or_value(cast, client):
         values = {
             "study_id": study.pk, "cell_id": membership.assignments.first().cell.public_id,
             "field_id": study.fields.first().public_id, "username": cast.a.validator.username,
-            "pick_id": 1,
+            "pick_id": 1, "stain_image_id": "00000000-0000-4000-8000-000000000000",
         }
         for entry in entries:
             path = _fill(entry.path, values)
@@ -128,6 +128,75 @@ def test_no_validator_response_contains_a_model_field_or_value(cast, client):
                 _check(response, forbidden, where=f"{method.upper()} {path}")
                 requested += 1
     assert requested >= 40
+
+
+def _stain_payload(key: str, cell_id: str):
+    """Request bodies of the stain bench's writes (method, body, multipart?) for the stain scan."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.testing import staining
+
+    if key == "api-validation-stain-images":
+        return {"channel": "pna", "file": SimpleUploadedFile("pna.png", staining.fluorescence_png(seed=9))}, True
+    if key == "api-validation-stain-image-registration":
+        return {"method": "auto"}, False
+    if key == "api-validation-stain-import":
+        return {"csv": f"cell,prm1,pna\n{cell_id},pos,neg\n", "confirm": True}, False
+    if key == "api-validation-stain-cell":
+        return {"prm1": "pos"}, False
+    return {}, False
+
+
+@pytest.mark.django_db
+def test_no_stain_technician_response_contains_a_model_field_or_value(cast, client):
+    """The stain bench (fluorescence images, registration, keyboard calls, CSV import) and every other
+    validation route, requested by the study's stain technician with real ids and bodies: no model field
+    or value in any answer, and the cells come in the order of their random ids, not the model's."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.testing import staining
+    from portal.validation import services
+
+    picked = vt.make_open_study(cast, cast.a)
+    whole = vt.make_open_study(cast, cast.a, design="whole_field")
+    forbidden = _forbidden_values(picked) + _forbidden_values(whole) + CLASS_NAMES
+    client.force_login(cast.a.stain)
+    entries = _validation_entries()
+    requested = 0
+    for study in (picked, whole):
+        field = study.fields.first()
+        [stain_image] = services.stain_image_upload(
+            actor=cast.a.stain, study=study, field=field, channel="prm1",
+            upload=SimpleUploadedFile("prm1.png", staining.fluorescence_png()))
+        cells = client.get(f"/api/v1/validation/stain/studies/{study.pk}/cells/").json()
+        assert [(c["field"], c["cell"]) for c in cells] == sorted((c["field"], c["cell"]) for c in cells)
+        values = {"study_id": study.pk, "cell_id": cells[0]["cell"], "field_id": field.public_id,
+                  "username": cast.a.stain.username, "pick_id": 1, "stain_image_id": stain_image.pk}
+        deletes = []
+        for entry in entries:
+            path = _fill(entry.path, values)
+            assert path is not None, f"add a value for the URL parameters of {entry.key} ({entry.path})"
+            for method in _view_methods(path):
+                if method == "delete":
+                    deletes.append(path)  # after every other request, which still need the objects
+                    continue
+                payload, multipart = _stain_payload(entry.key, values["cell_id"])
+                if method == "get":
+                    response = client.get(path)
+                elif entry.key.startswith("validation:") or multipart:
+                    response = getattr(client, method)(path, payload)
+                else:
+                    response = getattr(client, method)(path, json.dumps(payload), content_type="application/json")
+                assert response.status_code < 500, f"{method.upper()} {path}: {response.status_code}"
+                if entry.key.startswith("api-validation-stain") or entry.key.startswith("validation:stain"):
+                    assert response.status_code < 300, f"{method.upper()} {path}: {response.status_code}"
+                _check(response, forbidden, where=f"{method.upper()} {path}")
+                requested += 1
+        for path in deletes:
+            response = client.delete(path)
+            assert response.status_code < 500
+            _check(response, forbidden, where=f"DELETE {path}")
+    assert requested >= 50
 
 
 @pytest.mark.django_db

@@ -203,6 +203,22 @@ def _open_fields(cast, n):
     return _study_fields(cast, n, design="whole_field", open_study=True)
 
 
+def _stain_fields(cast, n):
+    """An open whole-field study of ``n`` fields, each with a PRM1 fluorescence image (ids of both)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.testing import staining
+    from portal.validation import services
+
+    study, field_ids = _open_fields(cast, n)
+    ids = list(field_ids)
+    for field in study.fields.all():
+        upload = SimpleUploadedFile("prm1.png", staining.fluorescence_png(width=200, height=150))
+        ids += [str(s.pk) for s in services.stain_image_upload(actor=cast.a.stain, study=study, field=field,
+                                                               channel="prm1", upload=upload)]
+    return study, ids
+
+
 def _pick_list(cast, n, *, api=False):
     """A review pick list of ``n`` accepted round spermatids (shown by detection id in the API, by
     position on the page)."""
@@ -270,6 +286,9 @@ CASES = [
     ListCase("api-validation-my-cells", "validator", _at("api-validation-my-cells", _cells, "study_id"), 14),
     ListCase("api-validation-stain-studies", "stain", _top("api-validation-stain-studies", _open_studies), 8),
     ListCase("api-validation-stain-cells", "stain", _at("api-validation-stain-cells", _cells, "study_id"), 11),
+    # stain bench (new): session 5 + study, stain centers x2, study-center check, fields, stain images
+    ListCase("api-validation-stain-fields", "stain", _at("api-validation-stain-fields", _stain_fields, "study_id"),
+             12),
     # --- HTML ------------------------------------------------------------------------------------------
     ListCase("imaging:patient-list", "uploader", _top("imaging:patient-list", _patients), 12),
     ListCase("imaging:session-list", "uploader", _top("imaging:session-list", _sessions), 12),

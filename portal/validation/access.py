@@ -4,6 +4,9 @@ one ``NotFound`` (absent, another center's, or not one of the user's studies); e
 of centers where the user holds no role is audited.
 
 What each action means for a study (the policy table says which roles grant it):
+``access_stain_field`` and ``access_stain_image`` serve stain technicians: a field (plain brightfield) of
+their own center in a study past draft, and the fluorescence images uploaded for it.
+
 ``validation.manage``: an administrator of the running center; ``validation.validate``: one of the
 study's validators, past draft; ``validation.stain``: a stain technician of a center taking part, past
 draft; ``validation.pick``: clinic staff of a center taking part in a draft study they do not validate;
@@ -15,7 +18,7 @@ from portal.centers.access import access_refused, center_ids_for, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import center_ids_for_user
 from portal.core.errors import NotFound
-from portal.validation.models import Cell, Study, StudyField, StudyStatus, StudyValidator
+from portal.validation.models import Cell, StainImage, Study, StudyField, StudyStatus, StudyValidator
 
 
 def _refuse(*, user, study: Study, action: Action, kind: str = "validation.study", object_id=None) -> NotFound:
@@ -94,3 +97,33 @@ def access_field(*, user, study_id, public_id: str) -> StudyField:
         return field
     raise _refuse(user=user, study=study, action=Action.VALIDATION_VALIDATE, kind="validation.studyfield",
                   object_id=public_id)
+
+
+def _stain_field_allowed(user, field: StudyField) -> bool:
+    return (field.study.status != StudyStatus.DRAFT
+            and field.image.center_id in center_ids_for(user, Action.VALIDATION_STAIN))
+
+
+def access_stain_field(*, user, study_id, public_id: str) -> StudyField:
+    """A field of a study past draft whose image belongs to a center where ``user`` is a stain technician
+    (the plain brightfield, never an overlay)."""
+    field = (StudyField.objects.filter(study_id=study_id, public_id=public_id)
+             .select_related("study", "image").first())
+    if field is None:
+        raise NotFound("No such field.")
+    if not _stain_field_allowed(user, field):
+        raise _refuse(user=user, study=field.study, action=Action.VALIDATION_STAIN, kind="validation.studyfield",
+                      object_id=public_id)
+    return field
+
+
+def access_stain_image(*, user, study_id, id) -> StainImage:
+    """A fluorescence image of a field that ``user`` may reach through ``access_stain_field``."""
+    stain_image = (StainImage.objects.filter(study_id=study_id, pk=id)
+                   .select_related("study", "field", "field__study", "field__image").first())
+    if stain_image is None:
+        raise NotFound("No such stain image.")
+    if not _stain_field_allowed(user, stain_image.field):
+        raise _refuse(user=user, study=stain_image.study, action=Action.VALIDATION_STAIN,
+                      kind="validation.stainimage", object_id=str(stain_image.pk))
+    return stain_image

@@ -9,9 +9,13 @@ Two families of serializers, kept apart on purpose:
 """
 from __future__ import annotations
 
+import math
+
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,13 +24,20 @@ from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
 from portal.core.serializers import JsonInputSerializer
 from portal.validation import selectors, services
-from portal.validation.access import access_study, access_study_validator
+from portal.validation.access import (
+    access_stain_field,
+    access_stain_image,
+    access_study,
+    access_study_validator,
+)
 from portal.validation.models import (
     Design,
     GroundTruthRule,
     Morphology,
     Prm1Method,
+    RegistrationMethod,
     Stain,
+    StainChannel,
     StudyStatus,
 )
 
@@ -453,6 +464,9 @@ class MyMissedCellApi(APIView):
 class StainCellSerializer(serializers.Serializer):
     cell = serializers.CharField()
     crop_url = serializers.CharField()
+    field = serializers.CharField(help_text="The field (opaque id) the cell lies on.")
+    x_px = serializers.FloatField(help_text="Where the cell lies on the field, in field pixels.")
+    y_px = serializers.FloatField()
     prm1 = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices)
     pna = serializers.ChoiceField(choices=CHOICE_BLANK + Stain.choices)
 
@@ -460,6 +474,7 @@ class StainCellSerializer(serializers.Serializer):
 def stain_cell(study, cell) -> dict:
     result = getattr(cell, "stain_result", None)
     return {"cell": cell.public_id, "crop_url": reverse("validation:cell-crop", args=[study.pk, cell.public_id]),
+            "field": cell.field.public_id, "x_px": cell.x_px, "y_px": cell.y_px,
             "prm1": result.prm1 if result else "", "pna": result.pna if result else ""}
 
 
@@ -501,6 +516,191 @@ class StainCellApi(APIView):
         services.stain_enter(actor=request.user, study=study, public_id=cell_id, request=request, **data.validated_data)
         cell = selectors.stain_cells_for(request.user, study).get(public_id=cell_id)
         return Response(StainCellSerializer(stain_cell(study, cell)).data)
+
+
+class StainRegistrationSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=RegistrationMethod.choices)
+    scale = serializers.FloatField(help_text="Stain pixels to field pixels.")
+    rotation_deg = serializers.FloatField(help_text="Counter-clockwise on screen (y down).")
+    offset_x_px = serializers.FloatField()
+    offset_y_px = serializers.FloatField()
+    quality = serializers.FloatField(allow_null=True, help_text="Automatic: strength of the correlation peak.")
+    stain_points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    field_points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+
+
+class StainImageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    channel = serializers.ChoiceField(choices=StainChannel.choices)
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    um_per_px = serializers.FloatField(allow_null=True)
+    image_url = serializers.CharField()
+    url = serializers.CharField(help_text="DELETE removes the image.")
+    registration_url = serializers.CharField()
+    registration = StainRegistrationSerializer()
+
+
+def stain_image_data(stain_image) -> dict:
+    study_id = stain_image.study_id
+    points = stain_image.registration_points or {}
+    return {
+        "id": stain_image.pk, "channel": stain_image.channel, "width": stain_image.width,
+        "height": stain_image.height, "um_per_px": stain_image.um_per_px,
+        "image_url": reverse("validation:stain-image", args=[study_id, stain_image.pk]),
+        "url": reverse("api-validation-stain-image", args=[study_id, stain_image.pk]),
+        "registration_url": reverse("api-validation-stain-image-registration", args=[study_id, stain_image.pk]),
+        "registration": {
+            "method": stain_image.registration_method, "scale": stain_image.scale,
+            "rotation_deg": math.degrees(stain_image.rotation_rad), "offset_x_px": stain_image.offset_x_px,
+            "offset_y_px": stain_image.offset_y_px, "quality": stain_image.registration_quality,
+            "stain_points": points.get("stain", []), "field_points": points.get("field", []),
+        },
+    }
+
+
+class StainFieldSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    um_per_px = serializers.FloatField(allow_null=True)
+    image_url = serializers.CharField(help_text="The plain brightfield image (no overlay).")
+    upload_url = serializers.CharField(help_text="POST a fluorescence image here (multipart: channel, file).")
+    stain_images = StainImageSerializer(many=True)
+
+
+def stain_field_data(study, field) -> dict:
+    return {
+        "field": field.public_id, "width": field.image.width, "height": field.image.height,
+        "um_per_px": field.image.um_per_px,
+        "image_url": reverse("validation:stain-field-image", args=[study.pk, field.public_id]),
+        "upload_url": reverse("api-validation-stain-images", args=[study.pk, field.public_id]),
+        "stain_images": [stain_image_data(s) for s in field.stain_images.all()],
+    }
+
+
+class StainFieldsApi(APIView):
+    """The fields of the user's centers in a study (plain brightfield) with their fluorescence images."""
+
+    @extend_schema(responses=StainFieldSerializer(many=True))
+    def get(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_STAIN)
+        return Response(StainFieldSerializer(
+            [stain_field_data(study, f) for f in selectors.stain_fields_for(request.user, study)], many=True).data)
+
+
+class StainImagesApi(APIView):
+    """Upload the fluorescence image of one channel (PRM1 or PNA) of a field, or a two-channel RGB file
+    (open studies); answers the images made."""
+
+    parser_classes = [MultiPartParser]
+
+    class StainImageInputSerializer(serializers.Serializer):
+        channel = serializers.ChoiceField(
+            choices=[*StainChannel.values, services.MERGED],
+            help_text="prm1, pna, or merged: a two-channel RGB file (PRM1 green, PNA red) makes both.")
+        file = serializers.FileField(allow_empty_file=True)
+        um_per_px = serializers.FloatField(required=False, allow_null=True,
+                                           help_text="Pixel size of the fluorescence image when its file has none.")
+
+    @extend_schema(request={"multipart/form-data": StainImageInputSerializer},
+                   responses={201: StainImageSerializer(many=True)})
+    def post(self, request, study_id, field_id):
+        field = access_stain_field(user=request.user, study_id=study_id, public_id=field_id)
+        data = self.StainImageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        stain_images = services.stain_image_upload(
+            actor=request.user, study=field.study, field=field, channel=data.validated_data["channel"],
+            upload=data.validated_data["file"], um_per_px=data.validated_data.get("um_per_px"), request=request)
+        return Response(StainImageSerializer([stain_image_data(s) for s in stain_images], many=True).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class StainImageApi(APIView):
+    """Remove a fluorescence image (open studies), e.g. to upload the right one."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, study_id, stain_image_id):
+        stain_image = access_stain_image(user=request.user, study_id=study_id, id=stain_image_id)
+        services.stain_image_delete(actor=request.user, stain_image=stain_image, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StainImageRegistrationApi(APIView):
+    """Register a fluorescence image over its field: ``manual`` (two point pairs) or ``auto``."""
+
+    class StainRegistrationInputSerializer(JsonInputSerializer):
+        method = serializers.ChoiceField(choices=["manual", "auto"])
+        stain_points = serializers.ListField(
+            child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+            required=False, min_length=2, max_length=2, help_text="Manual: two (x, y) points on the stain image.")
+        field_points = serializers.ListField(
+            child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+            required=False, min_length=2, max_length=2,
+            help_text="Manual: the same two points on the field, in the same order.")
+
+    @extend_schema(request=StainRegistrationInputSerializer, responses=StainImageSerializer)
+    def put(self, request, study_id, stain_image_id):
+        stain_image = access_stain_image(user=request.user, study_id=study_id, id=stain_image_id)
+        data = self.StainRegistrationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["method"] == RegistrationMethod.AUTO:
+            stain_image = services.stain_image_register_auto(actor=request.user, stain_image=stain_image,
+                                                             request=request)
+        else:
+            if "stain_points" not in values or "field_points" not in values:
+                raise DomainError(_("Manual registration needs stain_points and field_points."),
+                                  extra={"fields": ["stain_points", "field_points"]})
+            stain_image = services.stain_image_register_manual(
+                actor=request.user, stain_image=stain_image, stain_points=values["stain_points"],
+                field_points=values["field_points"], request=request)
+        return Response(StainImageSerializer(stain_image_data(stain_image)).data)
+
+
+class StainImportApi(APIView):
+    """Import stain results from a CSV (columns cell, prm1, pna): ``confirm`` false answers a preview,
+    true saves. Any row error answers 400 with ``extra.errors`` (line, cell, code, message) and saves
+    nothing. JSON (``csv`` text) or multipart (``file``)."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    class StainImportInputSerializer(serializers.Serializer):
+        csv = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        file = serializers.FileField(required=False, allow_empty_file=True)
+        confirm = serializers.BooleanField(default=False)
+
+    class StainImportRowSerializer(serializers.Serializer):
+        line = serializers.IntegerField()
+        cell = serializers.CharField()
+        prm1 = serializers.CharField(allow_null=True)
+        pna = serializers.CharField(allow_null=True)
+        prm1_before = serializers.CharField(allow_blank=True)
+        pna_before = serializers.CharField(allow_blank=True)
+
+    class StainImportOutputSerializer(serializers.Serializer):
+        saved = serializers.BooleanField()
+        rows = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(request=StainImportInputSerializer, responses=StainImportOutputSerializer)
+    def post(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_STAIN)
+        data = self.StainImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if "file" in values:
+            upload = values["file"]
+            if upload.size > services.CSV_MAX_BYTES:
+                raise DomainError(_("The CSV file is too large."), extra={"code": "too_large"})
+            text = upload.read()
+        elif "csv" in values:
+            text = values["csv"]
+        else:
+            raise DomainError(_("Send the CSV as 'csv' (text) or 'file'."), extra={"fields": ["csv", "file"]})
+        preview = services.stain_results_import(actor=request.user, study=study, data=text,
+                                                confirm=values["confirm"], request=request)
+        rows = self.StainImportRowSerializer(preview.rows, many=True).data
+        return Response({"saved": preview.saved, "rows": rows})
 
 
 __all__ = ["StudyStatus"]

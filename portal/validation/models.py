@@ -11,6 +11,7 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from portal.core.models import UUIDModel
 
@@ -240,3 +241,54 @@ class Signature(models.Model):
     class Meta:
         ordering = ["signed_at"]
         constraints = [models.UniqueConstraint(fields=["study", "user"], name="unique_study_signature")]
+
+
+class StainChannel(models.TextChoices):
+    PRM1 = "prm1", _("PRM1")
+    PNA = "pna", _("PNA")
+
+
+class RegistrationMethod(models.TextChoices):
+    NONE = "none", _("Not registered")
+    MANUAL = "manual", _("Manual (two points)")
+    AUTO = "auto", _("Automatic (phase correlation)")
+
+
+def stain_image_upload_path(instance: StainImage, filename: str) -> str:
+    """Where a stain image's 8-bit PNG is stored (by random ids only)."""
+    return f"stain/{instance.study_id}/{instance.pk}.png"
+
+
+class StainImage(UUIDModel):
+    """A fluorescence image (one channel, PRM1 or PNA) of a study field, uploaded by a stain technician,
+    with its registration over the field: a similarity transform from stain pixels to field pixels
+    (see ``portal.validation.lib.registration``). ``file`` holds the 8-bit display PNG made by the
+    imaging pipeline (metadata stripped); the upload's own bytes are not kept."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stain_images")
+    field = models.ForeignKey(StudyField, on_delete=models.CASCADE, related_name="stain_images")
+    channel = models.CharField(max_length=4, choices=StainChannel.choices)
+    file = models.FileField(upload_to=stain_image_upload_path, max_length=300)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bit_depth = models.PositiveSmallIntegerField(default=8)
+    um_per_px = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    original_sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    registration_method = models.CharField(max_length=6, choices=RegistrationMethod.choices,
+                                           default=RegistrationMethod.NONE)
+    scale = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    rotation_rad = models.FloatField(default=0.0)
+    offset_x_px = models.FloatField(default=0.0)
+    offset_y_px = models.FloatField(default=0.0)
+    registration_points = models.JSONField(default=dict, blank=True,
+                                           help_text="Manual: the two point pairs clicked (stain, field).")
+    registration_quality = models.FloatField(null=True, blank=True,
+                                             help_text="Automatic: strength of the correlation peak.")
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="+")
+    registered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["field", "channel"]
+        constraints = [models.UniqueConstraint(fields=["field", "channel"], name="unique_stain_image_channel")]

@@ -99,9 +99,17 @@ def field_get_for_validator(membership: StudyValidator, public_id: str) -> Study
 
 
 def stain_cells_for(user, study: Study) -> QuerySet[Cell]:
-    """Cells of the user's stain-technician centers, in public-id (random) order, with entered results."""
+    """Cells of the user's stain-technician centers, by field and public id (both random), with results."""
     center_ids = center_ids_for(user, Action.VALIDATION_STAIN)
-    return study.cells.filter(center_id__in=center_ids).select_related("stain_result").order_by("public_id")
+    return (study.cells.filter(center_id__in=center_ids).select_related("stain_result", "field")
+            .order_by("field__public_id", "public_id"))
+
+
+def stain_fields_for(user, study: Study) -> QuerySet[StudyField]:
+    """Fields of the user's stain-technician centers (random public-id order) with their stain images."""
+    center_ids = center_ids_for(user, Action.VALIDATION_STAIN)
+    return (study.fields.filter(image__center_id__in=center_ids).select_related("image")
+            .prefetch_related("stain_images").order_by("public_id"))
 
 
 def picks_for(user, study: Study) -> list[dict]:

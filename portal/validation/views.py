@@ -15,7 +15,14 @@ from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
 from portal.validation import crops, report, selectors, services
-from portal.validation.access import access_cell, access_field, access_study, access_study_validator
+from portal.validation.access import (
+    access_cell,
+    access_field,
+    access_stain_field,
+    access_stain_image,
+    access_study,
+    access_study_validator,
+)
 from portal.validation.models import (
     PROTEIN_PRM1_WARNING,
     SIGNATURE_MEANING,
@@ -246,13 +253,38 @@ class SignView(LoginRequiredMixin, View):
 
 
 class StainView(LoginRequiredMixin, View):
-    """Stain technicians enter PRM1/PNA results per cell (blinded)."""
+    """Stain entry at the bench (blinded): fluorescence images over the brightfield field, registration,
+    keyboard calls per cell and CSV import; data from the blinded stain API through static JS."""
 
     def get(self, request, study_id):
         study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_STAIN)
         config = {"cells_url": reverse("api-validation-stain-cells", args=[study.pk]),
+                  "fields_url": reverse("api-validation-stain-fields", args=[study.pk]),
+                  "import_url": reverse("api-validation-stain-import", args=[study.pk]),
                   "writable": study.status == StudyStatus.OPEN}
         return render(request, "validation/stain.html", {"study": study, "config": config})
+
+
+class StainFieldImageView(LoginRequiredMixin, View):
+    """The plain brightfield of a field, for the stain technicians of its center (no overlay)."""
+
+    def get(self, request, study_id, field_id):
+        field = access_stain_field(user=request.user, study_id=study_id, public_id=field_id)
+        audit_record(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
+                     object_type="validation.field", object_id=field.public_id, request=request)
+        return _png(crops.plain_png(crops.load_display(field.image)))
+
+
+class StainImageView(LoginRequiredMixin, View):
+    """A fluorescence image as uploaded for a field (8-bit greyscale PNG, metadata stripped)."""
+
+    def get(self, request, study_id, stain_image_id):
+        stain_image = access_stain_image(user=request.user, study_id=study_id, id=stain_image_id)
+        audit_record(actor=request.user, action="validation.stain_image.read",
+                     center=stain_image.field.image.center_id, object_type="validation.stainimage",
+                     object_id=str(stain_image.pk), request=request)
+        with stain_image.file.open("rb") as handle:
+            return _png(handle.read())
 
 
 class ReportView(LoginRequiredMixin, View):

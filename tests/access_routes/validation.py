@@ -47,6 +47,34 @@ def _unblinded(cast, cc):
     return {"study": vt.make_unblinded_study(cast, cc)}
 
 
+def _stain_bench(cast, cc):
+    """An open study whose field has a PRM1 image uploaded by the center's stain technician."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.testing import staining
+    from portal.validation import services
+
+    objs = _open(cast, cc)
+    field = objs["study"].fields.first()
+    upload = SimpleUploadedFile("prm1.png", staining.fluorescence_png(), content_type="image/png")
+    [stain_image] = services.stain_image_upload(actor=cc.stain, study=objs["study"], field=field, channel="prm1",
+                                              upload=upload)
+    return {**objs, "field": field, "stain_image": stain_image}
+
+
+def _stain_image_kw(objs):
+    return {"study_id": objs["study"].pk, "stain_image_id": objs["stain_image"].pk}
+
+
+def _pna_upload(objs):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.testing import staining
+
+    return {"channel": "pna", "file": SimpleUploadedFile("pna.png", staining.fluorescence_png(seed=5),
+                                                         content_type="image/png")}
+
+
 def _study_kw(objs):
     return {"study_id": objs["study"].pk}
 
@@ -119,6 +147,19 @@ ROUTES = [
     Route(name="api-validation-stain-cell", build=_open,
           kwargs=lambda o: {"study_id": o["study"].pk, "cell_id": o["cell"].public_id},
           checks=[PUT(payload=lambda o: {"prm1": "pos"}, own=_api({"stain": 200}))]),
+    Route(name="api-validation-stain-fields", build=_stain_bench, kwargs=_study_kw,
+          checks=[GET(own=_api({"stain": 200}))]),
+    Route(name="api-validation-stain-images", build=_stain_bench,
+          kwargs=lambda o: {"study_id": o["study"].pk, "field_id": o["field"].public_id},
+          checks=[POST(payload=_pna_upload, fmt="multipart", own=_api({"stain": 201}))]),
+    Route(name="api-validation-stain-image", build=_stain_bench, kwargs=_stain_image_kw,
+          checks=[DELETE(own=_api({"stain": 204}))]),
+    Route(name="api-validation-stain-image-registration", build=_stain_bench, kwargs=_stain_image_kw,
+          checks=[PUT(payload=lambda o: {"method": "manual", "stain_points": [[10, 10], [200, 150]],
+                                         "field_points": [[12, 8], [202, 148]]}, own=_api({"stain": 200}))]),
+    Route(name="api-validation-stain-import", build=_open, kwargs=_study_kw,
+          checks=[POST(payload=lambda o: {"csv": f"cell,prm1,pna\n{o['cell'].public_id},pos,neg\n"},
+                       own=_api({"stain": 200}))]),
     # --- HTML pages ---
     Route(name="validation:index", per_center=False, checks=[GET(own=statuses(200, anonymous=302))]),
     Route(name="validation:study-create", per_center=False,
@@ -142,6 +183,11 @@ ROUTES = [
           checks=[GET(own=_html({"validator": 200}))]),
     Route(name="validation:sign", build=_open, kwargs=_study_kw, checks=[GET(own=_html({"validator": 200}))]),
     Route(name="validation:stain", build=_open, kwargs=_study_kw, checks=[GET(own=_html({"stain": 200}))]),
+    Route(name="validation:stain-field-image", build=_stain_bench,
+          kwargs=lambda o: {"study_id": o["study"].pk, "field_id": o["field"].public_id},
+          checks=[GET(own=_html({"stain": 200}))]),
+    Route(name="validation:stain-image", build=_stain_bench, kwargs=_stain_image_kw,
+          checks=[GET(own=_html({"stain": 200}))]),
     Route(name="validation:report", build=_unblinded, kwargs=_study_kw,
           checks=[GET(own=_html({"center_admin": 200, "validator": 200}))]),
     Route(name="validation:report-csv", build=_unblinded, kwargs=_study_kw,
