@@ -136,13 +136,17 @@ def travel_ordered(rows: list[dict]) -> tuple[list[dict], TravelPlan | None]:
     return ordered, plan
 
 
-def pick_list_csv(pick_list: PickList, rows: list[dict]) -> str:
-    return rows_to_csv(PICK_CSV_HEADER, [
+def pick_list_csv(pick_list: PickList, rows: list[dict], *, file_names: dict | None = None) -> str:
+    """The pick list as CSV, by rank. The clinic's file names are a column only when the caller asked for
+    them (``file_names``: image id -> name, from ``imaging.selectors.display_names_for``)."""
+    header = PICK_CSV_HEADER + (["original_file_name"] if file_names is not None else [])
+    return rows_to_csv(header, [
         [r["item"].rank, r["detection"].pk, r["image"].pk, r["image_position"], pick_list.class_name,
          _round(r["item"].score, 4), _round(r["item"].centroid_x_px, 2), _round(r["item"].centroid_y_px, 2),
          _round(r["item"].centroid_x_um, 3), _round(r["item"].centroid_y_um, 3), _round(r["item"].diameter_um, 2),
          r["stage"][0] if r["stage"] else None, r["stage"][1] if r["stage"] else None,
-         r["detection"].source, r["item"].decided_by, FINAL_CALL_RULE_ID]
+         r["detection"].source, r["item"].decided_by, FINAL_CALL_RULE_ID,
+         *([file_names.get(r["image"].pk, "")] if file_names is not None else [])]
         for r in rows
     ])
 

@@ -298,9 +298,12 @@ def _download(content, *, content_type: str, filename: str) -> HttpResponse:
 def pick_list_csv(request, pick_list_id):
     pick_list = access_pick_list(user=request.user, id=pick_list_id)
     rows = exports.pick_list_rows(pick_list)
+    # the clinic's file names only when asked for (?file_names=1), and the audit trail says so
+    with_names = request.GET.get("file_names") == "1"
+    names = display_names_for(request.user, [r["image"] for r in rows]) if with_names else None
     audit_record(actor=request.user, action="review.picklist.export", center=pick_list.center_id, obj=pick_list,
-                 after={"format": "csv", "items": len(rows)}, request=request)
-    return _download(exports.pick_list_csv(pick_list, rows), content_type="text/csv; charset=utf-8",
+                 after={"format": "csv", "items": len(rows), "file_names": with_names}, request=request)
+    return _download(exports.pick_list_csv(pick_list, rows, file_names=names), content_type="text/csv; charset=utf-8",
                      filename=f"picklist-{pick_list.pk}.csv")
 
 

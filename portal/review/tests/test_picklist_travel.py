@@ -77,3 +77,19 @@ def test_the_pick_list_shows_the_clinic_file_name_to_its_center(cast):
     a.save(update_fields=["original_name"])
     html = client_for(cast.a.reviewer).get(reverse("review:picklist", kwargs={"pick_list_id": pick_list.pk})).content.decode()
     assert "patient-field-07.tif" in html
+
+
+def test_the_csv_carries_file_names_only_when_asked_and_the_audit_says_so(cast):
+    from portal.audit.models import AuditEvent
+
+    session, a, b, pick_list = _two_far_fields(cast)
+    a.original_name = "patient-field-07.tif"
+    a.save(update_fields=["original_name"])
+    url = reverse("review:picklist-csv", kwargs={"pick_list_id": pick_list.pk})
+    c = client_for(cast.a.reviewer)
+    plain = c.get(url).content.decode()
+    assert "patient-field-07.tif" not in plain and "original_file_name" not in plain
+    named = c.get(url, {"file_names": "1"}).content.decode()
+    assert "original_file_name" in named.splitlines()[0] and "patient-field-07.tif" in named
+    exports = AuditEvent.objects.filter(action="review.picklist.export").order_by("id")
+    assert [e.after["file_names"] for e in exports] == [False, True]
