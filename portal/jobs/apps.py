@@ -10,3 +10,8 @@ class JobsConfig(AppConfig):
         from portal.jobs.services import jobs_on_images_stored
 
         images_stored.connect(jobs_on_images_stored, dispatch_uid="jobs_on_images_stored")
+
+        from portal.jobs.receivers import notify_job_finished
+        from portal.jobs.signals import job_finished
+
+        job_finished.connect(notify_job_finished, dispatch_uid="jobs_notify_job_finished")
