@@ -6,6 +6,11 @@ class JobsConfig(AppConfig):
     label = "jobs"
 
     def ready(self) -> None:
+        from portal.core.home import home_panel_register
+        from portal.jobs.home import jobs_home_panel
+
+        home_panel_register("jobs", jobs_home_panel)
+
         from portal.imaging.signals import images_stored
         from portal.jobs.services import jobs_on_images_stored
 
