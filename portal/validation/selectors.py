@@ -233,3 +233,11 @@ def home_validation(user) -> dict:
     ) if stain_centers else []
     running = list(study_list_for_admin(user).exclude(status=StudyStatus.UNBLINDED).order_by("-created_at")[:20])
     return {"to_score": to_score, "to_stain": to_stain, "running": running}
+
+
+def report_score_rows(study: Study) -> list[dict]:
+    """Every validator's scores of every cell (for the report's tidy ``scores.csv``; unblinded studies only)."""
+    rows = (Assignment.objects.filter(validator__study=study)
+            .select_related("validator__user", "cell").order_by("cell__public_id", "validator__user__username"))
+    return [{"cell": a.cell.public_id, "validator": a.validator.user.get_username(), "morphology": a.morphology,
+             "prm1": a.prm1, "pna": a.pna, "scored_at": a.scored_at} for a in rows]
