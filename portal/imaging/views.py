@@ -20,6 +20,7 @@ from portal.imaging.lib.stagecsv import parse_stage_csv
 from portal.imaging.models import ImageStatus
 
 STAGE_CSV_MAX_BYTES = 1024 * 1024
+STAGE_CSV_EXAMPLE = "file_name,stage_x_um,stage_y_um,units\nfield-01.tif,10250.5,-3120,µm\nfield-02.tif,10480,-3120,µm"
 
 
 def _page(request, queryset, per_page=50):
@@ -180,6 +181,7 @@ def session_stage(request, pk):
                 return redirect("imaging:session-stage", pk=session.pk)
     return render(request, "imaging/session_stage.html", {
         "session": session, "rows": rows, "errors": errors, "max_abs_um": STAGE_MAX_ABS_UM,
+        "csv_example": STAGE_CSV_EXAMPLE,
     }, status=400 if errors else 200)
 
 
