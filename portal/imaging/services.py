@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -225,7 +226,8 @@ def image_stage_positions_set(
     images = {str(i.pk): i for i in Image.objects.filter(session=session)}
     bad = sorted(str(k) for k in positions if str(k) not in images)
     if bad:
-        raise DomainError("Some images are not part of this session.", extra={"images": bad}, status_code=404)
+        raise DomainError(gettext("Some images are not part of this session."), extra={"images": bad},
+                          status_code=404)
     cleaned: dict[str, tuple[float, float] | None] = {}
     for key, value in positions.items():
         if value is None:
@@ -234,10 +236,10 @@ def image_stage_positions_set(
         try:
             x, y = float(value[0]), float(value[1])
         except (TypeError, ValueError, IndexError):
-            raise DomainError("Stage X and Y must be numbers (µm).", extra={"image": str(key)}) from None
+            raise DomainError(gettext("Stage X and Y must be numbers (µm)."), extra={"image": str(key)}) from None
         if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > STAGE_MAX_ABS_UM:
-            raise DomainError(f"Stage X and Y must be numbers within ±{STAGE_MAX_ABS_UM:,.0f} µm.",
-                              extra={"image": str(key)})
+            raise DomainError(gettext("Stage X and Y must be numbers within ±%(max)s µm.")
+                              % {"max": f"{STAGE_MAX_ABS_UM:.0f}"}, extra={"image": str(key)})
         cleaned[str(key)] = (x, y)
     changed: list[Image] = []
     with transaction.atomic():

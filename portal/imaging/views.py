@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.centers.access import access_centers, user_may
@@ -20,6 +21,21 @@ from portal.imaging.lib.stagecsv import parse_stage_csv
 from portal.imaging.models import ImageStatus
 
 STAGE_CSV_MAX_BYTES = 1024 * 1024
+# What the stage CSV reader's error codes say (``imaging.lib.stagecsv.STAGE_CSV_ERRORS``), translated.
+STAGE_CSV_MESSAGES = {
+    "header": gettext_lazy("The first row must name the columns: file_name or image_id, stage_x_um, stage_y_um "
+                           "(and optionally units)."),
+    "too_many_rows": gettext_lazy("At most %(max_rows)d rows per file."),
+    "units": gettext_lazy("Units must be µm, not “%(units)s”."),
+    "not_numbers": gettext_lazy("Stage X and stage Y must both be numbers (µm)."),
+    "too_far": gettext_lazy("Stage X/Y beyond ±%(max_abs_um).0f µm: are these micrometres?"),
+    "duplicate": gettext_lazy("This image already has a position on row %(first_row)d."),
+    "empty": gettext_lazy("The file has no rows of positions."),
+    "unknown_id": gettext_lazy("No image of this session has the id “%(image_id)s”."),
+    "shared_name": gettext_lazy("%(count)d images share the file name “%(name)s” (pages of one file): use image_id."),
+    "unknown_name": gettext_lazy("No image of this session has the file name “%(name)s”."),
+    "no_image": gettext_lazy("Name the image: a file name or an image id."),
+}
 STAGE_CSV_EXAMPLE = "file_name,stage_x_um,stage_y_um,units\nfield-01.tif,10250.5,-3120,µm\nfield-02.tif,10480,-3120,µm"
 
 
@@ -196,7 +212,8 @@ def _stage_positions_from_csv(request, images) -> tuple[dict, list[dict]]:
     except UnicodeDecodeError:
         return {}, [{"row": "", "message": _("The CSV file must be UTF-8 text.")}]
     parsed = parse_stage_csv(text, images=[(str(i.pk), i.original_name) for i in images])
-    return parsed.positions, parsed.errors
+    return parsed.positions, [{"row": e["row"], "message": str(STAGE_CSV_MESSAGES[e["code"]]) % e["params"]}
+                              for e in parsed.errors]
 
 
 def _stage_positions_from_form(request, rows) -> tuple[dict, list[dict]]:
