@@ -151,3 +151,23 @@ def test_the_report_offers_its_tidy_tables_as_a_zip(cast, browser, live_server):
         study_csv = zf.read("study.csv").decode("utf-8")
     assert {"cells.csv", "scores.csv", "stain_results.csv", "threshold_sweep.csv", "study.csv"} <= names
     assert "timezone,UTC" in study_csv and study.model_output_sha256 in study_csv
+
+
+def test_the_new_pages_pass_a_basic_accessibility_check(cast, browser, live_server):
+    from portal.testing.cast import PASSWORD
+    from tests.browser.review_support import A11Y_JS
+
+    session, pick_list = _pick_list_of_two_far_fields(cast)
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    login(page, live_server.url, cast.a.admin.username, PASSWORD)
+    problems = {}
+    for name, url in {"home": "/", "notifications": "/notifications/",
+                      "stage positions": f"/imaging/sessions/{session.pk}/stage/",
+                      "pick list": f"/review/picklists/{pick_list.pk}/"}.items():
+        page.goto(live_server.url + url)
+        found = page.evaluate(A11Y_JS)
+        if found:
+            problems[name] = found
+    assert not problems, problems
+    page.goto(f"{live_server.url}/imaging/sessions/{session.pk}/stage/")
+    _shot(page, "stage-positions.png")
