@@ -42,31 +42,51 @@ def nearest_neighbour_order(points: Sequence[Point], *, start: int = 0) -> list[
     return order
 
 
-def two_opt(points: Sequence[Point], order: Sequence[int], *, max_passes: int = 50) -> list[int]:
+# A fixed amount of work (pairs of edges compared), so a long list is still answered in about a second and
+# the same list always gets the same order (the page and the .pos export must agree).
+MAX_EVALUATIONS = 500_000
+
+
+def two_opt(points: Sequence[Point], order: Sequence[int], *, max_passes: int = 50,
+            max_evaluations: int = MAX_EVALUATIONS) -> list[int]:
     """Improve an open path by 2-opt: reverse ``order[i+1..j]`` whenever that shortens the path.
 
     Reversing a stretch that reaches either end of the path is allowed too (the path may start and end
-    anywhere). Stops after a pass with no improvement or after ``max_passes`` passes.
+    anywhere). Stops after a pass with no improvement, after ``max_passes`` passes, or once
+    ``max_evaluations`` reversals have been weighed (deterministic, unlike a time limit); every accepted
+    reversal shortens the path, so stopping early never returns a longer path than the one given.
     """
     route = list(order)
     n = len(route)
     if n < 3:
         return route
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    hypot = math.hypot
+    evaluations = 0
     for _ in range(max_passes):
         improved = False
         # i: index of the point before the stretch (-1: the stretch starts the path)
         for i in range(-1, n - 2):
-            a = points[route[i]] if i >= 0 else None
-            b = points[route[i + 1]]
+            if evaluations >= max_evaluations:
+                return route
+            a = route[i] if i >= 0 else None
+            b = route[i + 1]
             for j in range(i + 2, n):
-                c = points[route[j]]
-                d = points[route[j + 1]] if j + 1 < n else None
-                before = (_distance(a, b) if a is not None else 0.0) + (_distance(c, d) if d is not None else 0.0)
-                after = (_distance(a, c) if a is not None else 0.0) + (_distance(b, d) if d is not None else 0.0)
+                c = route[j]
+                d = route[j + 1] if j + 1 < n else None
+                before = after = 0.0
+                if a is not None:
+                    before += hypot(xs[a] - xs[b], ys[a] - ys[b])
+                    after += hypot(xs[a] - xs[c], ys[a] - ys[c])
+                if d is not None:
+                    before += hypot(xs[c] - xs[d], ys[c] - ys[d])
+                    after += hypot(xs[b] - xs[d], ys[b] - ys[d])
                 if after < before - _EPSILON_UM:
                     route[i + 1:j + 1] = reversed(route[i + 1:j + 1])
-                    b = points[route[i + 1]]
+                    b = route[i + 1]
                     improved = True
+            evaluations += n - i - 2
         if not improved:
             break
     return route

@@ -68,3 +68,13 @@ def test_it_handles_no_point_and_one_point():
     assert travel_plan([]).order == []
     plan = travel_plan([(5.0, 5.0)])
     assert plan.order == [0] and plan.length_um == 0.0 and plan.saved_fraction == 0.0
+
+
+def test_a_work_cap_stops_early_but_never_returns_a_longer_path_and_is_repeatable():
+    rng = random.Random(11)
+    points = [(rng.uniform(0, 20000), rng.uniform(0, 20000)) for _ in range(120)]
+    nn = nearest_neighbour_order(points)
+    capped = two_opt(points, nn, max_evaluations=2000)
+    assert path_length(points, capped) <= path_length(points, nn)
+    assert path_length(points, two_opt(points, nn)) <= path_length(points, capped)
+    assert capped == two_opt(points, nn, max_evaluations=2000)
