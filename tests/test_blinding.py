@@ -57,6 +57,18 @@ def _forbidden_values(study, *, with_model_version: bool = True) -> list[str]:
     return values
 
 
+def _name_the_files(study) -> list[str]:
+    """Give the study's images clinic file names (``Image.original_name``): no blinded response may show them."""
+    from portal.imaging.models import Image
+
+    names = []
+    for image in Image.objects.filter(session__in=study.sessions.all()):
+        image.original_name = f"clinic-file-{image.pk.hex[:12]}.tif"
+        image.save(update_fields=["original_name"])
+        names.append(image.original_name)
+    return names
+
+
 def _validation_entries():
     return [e for e in iter_url_entries() if e.key.startswith("validation:") or (e.name or "").startswith("api-validation-")]
 
@@ -102,6 +114,7 @@ def test_no_validator_response_contains_a_model_field_or_value(cast, client):
     picked = vt.make_open_study(cast, cast.a)
     whole = vt.make_open_study(cast, cast.a, design="whole_field")
     forbidden = _forbidden_values(picked) + _forbidden_values(whole) + CLASS_NAMES
+    forbidden += _name_the_files(picked) + _name_the_files(whole)
     client.force_login(cast.a.validator)
     entries = _validation_entries()
     assert len(entries) >= 20
@@ -226,7 +239,7 @@ def test_other_routes_leak_nothing_of_a_blinded_session_to_its_validator(cast, c
     image = session.images.first()
     rs = image.result_sets.first()
     detection = rs.detections.first()
-    forbidden = _forbidden_values(study, with_model_version=False)
+    forbidden = _forbidden_values(study, with_model_version=False) + _name_the_files(study)
     values = {"session_id": session.pk, "image_id": image.pk, "result_set_id": rs.pk, "detection_id": detection.pk,
               "job_id": rs.job_id or detection.pk, "patient_id": session.patient_id}
     client.force_login(getattr(cast.a, role))

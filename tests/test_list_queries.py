@@ -290,17 +290,21 @@ CASES = [
     ListCase("api-validation-stain-fields", "stain", _at("api-validation-stain-fields", _stain_fields, "study_id"),
              12),
     # --- HTML ------------------------------------------------------------------------------------------
-    ListCase("imaging:patient-list", "uploader", _top("imaging:patient-list", _patients), 12),
-    ListCase("imaging:session-list", "uploader", _top("imaging:session-list", _sessions), 12),
-    ListCase("imaging:session-detail", "uploader", _at("imaging:session-detail", _session_images), 19),
-    ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 17),
-    ListCase("mlmodels:list", "admin", _top("mlmodels:list", _models), 20),
-    ListCase("review:session-list", "reviewer", _top("review:session-list", _sessions), 12),
-    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 25),
-    ListCase("validation:index", "admin", _top("validation:index", _studies), 14, label="admin"),
-    ListCase("validation:index", "validator", _top("validation:index", _open_studies), 12, label="validator"),
-    ListCase("validation:index", "stain", _top("validation:index", _open_studies), 13, label="stain"),
-    ListCase("audit:event-list", "auditor", _audit_events, 15),
+    # Every HTML page: +1 for the nav's unread-notification count (issue 16). Pages that show the clinic's
+    # file names (imaging:session-detail, review:session-detail, review:picklist): +2 for
+    # ``display_names_for`` (readable centers, blinded sessions); the pick list +1 more for the
+    # stage-position link's ``user_may``.
+    ListCase("imaging:patient-list", "uploader", _top("imaging:patient-list", _patients), 13),
+    ListCase("imaging:session-list", "uploader", _top("imaging:session-list", _sessions), 13),
+    ListCase("imaging:session-detail", "uploader", _at("imaging:session-detail", _session_images), 22),
+    ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 21),
+    ListCase("mlmodels:list", "admin", _top("mlmodels:list", _models), 21),
+    ListCase("review:session-list", "reviewer", _top("review:session-list", _sessions), 13),
+    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 28),
+    ListCase("validation:index", "admin", _top("validation:index", _studies), 15, label="admin"),
+    ListCase("validation:index", "validator", _top("validation:index", _open_studies), 13, label="validator"),
+    ListCase("validation:index", "stain", _top("validation:index", _open_studies), 14, label="stain"),
+    ListCase("audit:event-list", "auditor", _audit_events, 16),
 ]
 
 

@@ -1,9 +1,13 @@
 """Home page, health check and the current-user API."""
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 from django.views.defaults import page_not_found
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
@@ -13,6 +17,10 @@ from rest_framework.views import APIView
 
 from portal.centers.models import Role
 from portal.centers.selectors import user_roles
+from portal.core.access import access_notification
+from portal.core.home import home_panels
+from portal.core.selectors import notifications_for
+from portal.core.services import notification_mark_read, notifications_mark_all_read
 
 ROLE_ABILITIES = {
     Role.UPLOADER: "Create pseudonymized patients and image sessions, upload images, start analyses.",
@@ -24,7 +32,8 @@ ROLE_ABILITIES = {
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
-    """What the logged-in user's roles allow, per center."""
+    """What waits for the logged-in user (panels of the apps, see ``core.home``), their notifications, and
+    what their roles allow, per center."""
 
     template_name = "core/home.html"
 
@@ -36,7 +45,37 @@ class HomeView(LoginRequiredMixin, TemplateView):
             for code, roles in sorted(roles_by_center.items())
         ]
         context["is_auditor"] = self.request.user.is_auditor or self.request.user.is_superuser
+        context["panels"] = home_panels(self.request)
+        context["notifications"] = list(notifications_for(self.request.user, limit=HOME_NOTIFICATIONS))
         return context
+
+
+HOME_NOTIFICATIONS = 5
+
+
+@login_required
+@require_GET
+def notification_list(request):
+    """The user's newest notifications, unread first marked."""
+    return render(request, "core/notifications.html", {"notifications": notifications_for(request.user)})
+
+
+@login_required
+@require_POST
+def notification_read(request, notification_id):
+    """Mark one of the user's notifications read, then follow its link (or go back to the list)."""
+    notification = access_notification(user=request.user, id=notification_id)
+    notification_mark_read(notification=notification)
+    link = notification.link if notification.link.startswith("/") and not notification.link.startswith("//") else ""
+    return redirect(link or reverse("core:notifications"))
+
+
+@login_required
+@require_POST
+def notifications_read_all(request):
+    """Mark every notification of the user read."""
+    notifications_mark_all_read(user=request.user)
+    return redirect(reverse("core:notifications"))
 
 
 class ApiDocsView(LoginRequiredMixin, TemplateView):

@@ -126,6 +126,9 @@ def _suffix(filename: str) -> str:
     return "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
 
+ORIGINAL_NAME_MAX_LENGTH = 200
+
+
 class Image(UUIDModel):
     """One stored image (a page of a multi-page TIFF is its own image), re-encoded without metadata."""
 
@@ -137,6 +140,9 @@ class Image(UUIDModel):
     original_sha256 = models.CharField(max_length=64, db_index=True)
     stored_sha256 = models.CharField(max_length=64)
     original_format = models.CharField(max_length=16)
+    # The clinic's own file name, so the owning center finds the microscope file again. Shown only
+    # through ``selectors.display_name_for``: never to other centers, blinded users or in exports.
+    original_name = models.CharField(max_length=ORIGINAL_NAME_MAX_LENGTH, blank=True, default="")
     stored_format = models.CharField(max_length=8, default="png", help_text="png (8-bit) or tiff (16-bit).")
     page_index = models.PositiveIntegerField(default=0)
     width = models.PositiveIntegerField()

@@ -114,3 +114,28 @@ def image_list(
     if needs_um_per_px is not None:
         qs = qs.filter(um_per_px__isnull=needs_um_per_px)
     return qs
+
+
+# --- the clinic's file names: one rule for every page that shows them ----------------------------------
+def display_names_for(user, images) -> dict:
+    """``{image id: the clinic's file name}`` for the images whose file name ``user`` may see, "" for the others.
+
+    Only members of the image's own center who read its images (uploaders, reviewers, center
+    administrators) and who are not blinded from its session see it; other centers, validators and
+    stain technicians, blinded users and anonymous users get "". Two queries however many images.
+    """
+    images = list(images)
+    if not images or not getattr(user, "is_authenticated", False):
+        return {image.pk: "" for image in images}
+    readable = {str(c) for c in readable_center_ids(user)}
+    blinded = {str(s) for s in blinded_session_ids(user).values_list("session_id", flat=True)}
+    return {
+        image.pk: image.original_name
+        if str(image.center_id) in readable and str(image.session_id) not in blinded else ""
+        for image in images
+    }
+
+
+def display_name_for(user, image: Image) -> str:
+    """The clinic's file name of ``image`` if ``user`` may see it (see ``display_names_for``), else ""."""
+    return display_names_for(user, [image])[image.pk]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -27,8 +29,16 @@ from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
 from portal.core.media import media_delete, media_save
-from portal.imaging.lib.imagefile import UploadRefused, encode_page, inspect_upload, safe_display_name
+from portal.imaging.lib.imagefile import (
+    UploadRefused,
+    encode_page,
+    inspect_upload,
+    original_file_name,
+    safe_display_name,
+)
+from portal.imaging.lib.stagecsv import MAX_ABS_UM as STAGE_MAX_ABS_UM
 from portal.imaging.models import (
+    ORIGINAL_NAME_MAX_LENGTH,
     BirthYearBucket,
     Image,
     ImageSession,
@@ -201,6 +211,50 @@ def image_um_per_px_set(*, image: Image, user, um_per_px: float, request=None) -
     return image
 
 
+def image_stage_positions_set(
+    *, session: ImageSession, user, positions: dict, request=None,
+) -> list[Image]:
+    """Set the stage X/Y (µm, image centre) of images of ``session``: all of them or none.
+
+    ``positions`` maps image ids to ``(x_um, y_um)`` or to None (clear the position). Every id must be
+    an image of the session and every value a finite number within ±``stagecsv.MAX_ABS_UM``; otherwise a
+    DomainError names the bad entries and nothing is saved. Each change is audited.
+    """
+    _require_writer(user, session.center_id)
+    images = {str(i.pk): i for i in Image.objects.filter(session=session)}
+    bad = sorted(str(k) for k in positions if str(k) not in images)
+    if bad:
+        raise DomainError(gettext("Some images are not part of this session."), extra={"images": bad},
+                          status_code=404)
+    cleaned: dict[str, tuple[float, float] | None] = {}
+    for key, value in positions.items():
+        if value is None:
+            cleaned[str(key)] = None
+            continue
+        try:
+            x, y = float(value[0]), float(value[1])
+        except (TypeError, ValueError, IndexError):
+            raise DomainError(gettext("Stage X and Y must be numbers (µm)."), extra={"image": str(key)}) from None
+        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > STAGE_MAX_ABS_UM:
+            raise DomainError(gettext("Stage X and Y must be numbers within ±%(max)s µm.")
+                              % {"max": f"{STAGE_MAX_ABS_UM:.0f}"}, extra={"image": str(key)})
+        cleaned[str(key)] = (x, y)
+    changed: list[Image] = []
+    with transaction.atomic():
+        for key, value in cleaned.items():
+            image = images[key]
+            before = {"stage_x_um": image.stage_x_um, "stage_y_um": image.stage_y_um}
+            image.stage_x_um, image.stage_y_um = value if value is not None else (None, None)
+            after = {"stage_x_um": image.stage_x_um, "stage_y_um": image.stage_y_um}
+            if before == after:
+                continue
+            image.save(update_fields=["stage_x_um", "stage_y_um"])
+            audit_record(actor=user, action="image.update", center=session.center_id, obj=image, before=before,
+                         after=after, request=request)
+            changed.append(image)
+    return changed
+
+
 @dataclass
 class UploadResult:
     created: list[Image] = field(default_factory=list)
@@ -229,7 +283,8 @@ def _image_summary(image: Image) -> dict:
     }
 
 
-def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, request) -> list[Image]:
+def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, request,
+                    original_name: str = "") -> list[Image]:
     """Validate, store and commit one uploaded file; raise UploadRefused or DomainError to refuse it.
 
     The content is checked first, so a file that is refused for what it is never gets "already uploaded".
@@ -260,7 +315,7 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
             image = Image(
                 id=uuid.uuid4(), center_id=session.center_id, session=session, created_by=user,
                 original_sha256=sha, stored_sha256=hashlib.sha256(encoded.stored_bytes).hexdigest(),
-                original_format=inspected.format, stored_format=encoded.stored_ext.lstrip("."),
+                original_name=original_name, original_format=inspected.format, stored_format=encoded.stored_ext.lstrip("."),
                 page_index=page.index, height=int(page.pixels.shape[0]), width=int(page.pixels.shape[1]),
                 bit_depth=page.bit_depth, channels=page.channels,
                 display_window_low=encoded.window_low, display_window_high=encoded.window_high,
@@ -310,6 +365,7 @@ def images_upload(*, session: ImageSession, files, user, request=None) -> Upload
     result = UploadResult()
     for upload in files:
         name = safe_display_name(getattr(upload, "name", ""))
+        original_name = original_file_name(getattr(upload, "name", ""), max_length=ORIGINAL_NAME_MAX_LENGTH)
         size = getattr(upload, "size", None)
         try:
             if size is not None and size > settings.UPLOAD_MAX_FILE_BYTES:
@@ -317,7 +373,8 @@ def images_upload(*, session: ImageSession, files, user, request=None) -> Upload
                     f"{size:,} bytes exceed the limit of {settings.UPLOAD_MAX_FILE_BYTES:,} bytes per file"
                 )
             data = _read_upload(upload)
-            result.created.extend(_store_one_file(session=session, user=user, data=data, name=name, request=request))
+            result.created.extend(_store_one_file(session=session, user=user, data=data, name=name,
+                                                  request=request, original_name=original_name))
         except UploadRefused as exc:
             result.errors.append({"file": name, "message": f"{name}: {exc.reason}", "code": "invalid"})
         except DomainError as exc:

@@ -10,5 +10,6 @@ urlpatterns = [
     path("sessions/new/", views.session_create, name="session-create"),
     path("sessions/<uuid:pk>/", views.session_detail, name="session-detail"),
     path("sessions/<uuid:pk>/upload/", views.session_upload, name="session-upload"),
+    path("sessions/<uuid:pk>/stage/", views.session_stage, name="session-stage"),
     path("images/<uuid:pk>/um-per-px/", views.image_um_per_px, name="image-um-per-px"),
 ]

@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.centers.access import access_centers, user_may
@@ -14,7 +16,27 @@ from portal.core.errors import DomainError
 from portal.imaging import selectors, services
 from portal.imaging.access import access_image, access_patient, access_session
 from portal.imaging.forms import NOTES_WARNING, PatientForm, SessionForm, UmPerPxForm
+from portal.imaging.lib.stagecsv import MAX_ABS_UM as STAGE_MAX_ABS_UM
+from portal.imaging.lib.stagecsv import parse_stage_csv
 from portal.imaging.models import ImageStatus
+
+STAGE_CSV_MAX_BYTES = 1024 * 1024
+# What the stage CSV reader's error codes say (``imaging.lib.stagecsv.STAGE_CSV_ERRORS``), translated.
+STAGE_CSV_MESSAGES = {
+    "header": gettext_lazy("The first row must name the columns: file_name or image_id, stage_x_um, stage_y_um "
+                           "(and optionally units)."),
+    "too_many_rows": gettext_lazy("At most %(max_rows)d rows per file."),
+    "units": gettext_lazy("Units must be µm, not “%(units)s”."),
+    "not_numbers": gettext_lazy("Stage X and stage Y must both be numbers (µm)."),
+    "too_far": gettext_lazy("Stage X/Y beyond ±%(max_abs_um).0f µm: are these micrometres?"),
+    "duplicate": gettext_lazy("This image already has a position on row %(first_row)d."),
+    "empty": gettext_lazy("The file has no rows of positions."),
+    "unknown_id": gettext_lazy("No image of this session has the id “%(image_id)s”."),
+    "shared_name": gettext_lazy("%(count)d images share the file name “%(name)s” (pages of one file): use image_id."),
+    "unknown_name": gettext_lazy("No image of this session has the file name “%(name)s”."),
+    "no_image": gettext_lazy("Name the image: a file name or an image id."),
+}
+STAGE_CSV_EXAMPLE = "file_name,stage_x_um,stage_y_um,units\nfield-01.tif,10250.5,-3120,µm\nfield-02.tif,10480,-3120,µm"
 
 
 def _page(request, queryset, per_page=50):
@@ -104,6 +126,10 @@ def session_detail(request, pk):
     session = access_session(user=request.user, id=pk)
     images = selectors.image_list(user=request.user, session_id=session.pk)
     page = _page(request, images, per_page=60)
+    page.object_list = list(page.object_list)
+    names = selectors.display_names_for(request.user, page.object_list)
+    for image in page.object_list:
+        image.display_name = names[image.pk]
     services.image_thumbnails_shown_record(user=request.user, images=page.object_list, request=request,
                                            context=f"session {session.pk}")
     return render(request, "imaging/session_detail.html", {
@@ -143,3 +169,68 @@ def image_um_per_px(request, pk):
     else:
         messages.error(request, "Pixel size must be a number between 0.02 and 5 µm/px.")
     return redirect("imaging:session-detail", pk=image.session_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_stage(request, pk):
+    """Enter (one form) or import (CSV) the stage X/Y of each image of a session; all rows or none."""
+    session = access_session(user=request.user, id=pk, action=Action.IMAGING_WRITE)
+    images = list(selectors.image_list(user=request.user, session_id=session.pk).order_by("created_at", "page_index", "id"))
+    names = selectors.display_names_for(request.user, images)
+    rows = [{"image": image, "position": k + 1, "name": names[image.pk],
+             "x": image.stage_x_um, "y": image.stage_y_um} for k, image in enumerate(images)]
+    errors: list[dict] = []
+    if request.method == "POST":
+        if request.POST.get("mode") == "csv":
+            positions, errors = _stage_positions_from_csv(request, images)
+        else:
+            positions, errors = _stage_positions_from_form(request, rows)
+        if not errors:
+            try:
+                changed = services.image_stage_positions_set(session=session, user=request.user,
+                                                             positions=positions, request=request)
+            except DomainError as exc:
+                errors = [{"row": "", "message": exc.message}]
+            else:
+                messages.success(request, _("Stage positions saved (%(n)d images changed).") % {"n": len(changed)})
+                return redirect("imaging:session-stage", pk=session.pk)
+    return render(request, "imaging/session_stage.html", {
+        "session": session, "rows": rows, "errors": errors, "max_abs_um": STAGE_MAX_ABS_UM,
+        "csv_example": STAGE_CSV_EXAMPLE,
+    }, status=400 if errors else 200)
+
+
+def _stage_positions_from_csv(request, images) -> tuple[dict, list[dict]]:
+    upload = request.FILES.get("csv")
+    if upload is None:
+        return {}, [{"row": "", "message": _("Choose a CSV file to import.")}]
+    if upload.size > STAGE_CSV_MAX_BYTES:
+        return {}, [{"row": "", "message": _("The CSV file is larger than 1 MB.")}]
+    try:
+        text = upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return {}, [{"row": "", "message": _("The CSV file must be UTF-8 text.")}]
+    parsed = parse_stage_csv(text, images=[(str(i.pk), i.original_name) for i in images])
+    return parsed.positions, [{"row": e["row"], "message": str(STAGE_CSV_MESSAGES[e["code"]]) % e["params"]}
+                              for e in parsed.errors]
+
+
+def _stage_positions_from_form(request, rows) -> tuple[dict, list[dict]]:
+    positions: dict = {}
+    errors: list[dict] = []
+    for row in rows:
+        key = str(row["image"].pk)
+        raw_x = request.POST.get(f"x-{key}", "").strip()
+        raw_y = request.POST.get(f"y-{key}", "").strip()
+        row["x"], row["y"] = raw_x, raw_y
+        if not raw_x and not raw_y:
+            positions[key] = None
+            continue
+        try:
+            positions[key] = (float(raw_x), float(raw_y))
+        except ValueError:
+            errors.append({"row": row["position"],
+                           "message": _("Image %(n)d: stage X and stage Y must both be numbers (µm).")
+                           % {"n": row["position"]}})
+    return positions, errors

@@ -29,6 +29,7 @@ from portal.core.errors import Conflict, DomainError
 from portal.imaging.models import Image, ImageSession, ImageStatus
 from portal.imaging.services import image_status_set
 from portal.jobs.models import InferenceJob, JobImage, JobImageStatus, JobStatus
+from portal.jobs.signals import job_finished_send
 from portal.mlmodels.models import ModelVersion
 from portal.mlmodels.selectors import model_active_for_center
 
@@ -254,6 +255,7 @@ def _finish_cancelled(job_id, worker_id: str) -> bool:
             JobImage.objects.filter(job=job, status=JobImageStatus.RUNNING).update(status=JobImageStatus.PENDING)
             _release_images(job)
             _audit_job(job, "job.cancelled")
+            job_finished_send(job_id=job.pk, status=JobStatus.CANCELLED)
     return bool(n)
 
 
@@ -374,6 +376,7 @@ def _fail(job: InferenceJob, worker_id: str, error: str) -> bool:
             image_status_set(image_ids=failed, status=ImageStatus.FAILED)
             job.refresh_from_db()
             _audit_job(job, "job.fail", after={"status": job.status, "error": error[:500], "attempts": job.attempts})
+            job_finished_send(job_id=job.pk, status=JobStatus.FAILED)
     return bool(n)
 
 
@@ -424,6 +427,7 @@ def _finish_succeeded(job: InferenceJob, worker_id: str) -> bool:
             job.refresh_from_db()
             _audit_job(job, "job.succeed", after={"status": job.status, "images": job.images_done,
                                                   "attempts": job.attempts, "worker": worker_id})
+            job_finished_send(job_id=job.pk, status=JobStatus.SUCCEEDED)
     return bool(n)
 
 

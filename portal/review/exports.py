@@ -12,6 +12,7 @@ from portal.review.classes import CLASS_COLORS, CLASS_NAMES, coco_categories, he
 from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID
 from portal.review.lib.formats import micromanager_position_list, qupath_points, rows_to_csv
 from portal.review.lib.stage import STAGE_CONVENTION, cell_stage_position
+from portal.review.lib.travel import TravelPlan, travel_plan
 from portal.review.models import PickList
 from portal.review.selectors import (
     REVIEW_THRESHOLD_DEFAULT,
@@ -123,13 +124,29 @@ def pick_list_rows(pick_list: PickList) -> list[dict]:
     return rows
 
 
-def pick_list_csv(pick_list: PickList, rows: list[dict]) -> str:
-    return rows_to_csv(PICK_CSV_HEADER, [
+def travel_ordered(rows: list[dict]) -> tuple[list[dict], TravelPlan | None]:
+    """The rows in a short stage travel order (``lib.travel``) when every row has a stage position;
+    otherwise the rows unchanged (score order) and None."""
+    if not rows or any(r["stage"] is None for r in rows):
+        return rows, None
+    plan = travel_plan([r["stage"] for r in rows])
+    ordered = [rows[k] for k in plan.order]
+    for stop, row in enumerate(ordered, start=1):
+        row["stop"] = stop
+    return ordered, plan
+
+
+def pick_list_csv(pick_list: PickList, rows: list[dict], *, file_names: dict | None = None) -> str:
+    """The pick list as CSV, by rank. The clinic's file names are a column only when the caller asked for
+    them (``file_names``: image id -> name, from ``imaging.selectors.display_names_for``)."""
+    header = PICK_CSV_HEADER + (["original_file_name"] if file_names is not None else [])
+    return rows_to_csv(header, [
         [r["item"].rank, r["detection"].pk, r["image"].pk, r["image_position"], pick_list.class_name,
          _round(r["item"].score, 4), _round(r["item"].centroid_x_px, 2), _round(r["item"].centroid_y_px, 2),
          _round(r["item"].centroid_x_um, 3), _round(r["item"].centroid_y_um, 3), _round(r["item"].diameter_um, 2),
          r["stage"][0] if r["stage"] else None, r["stage"][1] if r["stage"] else None,
-         r["detection"].source, r["item"].decided_by, FINAL_CALL_RULE_ID]
+         r["detection"].source, r["item"].decided_by, FINAL_CALL_RULE_ID,
+         *([file_names.get(r["image"].pk, "")] if file_names is not None else [])]
         for r in rows
     ])
 
@@ -150,7 +167,8 @@ def pick_list_geojson(pick_list: PickList, rows: list[dict], image: Image) -> di
 
 
 def pick_list_positions(pick_list: PickList, rows: list[dict], *, xy_stage: str) -> dict:
-    """Micro-Manager 2.0 ``.pos`` of the picks. Refused by the caller when an image lacks a stage position."""
+    """Micro-Manager 2.0 ``.pos`` of the picks, in the order given (the caller passes the travel order).
+    Refused by the caller when an image lacks a stage position."""
     return micromanager_position_list([
         {"label": f"hRS-{r['item'].rank:03d}", "x_um": r["stage"][0], "y_um": r["stage"][1],
          "properties": {"detection_id": str(r["detection"].pk), "image_id": str(r["image"].pk),

@@ -343,3 +343,32 @@ def decider_ids_for_sessions(session_ids: Iterable) -> set:
                  .values_list("adjudicator_id", flat=True))
     found |= set(PickList.objects.filter(session_id__in=session_ids).values_list("created_by_id", flat=True))
     return found
+
+
+# --- the home page: sessions waiting for review -------------------------------------------------------
+HOME_SESSIONS_SCANNED = 50
+
+
+def sessions_to_review(*, user, threshold: float = REVIEW_THRESHOLD_DEFAULT, limit: int = 10) -> list[dict]:
+    """The newest analysed sessions of the centers where ``user`` decides reviews (minus blinded ones) that
+    still have undecided cells to review, each ``{"session", "to_review", "decided"}`` counted by the one
+    definition (``is_cell_to_review`` at ``threshold``; "decided" as on the session page). A fixed number
+    of queries: the newest ``HOME_SESSIONS_SCANNED`` analysed sessions are looked at."""
+    sessions = list(
+        ImageSession.objects.filter(center_id__in=center_ids_for(user, Action.REVIEW_DECIDE))
+        .exclude(pk__in=blinded_session_ids(user)).filter(images__status="analyzed").distinct()
+        .select_related("patient", "center").order_by("-acquisition_date", "-created_at")[:HOME_SESSIONS_SCANNED]
+    )
+    if not sessions:
+        return []
+    images = list(Image.objects.filter(session__in=sessions))
+    calls = calls_for_result_sets(current_result_set_ids(images))
+    session_of = {i.pk: i.session_id for i in images}
+    counts = {s.pk: {"to_review": 0, "decided": 0} for s in sessions}
+    for row in calls.values():
+        if row.to_review(threshold):
+            entry = counts[session_of[row.image_id]]
+            entry["to_review"] += 1
+            entry["decided"] += int(row.decided)
+    waiting = [{"session": s, **counts[s.pk]} for s in sessions if counts[s.pk]["decided"] < counts[s.pk]["to_review"]]
+    return waiting[:limit]

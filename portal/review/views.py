@@ -22,7 +22,7 @@ from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
-from portal.imaging.selectors import user_is_blinded
+from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
@@ -74,7 +74,9 @@ def session_detail(request, pk):
     session = access_session(user=request.user, id=pk)
     threshold = selectors.review_threshold_get(request.session)
     summaries = selectors.session_image_summaries(session, threshold=threshold)
+    names = display_names_for(request.user, [s["image"] for s in summaries])
     for s in summaries:
+        s["display_name"] = names[s["image"].pk]
         s["class_rows"] = [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n],
                             "count": s["counts"].get(n, 0), "accepted": s["accepted"].get(n, 0)}
                            for n in CLASS_NAMES]
@@ -116,6 +118,7 @@ def viewer(request, image_id):
     }
     return render(request, "review/viewer.html", {
         "image": image, "session": image.session, "config": config,
+        "image_display_name": display_name_for(request.user, image),
         "classes": [{"id": k + 1, "name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]}
                     for k, n in enumerate(CLASS_NAMES)],
         "rule": FINAL_CALL_RULE,
@@ -267,10 +270,19 @@ def pick_list_page(request, pick_list_id):
     for r in rows:
         if r["image"].pk not in image_ids:
             image_ids.append(r["image"].pk)
+    names = display_names_for(request.user, [r["image"] for r in rows])
+    for r in rows:
+        r["display_name"] = names[r["image"].pk]
+    ordered, plan = exports.travel_ordered(rows)
     return render(request, "review/picklist.html", {
-        "pick_list": pick_list, "rows": rows, "class_label": CLASS_LABELS.get(pick_list.class_name, pick_list.class_name), "session": pick_list.session, "image_ids": image_ids,
+        "pick_list": pick_list, "rows": ordered, "plan": plan,
+        "travel_mm": f"{plan.length_um / 1000:.2f}" if plan else "",
+        "score_order_mm": f"{plan.given_order_length_um / 1000:.2f}" if plan else "",
+        "class_label": CLASS_LABELS.get(pick_list.class_name, pick_list.class_name), "session": pick_list.session,
+        "image_ids": image_ids,
         "missing_stage": sorted({r["image_position"] for r in rows if r["stage"] is None}),
         "stage_convention": STAGE_CONVENTION,
+        "can_set_stage": user_may(request.user, pick_list.center_id, Action.IMAGING_WRITE),
     })
 
 
@@ -286,9 +298,12 @@ def _download(content, *, content_type: str, filename: str) -> HttpResponse:
 def pick_list_csv(request, pick_list_id):
     pick_list = access_pick_list(user=request.user, id=pick_list_id)
     rows = exports.pick_list_rows(pick_list)
+    # the clinic's file names only when asked for (?file_names=1), and the audit trail says so
+    with_names = request.GET.get("file_names") == "1"
+    names = display_names_for(request.user, [r["image"] for r in rows]) if with_names else None
     audit_record(actor=request.user, action="review.picklist.export", center=pick_list.center_id, obj=pick_list,
-                 after={"format": "csv", "items": len(rows)}, request=request)
-    return _download(exports.pick_list_csv(pick_list, rows), content_type="text/csv; charset=utf-8",
+                 after={"format": "csv", "items": len(rows), "file_names": with_names}, request=request)
+    return _download(exports.pick_list_csv(pick_list, rows, file_names=names), content_type="text/csv; charset=utf-8",
                      filename=f"picklist-{pick_list.pk}.csv")
 
 
@@ -322,5 +337,6 @@ def pick_list_pos(request, pick_list_id):
     xy_stage = (request.GET.get("xy_stage") or "XYStage")[:64]
     audit_record(actor=request.user, action="review.picklist.export", center=pick_list.center_id, obj=pick_list,
                  after={"format": "micromanager-pos", "items": len(rows)}, request=request)
-    return _download(json.dumps(exports.pick_list_positions(pick_list, rows, xy_stage=xy_stage), indent=2),
+    ordered, _plan = exports.travel_ordered(rows)
+    return _download(json.dumps(exports.pick_list_positions(pick_list, ordered, xy_stage=xy_stage), indent=2),
                      content_type="application/json", filename=f"picklist-{pick_list.pk}.pos")

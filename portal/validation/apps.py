@@ -6,6 +6,11 @@ class ValidationConfig(AppConfig):
     label = "validation"
 
     def ready(self) -> None:
+        from portal.core.home import home_panel_register
+        from portal.validation.home import validation_home_panel
+
+        home_panel_register("validation", validation_home_panel)
+
         from django.db.models.signals import post_delete, post_save
 
         from portal.centers.models import Membership

@@ -222,3 +222,30 @@ def report_context(study: Study) -> dict:
     """Counts and rows the report page shows beside the study's results."""
     return {"signatures": study.signatures.select_related("user"), "centers": study.centers.all(),
             "sessions": study.sessions.count(), "images": study.fields.count()}
+
+
+# --- the home page: studies waiting for the user -----------------------------------------------------
+def home_validation(user) -> dict:
+    """What waits in validation: open studies to score (with progress), open studies whose cells of the
+    user's centers wait for stain results (with counts), and the studies the user runs that are not yet
+    unblinded. Nothing here names a model, a score or a cell order. A fixed number of queries."""
+    to_score = [{"study": m.study, "total": m.total, "done": m.done, "signed": m.signed}
+                for m in validator_rows_with_progress(user).filter(study__status=StudyStatus.OPEN)[:20]]
+    stain_centers = center_ids_for(user, Action.VALIDATION_STAIN)
+    mine = Q(cells__center_id__in=stain_centers)
+    to_stain = list(
+        Study.objects.filter(status=StudyStatus.OPEN, centers__id__in=stain_centers).distinct()
+        .annotate(cells_mine=Count("cells", filter=mine, distinct=True),
+                  cells_waiting=Count("cells", filter=mine & Q(cells__stain_result__isnull=True), distinct=True))
+        .order_by("-created_at")[:20]
+    ) if stain_centers else []
+    running = list(study_list_for_admin(user).exclude(status=StudyStatus.UNBLINDED).order_by("-created_at")[:20])
+    return {"to_score": to_score, "to_stain": to_stain, "running": running}
+
+
+def report_score_rows(study: Study) -> list[dict]:
+    """Every validator's scores of every cell (for the report's tidy ``scores.csv``; unblinded studies only)."""
+    rows = (Assignment.objects.filter(validator__study=study)
+            .select_related("validator__user", "cell").order_by("cell__public_id", "validator__user__username"))
+    return [{"cell": a.cell.public_id, "validator": a.validator.user.get_username(), "morphology": a.morphology,
+             "prm1": a.prm1, "pna": a.pna, "scored_at": a.scored_at} for a in rows]

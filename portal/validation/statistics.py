@@ -234,12 +234,14 @@ def study_statistics(
     validators_per_cell: int,
     bootstrap_seed: int,
     bootstrap_draws: int,
+    target_class: str = "round_spermatid",
 ) -> dict[str, Any]:
     """Every number of the report from the cells of a locked study.
 
     Each cell: ``id``, ``center``, ``from_model``, ``from_embryologist``, ``from_validator``,
     ``model_positive``, ``prm1``, ``pna`` (resolved: pos/neg/na/missing/conflict) and ``ratings``
-    (validator name -> "yes"/"no"/"unsure"/"" for each validator assigned to the cell).
+    (validator name -> "yes"/"no"/"unsure"/"" for each validator assigned to the cell); optionally
+    ``model_class`` and ``model_score`` for the per-class results and the threshold sweep.
     """
     judged, excluded = [], Counter()
     for cell in cells:
@@ -296,4 +298,54 @@ def study_statistics(
         }
         for code in centers
     ]
+    result["per_class"] = per_class_results(cells, rule=rule)
+    result["threshold_sweep"] = threshold_sweep(cells, rule=rule, target_class=target_class)
+    result["target_class"] = target_class
     return result
+
+
+# --- per class and per score threshold (computed at unblinding, never before) ----------------------------
+NOT_FROM_MODEL = "(not from the model)"
+SWEEP_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05, 0.10, … 0.95
+
+
+def per_class_results(cells: Sequence[Mapping[str, Any]], *, rule: str) -> list[dict[str, Any]]:
+    """Per class the model gave (cells the model did not find under ``NOT_FROM_MODEL``): how many cells,
+    how many stain-positive, -negative and excluded, and the stain-positive fraction with its Wilson
+    interval (for the target class this is its PPV at the candidate threshold)."""
+    by_class: dict[str, list[Mapping[str, Any]]] = {}
+    for cell in cells:
+        by_class.setdefault(cell.get("model_class") or NOT_FROM_MODEL, []).append(cell)
+    rows = []
+    for name in sorted(by_class, key=lambda n: (n == NOT_FROM_MODEL, n)):
+        truths = [ground_truth(c["prm1"], c["pna"], rule)[0] for c in by_class[name]]
+        positive = sum(1 for t in truths if t is True)
+        negative = sum(1 for t in truths if t is False)
+        rows.append({"class_name": name, "cells": len(truths), "positive": positive, "negative": negative,
+                     "excluded": len(truths) - positive - negative,
+                     "positive_fraction": wilson(positive, positive + negative)})
+    return rows
+
+
+def threshold_sweep(cells: Sequence[Mapping[str, Any]], *, rule: str, target_class: str,
+                    thresholds: Sequence[float] = SWEEP_THRESHOLDS) -> list[dict[str, Any]]:
+    """PPV and sensitivity of "the model calls the target class at score >= t" for each threshold ``t``.
+
+    Over the study's cells with a ground truth: a cell is called positive at ``t`` when the model gave it
+    the target class with a score at or above ``t``; sensitivity is over every stain-positive cell of the
+    study (cells the model did not find count as missed), so it is relative to the study's cells, not
+    to every cell on the slides. Each value has its Wilson 95% interval; a PPV with nothing called is None.
+    """
+    judged = []
+    for cell in cells:
+        truth, _reason = ground_truth(cell["prm1"], cell["pna"], rule)
+        if truth is not None:
+            judged.append((cell.get("model_class") == target_class, cell.get("model_score"), truth))
+    positives = sum(1 for _, _, truth in judged if truth)
+    rows = []
+    for t in thresholds:
+        called = [truth for is_target, score, truth in judged if is_target and score is not None and score >= t]
+        tp = sum(1 for truth in called if truth)
+        rows.append({"threshold": float(t), "called": len(called), "tp": tp, "fp": len(called) - tp,
+                     "fn": positives - tp, "ppv": wilson(tp, len(called)), "sensitivity": wilson(tp, positives)})
+    return rows

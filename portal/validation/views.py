@@ -298,6 +298,7 @@ class ReportView(LoginRequiredMixin, View):
             "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
             "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
             "diff": results.get("ppv_difference"), **selectors.report_context(study),
+            **report.report_sections(study, results, services.study_cell_rows),
         })
 
 
@@ -309,6 +310,22 @@ class ReportCsvView(LoginRequiredMixin, View):
         body = report.results_csv(study, study.results or {}, services.study_cell_rows(study))
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="validation-{study.pk}.csv"'
+        return response
+
+
+class ReportZipView(LoginRequiredMixin, View):
+    """The report's tidy CSVs (one table per file) in a zip; audited like every export."""
+
+    def get(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
+        results = study.results or {}
+        cell_rows = services.study_cell_rows(study)
+        sections = report.report_sections(study, results, lambda _study: cell_rows)
+        files = report.tidy_csv_files(study, results, cell_rows, selectors.report_score_rows(study), sections)
+        audit_record(actor=request.user, action="validation.report.export", center=study.center, obj=study,
+                     after={"format": "zip", "files": sorted(files)}, request=request)
+        response = HttpResponse(report.tidy_csv_zip(files, study=study), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="validation-{study.pk}-tables.zip"'
         return response
 
 

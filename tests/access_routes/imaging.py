@@ -77,6 +77,11 @@ ROUTES = [
           checks=[GET(own=statuses(200, validator=404, stain=404, auditor=404, anonymous=302))]),
     Route(name="imaging:session-upload", build=build, kwargs=pk("session"),
           checks=[GET(own=statuses(404, uploader=200, center_admin=200, anonymous=302))]),
+    Route(name="imaging:session-stage", build=build, kwargs=pk("session"), checks=[
+        GET(own=statuses(404, uploader=200, center_admin=200, anonymous=302)),
+        POST(own=statuses(404, uploader=302, center_admin=302, anonymous=302), fmt="multipart",
+             payload=lambda o: {"mode": "form", f"x-{o['image'].pk}": "100", f"y-{o['image'].pk}": "-50"}),
+    ]),
     Route(name="imaging:image-um-per-px", build=build, kwargs=pk("image"), checks=[
         POST(own=statuses(404, uploader=302, center_admin=302, anonymous=302), fmt="multipart",
              payload=lambda o: {"um_per_px": "0.3"}),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 import warnings
 import xml.etree.ElementTree as ET
 import zlib
@@ -689,6 +690,14 @@ def encode_page(page: Page) -> Encoded:
     thumb.save(tbuf, format="PNG")
     return Encoded(stored_bytes=stored, stored_ext=ext, display_bytes=_png_bytes(display),
                    thumbnail_bytes=tbuf.getvalue(), window_low=low, window_high=high)
+
+
+def original_file_name(filename: str, *, max_length: int = 200) -> str:
+    """The base name of an uploaded file as the clinic wrote it (any script), without folders or control
+    characters, cut to ``max_length``; what the owning center sees again (escaped wherever it is shown)."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C")).strip()
+    return name[:max_length]
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")

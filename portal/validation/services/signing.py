@@ -22,6 +22,7 @@ from portal.validation.models import (
     StudyValidator,
 )
 from portal.validation.services._common import (
+    TARGET_CLASS,
     _require_admin,
     _require_status,
     _study_transition,
@@ -156,7 +157,7 @@ def study_unblind(*, actor, study: Study, request=None) -> Study:
         results = statistics.study_statistics(
             cells=study_cell_rows(study), raters=raters, design=study.design, rule=study.ground_truth_rule,
             validators_per_cell=study.validators_per_cell, bootstrap_seed=study.bootstrap_seed,
-            bootstrap_draws=study.bootstrap_draws,
+            bootstrap_draws=study.bootstrap_draws, target_class=TARGET_CLASS,
         )
         recomputed = model_output_hash(study, study.frozen.get("result_sets", []))
         results["model_output_verified"] = recomputed == study.model_output_sha256

@@ -1,0 +1,20 @@
+"""Access to the core app's objects: a notification is reached by its own user only."""
+from __future__ import annotations
+
+from portal.core.errors import NotFound
+from portal.core.models import Notification
+
+
+def access_notification(*, user, id) -> Notification:
+    """The user's own notification; "absent" and "someone else's" answer the same ``NotFound``, and an
+    attempt on someone else's is audited (``access.refused``)."""
+    from portal.centers.access import access_refused
+    from portal.centers.policy import Action
+
+    notification = Notification.objects.filter(pk=id).first()
+    if notification is None or not getattr(user, "is_authenticated", False):
+        raise NotFound("Not found.")
+    if notification.user_id != user.pk:
+        raise access_refused(user=user, kind="core.notification", object_id=notification.pk,
+                             center_id=notification.center_id, action=Action.CENTER_READ, reason="not_recipient")
+    return notification
