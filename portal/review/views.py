@@ -73,7 +73,7 @@ def session_list(request):
 def session_detail(request, pk):
     session = access_session(user=request.user, id=pk)
     threshold = selectors.review_threshold_get(request.session)
-    summaries = selectors.session_image_summaries(session, threshold=threshold)
+    summaries = selectors.session_image_summaries(session, threshold=threshold, user=request.user)
     for s in summaries:
         s["class_rows"] = [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n],
                             "count": s["counts"].get(n, 0), "accepted": s["accepted"].get(n, 0)}
