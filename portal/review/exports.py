@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from portal.imaging.models import Image, ImageSession
 from portal.results.models import Detection, ResultSource
-from portal.review.classes import CLASS_COLORS, CLASS_NAMES, coco_categories, hex_to_rgb
+from portal.review.classes import CLASS_COLORS, CLASS_NAMES, TARGET_CLASS, coco_categories, hex_to_rgb
 from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID, FINAL_MASK_RULE
 from portal.review.lib.formats import micromanager_position_list, qupath_points, rows_to_csv
 from portal.review.lib.stage import STAGE_CONVENTION, cell_stage_position
@@ -147,7 +147,7 @@ def pick_list_geojson(pick_list: PickList, rows: list[dict], image: Image) -> di
     points = [{
         "id": r["detection"].pk, "x_px": r["item"].centroid_x_px, "y_px": r["item"].centroid_y_px,
         "name": f"#{r['item'].rank}", "class_name": pick_list.class_name,
-        "color_rgb": hex_to_rgb(CLASS_COLORS.get(pick_list.class_name, "#e69f00")),
+        "color_rgb": hex_to_rgb(CLASS_COLORS.get(pick_list.class_name, CLASS_COLORS[TARGET_CLASS])),
         "measurements": {k: v for k, v in (("score", r["item"].score), ("diameter_um", r["item"].diameter_um),
                                            ("rank", r["item"].rank)) if v is not None},
     } for r in rows if r["image"].pk == image.pk]
