@@ -1393,6 +1393,6 @@
     state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,
     setThreshold: function (v) { slider.value = String(v); onThreshold(); saveThreshold(); },
     stepUndecided: stepUndecided, toScreen: toScreen, toImage: toImage, setTool: setTool, setBrush: setBrush,
-    outlineOf: outlineOf, listRows: listRows
+    outlineOf: outlineOf, listRows: listRows, centerOn: centerOn
   };
 })();
