@@ -257,7 +257,8 @@ CASES = [
     ListCase("api-session-jobs", "reviewer", _session_jobs, 15),
     ListCase("api-image-result-sets", "reviewer", _result_sets, 12),
     ListCase("api-result-set-detail", "reviewer", _detections, 17),
-    ListCase("api-review-image", "reviewer", _review_detections, 20),
+    # +2 (issue 16): the reviewer's own mask corrections and the session's image-done marks
+    ListCase("api-review-image", "reviewer", _review_detections, 22),
     ListCase("api-validation-study-list", "admin", _top("api-validation-study-list", _studies), 11),
     ListCase("api-validation-study-picks", "uploader", _at("api-validation-study-picks", _picks, "study_id"),
              12),

@@ -1,6 +1,6 @@
 """Browser: editing any mask (brush, eraser, undo, vertex handles, split, merge), the cell list, image done →
 next image, ``?cell=`` deep links and the 1024x768 layout, in Chromium against the live server.
-Screenshots go to test-artifacts/review/ (and the small ones the docs use to docs/screenshots/review/)."""
+Screenshots go to test-artifacts/review/ (copied by hand to docs/screenshots/review/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from tests.browser.review_support import login, shot, wait_saved, wait_viewer
 
 pytestmark = [pytest.mark.browser]
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "review"
+DOCS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"  # small PNGs for docs/screenshots/review
 
 
 def _doc_shot(page, name: str, clip=None) -> None:
@@ -225,9 +225,8 @@ def test_decision_buttons_are_above_the_fold_at_1024x768(world, browser, live_se
 
 
 def test_the_audit_table_fits_1024_pixels_without_sideways_scrolling(world, browser, live_server):
-    from portal.testing.cast import PASSWORD
-
     from portal.audit.services import audit_record
+    from portal.testing.cast import PASSWORD
 
     cast, session, images, dets = world
     for k in range(3):  # changes with long unbroken values (the first event of a chain is not listed)

@@ -9,7 +9,7 @@ import pytest
 from tests.browser.review_support import launch, login
 
 pytestmark = [pytest.mark.browser]
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "review"
+DOCS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"  # small PNGs for docs/screenshots/review
 CLASS_WORDS = ["round spermatid", "round_spermatid", "spermatocyte", "elongated", "spermatozoon", "erythrocyte",
                "leukocyte", "model"]
 
@@ -51,7 +51,7 @@ def test_validator_sees_the_field_with_a_marker_and_no_model_output(open_study, 
         mx, my = (int(t) for t in page.get_attribute("#field-canvas", "data-marker").split(","))
         assert abs(mx - (round(first.x_px) * v[0] + v[1])) <= 1 and abs(my - (round(first.y_px) * v[0] + v[2])) <= 1
         DOCS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS / "validator-field-view.png"))
+        page.locator(".field-view").screenshot(path=str(DOCS / "validator-field-view.png"))
 
         # zoom with the keyboard and to the cell
         s0 = page.evaluate("() => window.fieldView.state.scale")
