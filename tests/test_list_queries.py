@@ -278,7 +278,8 @@ CASES = [
     ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 17),
     ListCase("mlmodels:list", "admin", _top("mlmodels:list", _models), 20),
     ListCase("review:session-list", "reviewer", _top("review:session-list", _sessions), 12),
-    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 25),
+    # +1 (issue 16): the image-done marks shown on the image cards
+    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 26),
     ListCase("validation:index", "admin", _top("validation:index", _studies), 14, label="admin"),
     ListCase("validation:index", "validator", _top("validation:index", _open_studies), 12, label="validator"),
     ListCase("validation:index", "stain", _top("validation:index", _open_studies), 13, label="stain"),
