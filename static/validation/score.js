@@ -15,6 +15,7 @@
   let current = 0;
   let queue = Promise.resolve();
   let pending = 0;
+  let fieldTimer = 0;
 
   /* The whole field around the cell on screen, zoomable and pannable, with a ring on that cell and a scale
    * bar. It draws the plain field image only: no overlay, class or score (the context endpoint has none). */
@@ -142,7 +143,11 @@
     if (!cells.length) { return; }
     const cell = cells[current];
     img.src = cell.crop_url;
-    fieldView.show(cell.cell, cfg.cells_url + encodeURIComponent(cell.cell) + "/context/");
+    // the field follows once the cell stays on screen a moment (no request per key while keying fast)
+    clearTimeout(fieldTimer);
+    fieldTimer = setTimeout(function () {
+      fieldView.show(cell.cell, cfg.cells_url + encodeURIComponent(cell.cell) + "/context/");
+    }, 150);
     document.getElementById("cell-id").textContent = cell.cell;
     document.getElementById("cell-pos").textContent = (current + 1) + " / " + cells.length;
     document.querySelectorAll("button[data-field]").forEach(function (button) {
