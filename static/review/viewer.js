@@ -302,26 +302,45 @@
   /* Labels that never cover each other: each tries a few places around its cell (above, below, right,
    * left); a label with no free place is counted into the label it collides with ("+n"), so stacked
    * duplicates at low thresholds read as one label with a count. Highest scores are placed first. */
+  var LABEL_WIDTHS = {};
   function drawLabels(onScreen) {
     var items = onScreen.filter(function (inst) {
       var a = toScreen(inst.box[0], inst.box[1]), b = toScreen(inst.box[2], inst.box[3]);
       return b[0] - a[0] >= 18;
     }).sort(function (p, q) { return (q.score === null ? 2 : q.score) - (p.score === null ? 2 : p.score); });
-    var placed = [];
+    var placed = [], grid = {}, G = 64;  // placed labels, bucketed by 64 px screen cells
+    function near(r) {
+      var out = [];
+      for (var gx = Math.floor(r.x / G); gx <= Math.floor((r.x + r.w) / G); gx++) {
+        for (var gy = Math.floor(r.y / G); gy <= Math.floor((r.y + r.h) / G); gy++) {
+          var b = grid[gx + ":" + gy];
+          if (b) { out.push.apply(out, b); }
+        }
+      }
+      return out;
+    }
+    function keep(p) {
+      placed.push(p);
+      for (var gx = Math.floor(p.x / G); gx <= Math.floor((p.x + p.w) / G); gx++) {
+        for (var gy = Math.floor(p.y / G); gy <= Math.floor((p.y + p.h) / G); gy++) {
+          (grid[gx + ":" + gy] = grid[gx + ":" + gy] || []).push(p);
+        }
+      }
+    }
     items.forEach(function (inst) {
       var a = toScreen(inst.box[0], inst.box[1]), b = toScreen(inst.box[2], inst.box[3]);
       var txt = label(effClass(inst)) + (inst.score !== null && inst.score !== undefined ? " " + inst.score.toFixed(2) : " " + gettext("(drawn)"));
-      var w = ctx.measureText(txt).width + 6, h = 15;
+      var w = (LABEL_WIDTHS[txt] || (LABEL_WIDTHS[txt] = ctx.measureText(txt).width)) + 6, h = 15;
       var spots = [[a[0], a[1] - 16], [a[0], b[1] + 1], [b[0] + 2, a[1]], [a[0] - w - 2, a[1]], [a[0], a[1] - 32], [a[0], b[1] + 17]];
       var hitLabel = null;
       for (var i = 0; i < spots.length; i++) {
         var r = { x: spots[i][0], y: spots[i][1], w: w, h: h };
-        var clash = null;
-        for (var j = 0; j < placed.length; j++) {
-          var o = placed[j];
+        var clash = null, others = near(r);
+        for (var j = 0; j < others.length; j++) {
+          var o = others[j];
           if (r.x < o.x + o.w && o.x < r.x + r.w && r.y < o.y + o.h && o.y < r.y + r.h) { clash = o; break; }
         }
-        if (!clash) { placed.push({ x: r.x, y: r.y, w: w, h: h, txt: txt, extra: 0, inst: inst }); return; }
+        if (!clash) { keep({ x: r.x, y: r.y, w: w, h: h, txt: txt, extra: 0, inst: inst }); return; }
         if (!hitLabel) { hitLabel = clash; }
       }
       hitLabel.extra++;
@@ -934,7 +953,7 @@
     return rows;
   }
 
-  var listFrame = 0;
+  var listFrame = 0, MAX_LIST_ROWS = 300;  // the DOM stays small on images with hundreds of cells
   function renderList() {
     if (!$("cell-list-body") || listFrame) { return; }
     listFrame = requestAnimationFrame(function () { listFrame = 0; renderListNow(); });
@@ -944,7 +963,7 @@
     var body = $("cell-list-body"), rows = listRows(), order = {};
     S.visible.forEach(function (inst, i) { order[inst.id] = i + 1; });
     body.textContent = "";
-    rows.forEach(function (inst) {
+    rows.slice(0, MAX_LIST_ROWS).forEach(function (inst) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-cell", inst.id);
       if (inst === S.selected) { tr.className = "selected"; tr.setAttribute("aria-selected", "true"); }
@@ -964,6 +983,12 @@
       tr.addEventListener("click", function () { select(inst, { center: true }); });
       body.appendChild(tr);
     });
+    if (rows.length > MAX_LIST_ROWS) {
+      var more = document.createElement("tr"), td = document.createElement("td");
+      td.colSpan = 5; td.className = "hint";
+      td.textContent = (rows.length - MAX_LIST_ROWS) + " " + gettext("more: filter or sort to see them");
+      more.appendChild(td); body.appendChild(more);
+    }
     $("cell-list-count").textContent = String(rows.length);
     document.querySelectorAll("#cell-list th button[data-sort]").forEach(function (b) {
       var th = b.parentElement;
