@@ -273,7 +273,8 @@ CASES = [
     ListCase("api-session-jobs", "reviewer", _session_jobs, 15),
     ListCase("api-image-result-sets", "reviewer", _result_sets, 12),
     ListCase("api-result-set-detail", "reviewer", _detections, 17),
-    ListCase("api-review-image", "reviewer", _review_detections, 20),
+    # +2 (issue 16): the reviewer's own mask corrections and the session's image-done marks
+    ListCase("api-review-image", "reviewer", _review_detections, 22),
     ListCase("api-validation-study-list", "admin", _top("api-validation-study-list", _studies), 11),
     ListCase("api-validation-study-picks", "uploader", _at("api-validation-study-picks", _picks, "study_id"),
              12),
@@ -300,7 +301,7 @@ CASES = [
     ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 21),
     ListCase("mlmodels:list", "admin", _top("mlmodels:list", _models), 21),
     ListCase("review:session-list", "reviewer", _top("review:session-list", _sessions), 13),
-    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 28),
+    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 29),  # +1 (issue 16): image-done marks on the cards
     ListCase("validation:index", "admin", _top("validation:index", _studies), 15, label="admin"),
     ListCase("validation:index", "validator", _top("validation:index", _open_studies), 13, label="validator"),
     ListCase("validation:index", "stain", _top("validation:index", _open_studies), 14, label="stain"),

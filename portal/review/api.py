@@ -20,7 +20,7 @@ from portal.core.serializers import JsonInputSerializer
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
-from portal.review.lib.geometry import MAX_VERTICES
+from portal.review.lib.geometry import MAX_MASK_SIDE_PX, MAX_VERTICES
 from portal.review.models import Verdict
 
 
@@ -231,6 +231,150 @@ class InstanceApi(APIView):
         det = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
         services.manual_instance_delete(user=request.user, detection=det, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _CorrectionOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    operation = serializers.ChoiceField(choices=["edit", "split", "merge"])
+    rle = serializers.DictField(help_text="COCO compressed RLE of the whole image")
+    polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()), allow_null=True)
+    box = serializers.ListField(child=serializers.FloatField())
+    area_px = serializers.FloatField()
+    area_um2 = serializers.FloatField(allow_null=True)
+    diameter_um = serializers.FloatField(allow_null=True)
+    centroid_px = serializers.ListField(child=serializers.FloatField())
+    partner = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    reverted = serializers.BooleanField()
+
+
+class _CropMaskInput(serializers.Serializer):
+    origin = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=2, max_length=2,
+                                   help_text="[x, y] of the crop's top-left pixel in the image")
+    size = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_MASK_SIDE_PX),
+                                 min_length=2, max_length=2, help_text="[height, width] of the crop")
+    counts = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=1,
+                                   max_length=MAX_MASK_SIDE_PX * MAX_MASK_SIDE_PX + 1,
+                                   help_text="uncompressed COCO RLE of the crop (column-major, background first)")
+
+    class Meta:
+        ref_name = "ReviewCropMaskInput"
+
+
+class CorrectionApi(APIView):
+    """My corrected mask of one detection (model or drawn): GET my history (newest first, reverted ones
+    marked), PUT a new correction (a polygon or a crop mask: inside the image, non-empty), DELETE undoes my
+    newest correction (409 when there is none)."""
+
+    class InputSerializer(JsonInputSerializer):
+        polygon = serializers.ListField(child=_vertex(), min_length=3, max_length=MAX_VERTICES, required=False)
+        mask = _CropMaskInput(required=False)
+
+        class Meta:
+            ref_name = "ReviewCorrectionInput"
+
+    class OutputSerializer(serializers.Serializer):
+        detection = serializers.UUIDField()
+        current = _CorrectionOut(allow_null=True)
+        history = _CorrectionOut(many=True)
+
+    def _out(self, request, detection):
+        history = selectors.correction_history(user=request.user, detection=detection)
+        current = next((c for c in history if c.reverted_at is None), None)
+        return {"detection": str(detection.pk), "current": selectors.correction_out(current),
+                "history": [selectors.correction_out(c) for c in history]}
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, detection_id):
+        detection = access_detection(user=request.user, id=detection_id)
+        return Response(self._out(request, detection))
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def put(self, request, detection_id):
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
+        data = _valid(self.InputSerializer, request.data)
+        services.correction_set(user=request.user, detection=detection, polygon=data.get("polygon"),
+                                mask=data.get("mask"), request=request)
+        return Response(self._out(request, detection))
+
+    @extend_schema(responses=OutputSerializer)
+    def delete(self, request, detection_id):
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
+        services.correction_revert(user=request.user, detection=detection, request=request)
+        return Response(self._out(request, detection))
+
+
+class SplitApi(APIView):
+    """Split a cell along a straight line (my view of its mask): the cell keeps the larger part as my
+    correction, the other part becomes a new drawn cell."""
+
+    class InputSerializer(JsonInputSerializer):
+        line = serializers.ListField(child=_vertex(), min_length=2, max_length=2,
+                                     help_text="[[x, y], [x, y]] in image pixels")
+
+        class Meta:
+            ref_name = "ReviewSplitInput"
+
+    class OutputSerializer(serializers.Serializer):
+        correction = _CorrectionOut()
+        new_instance = _InstanceOut()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, detection_id):
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
+        data = _valid(self.InputSerializer, request.data)
+        correction, new = services.correction_split(user=request.user, detection=detection, line=data["line"],
+                                                    request=request)
+        return Response({"correction": selectors.correction_out(correction), "new_instance": _InstanceOut(new).data},
+                        status=status.HTTP_201_CREATED)
+
+
+class MergeApi(APIView):
+    """Merge another cell of the same image into this one (my correction; my decision on the other
+    becomes reject)."""
+
+    class InputSerializer(JsonInputSerializer):
+        other = serializers.UUIDField(help_text="the detection merged into this one")
+
+        class Meta:
+            ref_name = "ReviewMergeInput"
+
+    class OutputSerializer(serializers.Serializer):
+        correction = _CorrectionOut()
+        other = StateOutput()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, detection_id):
+        detection = access_detection(user=request.user, id=detection_id, action=Action.REVIEW_DECIDE)
+        data = _valid(self.InputSerializer, request.data)
+        other = access_detection(user=request.user, id=data["other"], action=Action.REVIEW_DECIDE)
+        correction = services.correction_merge(user=request.user, detection=detection, other=other, request=request)
+        return Response({"correction": selectors.correction_out(correction),
+                         "other": selectors.detection_state(user=request.user, detection=other)},
+                        status=status.HTTP_201_CREATED)
+
+
+class ImageDoneApi(APIView):
+    """My "finished with this image" mark: PUT {"done": true|false}."""
+
+    class InputSerializer(JsonInputSerializer):
+        done = serializers.BooleanField()
+
+        class Meta:
+            ref_name = "ReviewImageDoneInput"
+
+    class OutputSerializer(serializers.Serializer):
+        image = serializers.UUIDField()
+        done = serializers.BooleanField()
+        next_open_id = serializers.UUIDField(allow_null=True, help_text="the next image I have not marked done")
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def put(self, request, image_id):
+        image = access_image(user=request.user, id=image_id, action=Action.REVIEW_DECIDE)
+        data = _valid(self.InputSerializer, request.data)
+        done = services.image_done_set(user=request.user, image=image, done=data["done"], request=request)
+        payload_image = selectors.image_done_summary(user=request.user, image=image)
+        return Response({"image": str(image.pk), "done": done, "next_open_id": payload_image["next_open_id"]})
 
 
 class CocoExportApi(APIView):

@@ -1,6 +1,8 @@
 """The six cell classes (``shared/spec/labels.md``; COCO category ids 1..6 in this order) and their colours.
 
-Colours are the Okabe–Ito palette (distinguishable with the common colour-vision deficiencies).
+Colours are the Okabe–Ito palette (distinguishable with the common colour-vision deficiencies). The target
+class, round spermatid, is bluish green: far from erythrocyte vermillion for every viewer (orange, its old
+colour, sat next to vermillion; it is left out).
 The class list itself comes from ``inference.labels`` (no torch import).
 """
 from __future__ import annotations
@@ -10,12 +12,12 @@ from inference.labels import CLASS_NAMES, TARGET_CLASS, coco_categories
 __all__ = ["CLASS_COLORS", "CLASS_LABELS", "CLASS_NAMES", "TARGET_CLASS", "coco_categories", "hex_to_rgb"]
 
 CLASS_COLORS: dict[str, str] = {
-    "round_spermatid": "#e69f00",
+    "round_spermatid": "#009e73",
     "spermatocyte": "#56b4e9",
     "elongated_spermatid": "#cc79a7",
     "spermatozoon": "#0072b2",
     "erythrocyte": "#d55e00",
-    "leukocyte": "#009e73",
+    "leukocyte": "#f0e442",
 }
 CLASS_LABELS: dict[str, str] = {n: n.replace("_", " ") for n in CLASS_NAMES}
 

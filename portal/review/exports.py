@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from portal.imaging.models import Image, ImageSession
 from portal.results.models import Detection, ResultSource
-from portal.review.classes import CLASS_COLORS, CLASS_NAMES, coco_categories, hex_to_rgb
-from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID
+from portal.review.classes import CLASS_COLORS, CLASS_NAMES, TARGET_CLASS, coco_categories, hex_to_rgb
+from portal.review.lib.finalcall import FINAL_CALL_RULE, FINAL_CALL_RULE_ID, FINAL_MASK_RULE
 from portal.review.lib.formats import micromanager_position_list, qupath_points, rows_to_csv
 from portal.review.lib.stage import STAGE_CONVENTION, cell_stage_position
 from portal.review.lib.travel import TravelPlan, travel_plan
@@ -18,6 +18,7 @@ from portal.review.selectors import (
     REVIEW_THRESHOLD_DEFAULT,
     calls_for_result_sets,
     current_result_set_ids,
+    final_masks_for,
     reviewed_image_ids,
 )
 
@@ -52,6 +53,7 @@ def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRES
     by_image: dict = {}
     for det in Detection.objects.filter(pk__in=keep).select_related("result_set").order_by("result_set_id", "index"):
         by_image.setdefault(det.result_set.image_id, []).append(det)
+    finals = final_masks_for(keep)  # reviewers' corrected masks, where FINAL_MASK_RULE says so
     coco_images, annotations = [], []
     ann_id = 0
     for k, image in enumerate(images, start=1):
@@ -65,14 +67,20 @@ def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRES
         for det in by_image.get(image.pk, []):
             call = calls[det.pk].call
             ann_id += 1
-            if det.source == ResultSource.MANUAL and det.polygon:
+            fixed = finals.get(det.pk)
+            if fixed is not None:
+                segmentation = {"size": list(fixed.mask_rle["size"]), "counts": fixed.mask_rle["counts"]}
+                area, bbox = fixed.area_px, [fixed.x1, fixed.y1, fixed.x2 - fixed.x1, fixed.y2 - fixed.y1]
+            elif det.source == ResultSource.MANUAL and det.polygon:
                 segmentation = [[v for p in det.polygon for v in p]]
+                area, bbox = det.area_px, [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1]
             else:
                 segmentation = {"size": list(det.mask_rle["size"]), "counts": det.mask_rle["counts"]}
+                area, bbox = det.area_px, [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1]
             annotations.append({
                 "id": ann_id, "image_id": k, "category_id": category_id[call.class_name],
-                "segmentation": segmentation, "area": det.area_px,
-                "bbox": [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1], "iscrowd": 0,
+                "segmentation": segmentation, "area": area, "bbox": bbox, "iscrowd": 0,
+                "mask_corrected": fixed is not None,
                 "score": det.score, "source": det.source, "corrected": call.class_name != det.class_name,
                 "model_class": det.class_name, "decided_by": call.decided_by, "portal_detection_id": str(det.pk),
             })
@@ -81,7 +89,7 @@ def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRES
             "description": "spermatid-portal reviewed instances",
             "date_created": timezone.now().isoformat(),
             "selection_rule": FINAL_CALL_RULE, "selection_rule_id": FINAL_CALL_RULE_ID,
-            "selection": COCO_SELECTION,
+            "selection": COCO_SELECTION, "mask_rule": FINAL_MASK_RULE,
             "sessions": [str(s.pk) for s in sessions],
             "image_selection": "all" if include_unreviewed else "reviewed",
             "review_threshold": threshold,
@@ -156,7 +164,7 @@ def pick_list_geojson(pick_list: PickList, rows: list[dict], image: Image) -> di
     points = [{
         "id": r["detection"].pk, "x_px": r["item"].centroid_x_px, "y_px": r["item"].centroid_y_px,
         "name": f"#{r['item'].rank}", "class_name": pick_list.class_name,
-        "color_rgb": hex_to_rgb(CLASS_COLORS.get(pick_list.class_name, "#e69f00")),
+        "color_rgb": hex_to_rgb(CLASS_COLORS.get(pick_list.class_name, CLASS_COLORS[TARGET_CLASS])),
         "measurements": {k: v for k, v in (("score", r["item"].score), ("diameter_um", r["item"].diameter_um),
                                            ("rank", r["item"].rank)) if v is not None},
     } for r in rows if r["image"].pk == image.pk]

@@ -20,8 +20,8 @@ from portal.imaging.models import Image, ImageSession
 from portal.imaging.selectors import blinded_session_ids, session_filter
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
 from portal.review.access import access_session
-from portal.review.lib.finalcall import Call, agreement, final_call
-from portal.review.models import Adjudication, Decision, PickList
+from portal.review.lib.finalcall import Call, agreement, final_call, final_mask_owner
+from portal.review.models import Adjudication, Decision, ImageReviewDone, MaskCorrection, PickList
 
 
 def coco_options_from_query(*, images: str, login_session) -> dict:
@@ -193,9 +193,11 @@ def reviewed_image_ids(calls: dict, threshold: float) -> set:
     return decided_images - open_images
 
 
-def session_image_summaries(session: ImageSession, *, threshold: float = REVIEW_THRESHOLD_DEFAULT) -> list[dict]:
+def session_image_summaries(session: ImageSession, *, threshold: float = REVIEW_THRESHOLD_DEFAULT,
+                            user=None) -> list[dict]:
     """Per image, over its cells to review at ``threshold``: cells per class, final accepted per class,
-    final calls, agreement counts, and the analysis status of the session as a whole."""
+    final calls, agreement counts, and the analysis status of the session as a whole; with ``user``, also
+    the done marks (``done_mine``, ``done_by``)."""
     images = session_images(session)
     slots = current_result_sets(images)
     rs_ids = [rs.pk for s in slots.values() for rs in s.values() if rs is not None]
@@ -205,8 +207,11 @@ def session_image_summaries(session: ImageSession, *, threshold: float = REVIEW_
                         "has_results": slots[i.pk]["model"] is not None or slots[i.pk]["manual"] is not None}
                  for i in images}
     reviewed = reviewed_image_ids(calls, threshold)
+    marks = image_done_marks(per_image, user=user) if user is not None else {}
     for entry in per_image.values():
         entry["reviewed"] = entry["image"].pk in reviewed
+        mark = marks.get(entry["image"].pk) or {"mine": False, "count": 0}
+        entry["done_mine"], entry["done_by"] = mark["mine"], mark["count"]
     for row in calls.values():
         if not row.to_review(threshold):
             continue
@@ -221,6 +226,92 @@ def session_image_summaries(session: ImageSession, *, threshold: float = REVIEW_
         if row.agreement in ("agree", "disagree"):
             entry[row.agreement] += 1
     return [per_image[i.pk] for i in images]
+
+
+# --- corrected masks and done marks ----------------------------------------------------------------------
+def current_correction(*, user, detection: Detection) -> MaskCorrection | None:
+    """``user``'s current correction of ``detection``: their newest one not reverted."""
+    return (MaskCorrection.objects.filter(detection=detection, reviewer=user, reverted_at__isnull=True)
+            .order_by("-created_at").first())
+
+
+def correction_history(*, user, detection: Detection) -> list[MaskCorrection]:
+    """All of ``user``'s corrections of ``detection``, newest first (reverted ones too)."""
+    return list(MaskCorrection.objects.filter(detection=detection, reviewer=user).order_by("-created_at"))
+
+
+def _current_corrections(qs) -> dict:
+    """(detection id, reviewer id) -> the newest not reverted correction, from a MaskCorrection queryset."""
+    out = {}
+    for c in qs.filter(reverted_at__isnull=True).order_by("created_at"):
+        out[(c.detection_id, c.reviewer_id)] = c
+    return out
+
+
+def my_corrections(*, user, result_set_ids: list) -> dict:
+    """detection id -> ``user``'s current correction, over the result sets (one query)."""
+    return {det: c for (det, _), c in _current_corrections(
+        MaskCorrection.objects.filter(result_set_id__in=result_set_ids, reviewer=user)).items()}
+
+
+def final_masks_for(detection_ids: Iterable) -> dict:
+    """detection id -> the correction that is its final mask (``FINAL_MASK_RULE``); detections whose
+    final mask is their own are left out."""
+    ids = list(detection_ids)
+    current = _current_corrections(MaskCorrection.objects.filter(detection_id__in=ids))
+    if not current:
+        return {}
+    corrected_ids = {det for det, _ in current}
+    dets = dict(Detection.objects.filter(pk__in=corrected_ids).values_list("id", "class_name"))
+    decisions = defaultdict(list)
+    for det_id, reviewer_id, verdict, cls in Decision.objects.filter(detection_id__in=corrected_ids).values_list(
+            "detection_id", "reviewer_id", "verdict", "class_name"):
+        decisions[det_id].append((reviewer_id, verdict, cls))
+    adjudications = {det_id: (adj_by, verdict, cls) for det_id, adj_by, verdict, cls in Adjudication.objects.filter(
+        detection_id__in=corrected_ids).values_list("detection_id", "adjudicator_id", "verdict", "class_name")}
+    out = {}
+    for det_id in corrected_ids:
+        adj = adjudications.get(det_id)
+        call = final_call(detection_class=dets[det_id], decisions=[(v, c) for _, v, c in decisions[det_id]],
+                          adjudication=(adj[1], adj[2]) if adj else None)
+        corrected = {r: c.created_at for (d, r), c in current.items() if d == det_id}
+        owner = final_mask_owner(call=call, detection_class=dets[det_id], decisions=decisions[det_id],
+                                 adjudicator=adj[0] if adj else None, corrected=corrected)
+        if owner is not None:
+            out[det_id] = current[(det_id, owner)]
+    return out
+
+
+def image_done_marks(image_ids: Iterable, *, user) -> dict:
+    """image id -> {"mine": bool, "count": number of reviewers who marked it done}."""
+    out = defaultdict(lambda: {"mine": False, "count": 0})
+    for image_id, reviewer_id in ImageReviewDone.objects.filter(image_id__in=list(image_ids)).values_list(
+            "image_id", "reviewer_id"):
+        out[image_id]["count"] += 1
+        out[image_id]["mine"] = out[image_id]["mine"] or reviewer_id == user.pk
+    return out
+
+
+def image_done_summary(*, user, image: Image, images: list[Image] | None = None) -> dict:
+    """``done`` (mine), ``done_by`` (reviewers) and ``next_open_id``: the next image of the session, after
+    this one and wrapping around, that ``user`` has not marked done (None when all are)."""
+    images = images if images is not None else session_images(image.session)
+    pos = next(k for k, i in enumerate(images) if i.pk == image.pk)
+    marks = image_done_marks([i.pk for i in images], user=user)
+    next_open = next((i for i in images[pos + 1:] + images[:pos] if not marks[i.pk]["mine"]), None)
+    return {"done": marks[image.pk]["mine"], "done_by": marks[image.pk]["count"],
+            "next_open_id": str(next_open.pk) if next_open else None}
+
+
+def correction_out(c: MaskCorrection | None) -> dict | None:
+    """A correction as the viewer and the API show it."""
+    if c is None:
+        return None
+    return {"id": str(c.pk), "operation": c.operation, "rle": c.mask_rle, "polygon": c.polygon,
+            "box": [c.x1, c.y1, c.x2, c.y2], "area_px": c.area_px, "area_um2": c.area_um2,
+            "diameter_um": c.diameter_um, "centroid_px": [c.centroid_x_px, c.centroid_y_px],
+            "partner": str(c.partner_id) if c.partner_id else None, "created_at": c.created_at.isoformat(),
+            "reverted": c.reverted_at is not None}
 
 
 # --- the viewer's payload -------------------------------------------------------------------------------
@@ -247,6 +338,7 @@ def image_review_payload(*, user, image: Image, threshold: float = REVIEW_THRESH
                      .select_related("adjudicator")}
     held = user_roles_in_center(user, image.center_id)
     is_admin = roles_allow(held, Action.REVIEW_ADJUDICATE)
+    corrections = my_corrections(user=user, result_set_ids=rs_ids)
     instances = []
     agreement_counts = {"none": 0, "single": 0, "agree": 0, "disagree": 0}
     for det in detections:
@@ -279,18 +371,21 @@ def image_review_payload(*, user, image: Image, threshold: float = REVIEW_THRESH
                              if adj else None),
             "final": {"verdict": call.verdict, "class_name": call.class_name, "decided_by": call.decided_by}
             if call else None,
+            "correction": correction_out(corrections.get(det.pk)),
         }
         if is_admin:
             item["decisions"] = [{**_decision_out(d), "reviewer": d.reviewer.get_username()} for d in ds]
         instances.append(item)
     images = session_images(image.session)
     pos = next(k for k, i in enumerate(images) if i.pk == image.pk)
+    done = image_done_summary(user=user, image=image, images=images)
     return {
         "image": {
             "id": str(image.pk), "session": str(image.session_id), "width": image.width, "height": image.height,
             "um_per_px": image.um_per_px, "position": pos + 1, "count": len(images),
             "prev_id": str(images[pos - 1].pk) if pos > 0 else None,
             "next_id": str(images[pos + 1].pk) if pos + 1 < len(images) else None,
+            **done,
         },
         "classes": [{"id": k + 1, "name": n, "color": CLASS_COLORS[n]} for k, n in enumerate(CLASS_NAMES)],
         "rule": FINAL_CALL_RULE, "rule_id": FINAL_CALL_RULE_ID,

@@ -13,9 +13,33 @@ from portal.imaging.models import Image, ImageSession
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
 from portal.review.lib.finalcall import FINAL_CALL_RULE
-from portal.review.lib.geometry import GeometryError, clean_polygon, measure_polygon
-from portal.review.models import Adjudication, Decision, PickList, PickListItem, Verdict
-from portal.review.selectors import calls_for_result_sets, current_result_set_ids, current_result_sets
+from portal.review.lib.geometry import (
+    GeometryError,
+    clean_polygon,
+    decode_rle,
+    mask_from_crop,
+    mask_from_polygon,
+    measure_mask,
+    measure_polygon,
+    split_by_line,
+)
+from portal.review.models import (
+    Adjudication,
+    CorrectionOperation,
+    Decision,
+    ImageReviewDone,
+    MaskCorrection,
+    PickList,
+    PickListItem,
+    Verdict,
+)
+from portal.review.selectors import (
+    calls_for_result_sets,
+    current_correction,
+    current_result_set_ids,
+    current_result_sets,
+    final_masks_for,
+)
 
 
 def _check_verdict(verdict: str, class_name: str) -> None:
@@ -217,6 +241,12 @@ def pick_list_create(*, user, session: ImageSession, class_name: str = TARGET_CL
     if not chosen_ids:
         raise Conflict(f"No finally accepted {class_name} in this session yet.", extra={"rule": FINAL_CALL_RULE})
     dets = list(Detection.objects.filter(pk__in=chosen_ids))
+    finals = final_masks_for(chosen_ids)  # a reviewer's corrected mask, where FINAL_MASK_RULE says so
+    for det in dets:
+        if det.pk in finals:
+            c = finals[det.pk]
+            det.centroid_x_px, det.centroid_y_px = c.centroid_x_px, c.centroid_y_px
+            det.centroid_x_um, det.centroid_y_um, det.diameter_um = c.centroid_x_um, c.centroid_y_um, c.diameter_um
     dets.sort(key=lambda d: (d.score is None, -(d.score or 0.0), str(d.result_set_id), d.index))
     with transaction.atomic():
         pick_list = PickList(center_id=session.center_id, session=session, class_name=class_name,
@@ -267,3 +297,167 @@ def image_preview_ensure(*, image: Image) -> bytes:
     data = buf.getvalue()
     default_storage.save(name, ContentFile(data))
     return data
+
+
+# --- corrected masks -----------------------------------------------------------------------------------
+def _correction_snapshot(c: MaskCorrection) -> dict:
+    return {"operation": c.operation, "detection": str(c.detection_id), "area_px": c.area_px,
+            "box": [c.x1, c.y1, c.x2, c.y2], "partner": str(c.partner_id) if c.partner_id else None}
+
+
+def _full_mask(*, image: Image, polygon=None, mask=None):
+    """The whole-image mask of an edit given as a polygon or as a crop RLE (exactly one of them)."""
+    if (polygon is None) == (mask is None):
+        raise DomainError("Give either a polygon or a mask.", extra={"field": "polygon"})
+    try:
+        if polygon is not None:
+            points = clean_polygon(polygon, width=image.width, height=image.height)
+            return points, mask_from_polygon(points, width=image.width, height=image.height)
+        return None, mask_from_crop(mask, width=image.width, height=image.height)
+    except GeometryError as exc:
+        raise DomainError(str(exc), extra={"field": "polygon" if polygon is not None else "mask"})
+
+
+def _store_correction(*, user, detection: Detection, full, polygon=None, operation=CorrectionOperation.EDIT,
+                      partner: Detection | None = None, partner_decision_before=None, request=None) -> MaskCorrection:
+    image = detection.result_set.image
+    try:
+        m = measure_mask(full, um_per_px=image.um_per_px)
+    except GeometryError as exc:
+        raise DomainError(str(exc), extra={"field": "mask"})
+    before = current_correction(user=user, detection=detection)
+    c = MaskCorrection(center_id=detection.result_set.center_id, detection=detection,
+                       result_set_id=detection.result_set_id, reviewer=user, operation=operation,
+                       mask_rle=m.rle, polygon=polygon, partner=partner,
+                       partner_decision_before=partner_decision_before)
+    c.x1, c.y1, c.x2, c.y2 = m.box
+    c.area_px, c.area_um2, c.diameter_um = m.area_px, m.area_um2, m.diameter_um
+    c.centroid_x_px, c.centroid_y_px = m.centroid_x_px, m.centroid_y_px
+    c.centroid_x_um, c.centroid_y_um = m.centroid_x_um, m.centroid_y_um
+    c.full_clean()
+    c.save()
+    audit_record(actor=user, action=f"review.correction.{operation}", center=c.center_id, obj=c,
+                 before=_correction_snapshot(before) if before else None, after=_correction_snapshot(c),
+                 request=request)
+    return c
+
+
+def _mask_seen_by(*, user, detection: Detection):
+    """The mask of ``detection`` as ``user`` sees it: their current correction, else its own mask."""
+    mine = current_correction(user=user, detection=detection)
+    return decode_rle(mine.mask_rle if mine else detection.mask_rle)
+
+
+def correction_set(*, user, detection: Detection, polygon=None, mask=None, request=None) -> MaskCorrection:
+    """Store ``user``'s corrected mask of ``detection`` (a polygon or a crop RLE, validated: inside the
+    image, non-empty, at most MAX_MASK_SIDE_PX on a side). Earlier corrections stay as history."""
+    _check_current(detection)
+    points, full = _full_mask(image=detection.result_set.image, polygon=polygon, mask=mask)
+    with transaction.atomic():
+        return _store_correction(user=user, detection=detection, full=full, polygon=points, request=request)
+
+
+def correction_revert(*, user, detection: Detection, request=None) -> MaskCorrection | None:
+    """Undo ``user``'s newest current correction of ``detection`` (the one before it, or the detection's
+    own mask, comes back). A split also removes the cell it made; a merge gives the merged cell back its
+    decision. Returns the correction now current, or None."""
+    from django.utils import timezone
+
+    with transaction.atomic():
+        newest = (MaskCorrection.objects.select_for_update()
+                  .filter(detection=detection, reviewer=user, reverted_at__isnull=True).order_by("-created_at").first())
+        if newest is None:
+            raise Conflict("There is no correction of yours to undo on this cell.")
+        newest.reverted_at = timezone.now()
+        newest.save(update_fields=["reverted_at"])
+        audit_record(actor=user, action="review.correction.revert", center=newest.center_id, obj=newest,
+                     before=_correction_snapshot(newest), after=None, request=request)
+        partner = newest.partner
+        if newest.operation == CorrectionOperation.SPLIT and partner is not None:
+            manual_instance_delete(user=user, detection=partner, request=request)
+        elif newest.operation == CorrectionOperation.MERGE and partner is not None:
+            prev = newest.partner_decision_before
+            if prev:
+                decision_set(user=user, detection=partner, verdict=prev["verdict"], class_name=prev["class_name"],
+                             request=request)
+            else:
+                decision_clear(user=user, detection=partner, request=request)
+    return current_correction(user=user, detection=detection)
+
+
+def correction_split(*, user, detection: Detection, line, request=None) -> tuple[MaskCorrection, Detection]:
+    """Cut ``detection``'s mask (as ``user`` sees it) along ``line``: the detection keeps the larger part as
+    ``user``'s correction; the other part becomes a new cell drawn by ``user`` (accepted, same class)."""
+    _check_current(detection)
+    image = detection.result_set.image
+    full = _mask_seen_by(user=user, detection=detection)
+    try:
+        first, second = split_by_line(full, line)
+    except GeometryError as exc:
+        raise DomainError(str(exc), extra={"field": "line"})
+    keep, other = (first, second) if first.sum() >= second.sum() else (second, first)
+    mine = Decision.objects.filter(detection=detection, reviewer=user).first()
+    class_name = (mine.class_name if mine and mine.class_name else detection.class_name)
+    with transaction.atomic():
+        new = manual_instance_create_from_mask(user=user, image=image, full=other, class_name=class_name,
+                                               request=request)
+        c = _store_correction(user=user, detection=detection, full=keep, operation=CorrectionOperation.SPLIT,
+                              partner=new, request=request)
+    return c, new
+
+
+def correction_merge(*, user, detection: Detection, other: Detection, request=None) -> MaskCorrection:
+    """Join ``other``'s mask into ``detection``'s (both as ``user`` sees them, same image): stored as
+    ``user``'s correction of ``detection``; ``user``'s decision on ``other`` becomes reject (it is now part
+    of ``detection``). Reverting the correction gives ``other`` its decision back."""
+    if other.pk == detection.pk:
+        raise DomainError("Choose two different cells to merge.", extra={"field": "other"})
+    if other.result_set.image_id != detection.result_set.image_id:
+        raise DomainError("Only cells of the same image can be merged.", extra={"field": "other"})
+    _check_current(detection)
+    _check_current(other)
+    full = _mask_seen_by(user=user, detection=detection) | _mask_seen_by(user=user, detection=other)
+    prev = Decision.objects.filter(detection=other, reviewer=user).first()
+    with transaction.atomic():
+        c = _store_correction(user=user, detection=detection, full=full, operation=CorrectionOperation.MERGE,
+                              partner=other, partner_decision_before=_snapshot(prev), request=request)
+        decision_set(user=user, detection=other, verdict=Verdict.REJECT, request=request)
+    return c
+
+
+def manual_instance_create_from_mask(*, user, image: Image, full, class_name: str, request=None) -> Detection:
+    """A drawn cell given as a whole-image mask (the second part of a split), accepted by ``user``."""
+    from portal.review.lib.geometry import rle_to_polygon_outline, simplify_polygon
+
+    try:
+        m = measure_mask(full, um_per_px=image.um_per_px)
+    except GeometryError as exc:
+        raise DomainError(str(exc), extra={"field": "mask"})
+    outline = simplify_polygon(rle_to_polygon_outline(m.rle), tolerance=0.5)
+    det = manual_instance_create(user=user, image=image, polygon=outline, class_name=class_name, request=request)
+    # keep the exact mask (the outline is for display and COCO polygons)
+    det.mask_rle = m.rle
+    det.x1, det.y1, det.x2, det.y2 = m.box
+    det.area_px, det.area_um2, det.diameter_um = m.area_px, m.area_um2, m.diameter_um
+    det.centroid_x_px, det.centroid_y_px = m.centroid_x_px, m.centroid_y_px
+    det.centroid_x_um, det.centroid_y_um = m.centroid_x_um, m.centroid_y_um
+    det.save()
+    return det
+
+
+# --- per-image done marks ------------------------------------------------------------------------------
+def image_done_set(*, user, image: Image, done: bool, request=None) -> bool:
+    """Mark (``done``) or unmark ``image`` as finished by ``user``; returns the new state."""
+    with transaction.atomic():
+        existing = ImageReviewDone.objects.select_for_update().filter(image=image, reviewer=user).first()
+        if done and existing is None:
+            mark = ImageReviewDone(center_id=image.center_id, image=image, reviewer=user)
+            mark.full_clean(validate_unique=False)
+            mark.save()
+            audit_record(actor=user, action="review.image.done", center=image.center_id, obj=image,
+                         after={"done": True}, request=request)
+        elif not done and existing is not None:
+            existing.delete()
+            audit_record(actor=user, action="review.image.undone", center=image.center_id, obj=image,
+                         before={"done": True}, after={"done": False}, request=request)
+    return done

@@ -30,6 +30,7 @@ from portal.review.lib.finalcall import FINAL_CALL_RULE
 from portal.review.lib.geometry import TYPICAL_HRS_DIAMETER_UM
 from portal.review.lib.stage import STAGE_CONVENTION
 
+ZERO_ID = "00000000-0000-0000-0000-000000000000"  # the viewer puts a detection id in its place
 THUMB_PX = 240
 CROP_PX = 96
 CROP_CONTEXT = 0.6  # margin around the box, as a fraction of its size
@@ -73,7 +74,7 @@ def session_list(request):
 def session_detail(request, pk):
     session = access_session(user=request.user, id=pk)
     threshold = selectors.review_threshold_get(request.session)
-    summaries = selectors.session_image_summaries(session, threshold=threshold)
+    summaries = selectors.session_image_summaries(session, threshold=threshold, user=request.user)
     names = display_names_for(request.user, [s["image"] for s in summaries])
     for s in summaries:
         s["display_name"] = names[s["image"].pk]
@@ -109,6 +110,10 @@ def viewer(request, image_id):
         "apiInstanceCreate": reverse("api-review-instance-create", kwargs={"image_id": image.pk}),
         "apiInstance": reverse("api-review-instance", kwargs={"detection_id": "00000000-0000-0000-0000-000000000000"}),
         "apiThreshold": reverse("api-review-threshold"),
+        "apiCorrection": reverse("api-review-correction", kwargs={"detection_id": ZERO_ID}),
+        "apiSplit": reverse("api-review-split", kwargs={"detection_id": ZERO_ID}),
+        "apiMerge": reverse("api-review-merge", kwargs={"detection_id": ZERO_ID}),
+        "apiImageDone": reverse("api-review-image-done", kwargs={"image_id": image.pk}),
         "displayUrl": reverse("review:image-display", kwargs={"image_id": image.pk}),
         "previewUrl": (reverse("review:image-preview", kwargs={"image_id": image.pk})
                        if max(image.width, image.height) > services.PREVIEW_PX else None),

@@ -83,8 +83,9 @@ def access_cell(*, user, study_id, public_id: str) -> Cell:
 
 
 def access_field(*, user, study_id, public_id: str) -> StudyField:
-    """The plain image of a field: validators of an open whole-field study, pickers of a draft one (only
-    the fields of their own centers)."""
+    """The plain image of a field: validators of an open whole-field study, validators of other designs
+    for the fields of their own cells (context while scoring), pickers of a draft one (only the fields of
+    their own centers)."""
     field = StudyField.objects.filter(study_id=study_id, public_id=public_id).select_related("study", "image").first()
     if field is None:
         raise NotFound("No such field.")
@@ -93,8 +94,9 @@ def access_field(*, user, study_id, public_id: str) -> StudyField:
         if (_allowed(user, study, Action.VALIDATION_PICK)
                 and field.image.center_id in center_ids_for(user, Action.VALIDATION_PICK)):
             return field
-    elif study.design == "whole_field" and study.validators.filter(user=user).exists():
-        return field
+    elif study.validators.filter(user=user).exists() and (
+            study.design == "whole_field" or field.cells.filter(assignments__validator__user=user).exists()):
+        return field  # whole field: every field; otherwise the fields of the cells the validator scores
     raise _refuse(user=user, study=study, action=Action.VALIDATION_VALIDATE, kind="validation.studyfield",
                   object_id=public_id)
 

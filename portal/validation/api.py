@@ -13,7 +13,7 @@ import math
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -376,6 +376,28 @@ class MyCellsApi(APIView):
         study = membership.study
         cells = [blinded_cell(study, a) for a in selectors.assignments_for(membership)]
         return Response(self.MyCellsOutputSerializer({"study": blinded_study(study, membership), "cells": cells}).data)
+
+
+class MyCellContextApi(APIView):
+    """The field around one of my cells, for the scoring page's context view: the plain field image (no
+    overlay), its size and pixel size, and a marker at this cell only (whole pixels)."""
+
+    class OutputSerializer(serializers.Serializer):
+        cell = serializers.CharField()
+        field = serializers.CharField()
+        image_url = serializers.CharField()
+        width = serializers.IntegerField()
+        height = serializers.IntegerField()
+        um_per_px = serializers.FloatField(allow_null=True)
+        marker = inline_serializer("ValidationCellMarker", fields={
+            "x_px": serializers.IntegerField(), "y_px": serializers.IntegerField()})
+
+    @extend_schema(responses=OutputSerializer, operation_id="validation_my_cell_context")
+    def get(self, request, study_id, cell_id):
+        membership = access_study_validator(user=request.user, id=study_id)
+        context = selectors.cell_context(membership, cell_id)
+        context["image_url"] = reverse("validation:field-image", args=[membership.study_id, context["field"]])
+        return Response(self.OutputSerializer(context).data)
 
 
 class MyCellApi(APIView):

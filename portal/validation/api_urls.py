@@ -24,6 +24,8 @@ urlpatterns = [
     path("validation/my/studies/<uuid:study_id>/cells/", api.MyCellsApi.as_view(), name="api-validation-my-cells"),
     path("validation/my/studies/<uuid:study_id>/cells/<str:cell_id>/", api.MyCellApi.as_view(),
          name="api-validation-my-cell"),
+    path("validation/my/studies/<uuid:study_id>/cells/<str:cell_id>/context/", api.MyCellContextApi.as_view(),
+         name="api-validation-my-cell-context"),
     path("validation/my/studies/<uuid:study_id>/sign/", api.MySignApi.as_view(), name="api-validation-my-sign"),
     path("validation/my/studies/<uuid:study_id>/fields/", api.MyFieldsApi.as_view(), name="api-validation-my-fields"),
     path("validation/my/studies/<uuid:study_id>/fields/<str:field_id>/missed/", api.MyMissedCellApi.as_view(),

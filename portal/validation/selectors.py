@@ -91,6 +91,17 @@ def assignment_get(membership: StudyValidator, public_id: str) -> Assignment:
     return assignment
 
 
+def cell_context(membership: StudyValidator, public_id: str) -> dict:
+    """Where one of the validator's cells lies in its field: the field's opaque id and size, its pixel size
+    and the cell's position rounded to whole pixels. Nothing about the model or about other cells."""
+    assignment = assignment_get(membership, public_id)
+    cell = assignment.cell
+    field = StudyField.objects.select_related("image").get(pk=cell.field_id)
+    image = field.image
+    return {"cell": cell.public_id, "field": field.public_id, "width": image.width, "height": image.height,
+            "um_per_px": image.um_per_px, "marker": {"x_px": round(cell.x_px), "y_px": round(cell.y_px)}}
+
+
 def field_get_for_validator(membership: StudyValidator, public_id: str) -> StudyField:
     field = StudyField.objects.filter(study_id=membership.study_id, public_id=public_id).select_related("image").first()
     if field is None:

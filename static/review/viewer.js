@@ -4,6 +4,7 @@
  */
 (function () {
   "use strict";
+  const gettext = window.gettext || ((t) => t);
 
   var cfgEl = document.getElementById("viewer-config");
   if (!cfgEl) { return; }
@@ -22,6 +23,8 @@
     visible: [], selected: null, hover: null,
     tool: "select", draft: [], cursor: null, drag: null, vertexDrag: null,
     undo: [], pending: 0, queue: Promise.resolve(), frame: 0,
+    brushUm: 2, paint: null, editPoly: null, splitLine: null,
+    listSort: { key: "order", dir: 1 }, listFilter: { cls: "", decision: "", agreement: "", minScore: 0 },
     stats: { loadMs: null, firstRenderMs: null, lastRenderMs: null, renders: 0 }
   };
   var t0 = performance.now();
@@ -121,8 +124,8 @@
     $("visible-count").textContent = String(S.visible.length);
     $("total-count").textContent = String(S.instances.length);
     // a selected cell that leaves the view (hidden class, threshold) stays the place n/p continue from
-    if (S.selected && S.visible.indexOf(S.selected) < 0) { var gone = S.selected; select(null); S.anchor = gone; }
-    updateClassCounts();
+    if (S.selected && S.visible.indexOf(S.selected) < 0 && S.selected !== S.pinned) { var gone = S.selected; select(null); S.anchor = gone; }
+    updateClassCounts(); renderList();
   }
 
   function updateClassCounts() {
@@ -145,6 +148,7 @@
     $("agreement").textContent = a.agree + " agree, " + a.disagree + " disagree, " + a.single +
       " one reviewer, " + a.none + " undecided";
     $("my-progress").textContent = mine + " of " + total;
+    renderList();
   }
 
   // ---------------------------------------------------------------- view transform
@@ -225,6 +229,8 @@
         if (S.showFill) { ctx.globalAlpha = 0.28; ctx.fillStyle = color; ctx.fill(); ctx.globalAlpha = 1; }
         ctx.lineWidth = 2 / S.scale; ctx.strokeStyle = color; ctx.setLineDash([6 / S.scale, 3 / S.scale]);
         ctx.stroke(); ctx.setLineDash([]);
+      } else if (S.paint && S.paint.inst === inst) {
+        ctx.drawImage(paintCanvas(color), S.paint.ox, S.paint.oy);
       } else {
         if (!inst.mask) { decodeCrop(inst); }
         ctx.globalAlpha = inst.mine && inst.mine.verdict === "reject" ? 0.45 : 1;
@@ -237,12 +243,20 @@
     ctx.font = "12px system-ui, sans-serif";
     ctx.textBaseline = "bottom";
     for (var k = 0; k < onScreen.length; k++) { drawMarks(onScreen[k]); }
+    if (S.showLabels) { drawLabels(onScreen); }
     if (S.hover && S.hover !== S.selected && passes(S.hover)) { drawBox(S.hover, "#ffffff", 1, [4, 3]); }
     if (S.selected) {
       drawBox(S.selected, "#000000", 4, []); drawBox(S.selected, "#ffd400", 2, []);
-      if (S.tool === "edit" && S.selected.editable && S.selected.polygon) { drawHandles(S.selected.polygon); }
+      var handles = editHandles();
+      if (S.tool === "edit" && handles) { traceScreenPolygon(handles, "#ffd400"); drawHandles(handles); }
+      if ((S.tool === "brush" || S.tool === "eraser") && S.cursor) { drawBrushCursor(); }
     }
     drawDraft();
+    if (S.splitLine) {
+      var l0 = toScreen(S.splitLine[0][0], S.splitLine[0][1]), l1 = toScreen(S.splitLine[1][0], S.splitLine[1][1]);
+      ctx.beginPath(); ctx.moveTo(l0[0], l0[1]); ctx.lineTo(l1[0], l1[1]);
+      ctx.strokeStyle = "#ffd400"; ctx.lineWidth = 2; ctx.setLineDash([6, 4]); ctx.stroke(); ctx.setLineDash([]);
+    }
     drawScaleBar();
     var ms = performance.now() - start;
     S.stats.lastRenderMs = ms; S.stats.renders++;
@@ -283,12 +297,62 @@
         ctx.strokeStyle = "rgba(208,2,27,0.8)"; ctx.lineWidth = 1.5; ctx.stroke();
       }
     }
-    if (S.showLabels && wpx >= 36) {
-      var txt = label(effClass(inst)) + (inst.score !== null && inst.score !== undefined ? " " + inst.score.toFixed(2) : " (drawn)");
-      var tw = ctx.measureText(txt).width;
-      ctx.fillStyle = "rgba(0,0,0,0.72)"; ctx.fillRect(a[0], a[1] - 16, tw + 6, 15);
-      ctx.fillStyle = "#fff"; ctx.fillText(txt, a[0] + 3, a[1] - 3);
+  }
+
+  /* Labels that never cover each other: each tries a few places around its cell (above, below, right,
+   * left); a label with no free place is counted into the label it collides with ("+n"), so stacked
+   * duplicates at low thresholds read as one label with a count. Highest scores are placed first. */
+  var LABEL_WIDTHS = {};
+  function drawLabels(onScreen) {
+    var items = onScreen.filter(function (inst) {
+      var a = toScreen(inst.box[0], inst.box[1]), b = toScreen(inst.box[2], inst.box[3]);
+      return b[0] - a[0] >= 18;
+    }).sort(function (p, q) { return (q.score === null ? 2 : q.score) - (p.score === null ? 2 : p.score); });
+    var placed = [], grid = {}, G = 64;  // placed labels, bucketed by 64 px screen cells
+    function near(r) {
+      var out = [];
+      for (var gx = Math.floor(r.x / G); gx <= Math.floor((r.x + r.w) / G); gx++) {
+        for (var gy = Math.floor(r.y / G); gy <= Math.floor((r.y + r.h) / G); gy++) {
+          var b = grid[gx + ":" + gy];
+          if (b) { out.push.apply(out, b); }
+        }
+      }
+      return out;
     }
+    function keep(p) {
+      placed.push(p);
+      for (var gx = Math.floor(p.x / G); gx <= Math.floor((p.x + p.w) / G); gx++) {
+        for (var gy = Math.floor(p.y / G); gy <= Math.floor((p.y + p.h) / G); gy++) {
+          (grid[gx + ":" + gy] = grid[gx + ":" + gy] || []).push(p);
+        }
+      }
+    }
+    items.forEach(function (inst) {
+      var a = toScreen(inst.box[0], inst.box[1]), b = toScreen(inst.box[2], inst.box[3]);
+      var txt = label(effClass(inst)) + (inst.score !== null && inst.score !== undefined ? " " + inst.score.toFixed(2) : " " + gettext("(drawn)"));
+      var w = (LABEL_WIDTHS[txt] || (LABEL_WIDTHS[txt] = ctx.measureText(txt).width)) + 6, h = 15;
+      var spots = [[a[0], a[1] - 16], [a[0], b[1] + 1], [b[0] + 2, a[1]], [a[0] - w - 2, a[1]], [a[0], a[1] - 32], [a[0], b[1] + 17]];
+      var hitLabel = null;
+      for (var i = 0; i < spots.length; i++) {
+        var r = { x: spots[i][0], y: spots[i][1], w: w, h: h };
+        var clash = null, others = near(r);
+        for (var j = 0; j < others.length; j++) {
+          var o = others[j];
+          if (r.x < o.x + o.w && o.x < r.x + r.w && r.y < o.y + o.h && o.y < r.y + r.h) { clash = o; break; }
+        }
+        if (!clash) { keep({ x: r.x, y: r.y, w: w, h: h, txt: txt, extra: 0, inst: inst }); return; }
+        if (!hitLabel) { hitLabel = clash; }
+      }
+      hitLabel.extra++;
+    });
+    S.labelsPlaced = placed.length;
+    placed.forEach(function (p) {
+      var txt = p.txt + (p.extra ? " +" + p.extra : "");
+      var w = Math.max(p.w, ctx.measureText(txt).width + 6);
+      ctx.fillStyle = "rgba(0,0,0,0.78)"; ctx.fillRect(p.x, p.y, w, p.h);
+      ctx.fillStyle = "#fff"; ctx.textAlign = "start"; ctx.textBaseline = "bottom"; ctx.fillText(txt, p.x + 3, p.y + p.h - 2);
+    });
+    canvas.setAttribute("data-labels", String(placed.length));
   }
 
   function drawHandles(pts) {
@@ -366,7 +430,10 @@
   }
 
   function select(inst, opts) {
+    if (S.paint && S.paint.inst !== inst) { commitPaint(); }
     S.selected = inst;
+    if (!S.editPoly || S.editPoly.inst !== inst) { S.editPoly = null; }
+    renderList();
     if (inst) { S.anchor = inst; }
     var panel = $("selection");
     if (!inst) {
@@ -550,6 +617,9 @@
       updatePolygon(step.inst, step.prev, step.inst.polygon, true);
     } else if (step.type === "delete") {
       createInstance(step.polygon, step.class_name, true);
+    } else if (step.type === "correction") {
+      select(step.inst, { center: true });
+      revertCorrection(step);
     }
   }
 
@@ -567,9 +637,12 @@
 
   function drawClass() { return $("draw-class").value || cfg.targetClass; }
 
+  var TOOLS = ["select", "polygon", "circle", "edit", "brush", "eraser", "split", "merge"];
   function setTool(tool) {
     S.tool = tool; S.draft = [];
-    ["select", "polygon", "circle", "edit"].forEach(function (t) {
+    if (S.paint) { commitPaint(); }
+    S.splitLine = null; S.editPoly = null;
+    TOOLS.forEach(function (t) {
       var b = $("tool-" + t);
       if (b) { b.setAttribute("aria-pressed", String(t === tool)); }
     });
@@ -578,7 +651,11 @@
       select: "Click a cell to select it; drag to pan.",
       polygon: "Click to add vertices; Enter or double-click closes the polygon; Backspace removes the last vertex; Escape cancels.",
       circle: "Click (or press Enter for the view centre) to place a " + cfg.typicalDiameterUm + " µm circle.",
-      edit: "Drag the vertices of the selected drawn cell; Delete removes it."
+      edit: gettext("Drag the handles of the selected cell (any cell: the change is stored as your correction)."),
+      brush: gettext("Paint onto the selected cell; , and . change the brush size."),
+      eraser: gettext("Erase from the selected cell; , and . change the eraser size."),
+      split: gettext("Drag a line across the selected cell to cut it in two."),
+      merge: gettext("Click a second cell to merge it into the selected one.")
     };
     $("tool-hint").textContent = hints[tool];
     requestRender();
@@ -590,6 +667,375 @@
     S.draft = [];
     createInstance(pts, drawClass());
     requestRender();
+  }
+
+  // ---------------------------------------------------------------- corrected masks (any cell)
+  /* Swap a cell's shape for my correction (or back to its own shape when `corr` is null). */
+  function applyCorrection(inst, corr) {
+    if (corr && !inst.orig) {
+      inst.orig = { box: inst.box, rle: inst.rle, polygon: inst.polygon, area_px: inst.area_px, area_um2: inst.area_um2,
+                    diameter_um: inst.diameter_um, centroid_px: inst.centroid_px };
+    }
+    var shape = corr || inst.orig;
+    inst.correction = corr || null;
+    if (shape) {
+      inst.box = shape.box; inst.rle = shape.rle; inst.area_px = shape.area_px; inst.area_um2 = shape.area_um2;
+      inst.diameter_um = shape.diameter_um; inst.centroid_px = shape.centroid_px;
+      inst.polygon = corr ? null : shape.polygon;
+    }
+    if (!corr) { inst.orig = null; }
+    inst.bakedKey = null; inst.mask = null; decodeCrop(inst);
+    S.editPoly = null;
+  }
+
+  function correctionUrl(inst) { return urlFor(cfg.apiCorrection, inst.id); }
+
+  function saveCorrection(inst, body, what) {
+    return enqueue(function () {
+      return api("PUT", correctionUrl(inst), body).then(function (res) {
+        applyCorrection(inst, res.current);
+        S.undo.push({ type: "correction", inst: inst });
+        setStatus(what + " " + gettext("saved."));
+        select(inst); renderList();
+      }).catch(function (e) { setStatus(gettext("Not saved:") + " " + e.message, true); requestRender(); });
+    });
+  }
+
+  function revertCorrection(step) {
+    var inst = step.inst;
+    return enqueue(function () {
+      return api("DELETE", correctionUrl(inst)).then(function (res) {
+        applyCorrection(inst, res.current);
+        if (step.splitPartner) { removeInstance(step.splitPartner); }
+        if (step.mergePartner) { step.mergePartner.mine = step.mergePrev; }
+        recomputeVisible(); updateAgreement(); select(inst); renderList();
+        $("drawn-count").textContent = String(S.instances.filter(isManual).length);
+      }).catch(function (e) { setStatus(gettext("Not undone:") + " " + e.message, true); });
+    });
+  }
+
+  // brush and eraser: a working copy of the selected cell's mask, painted in image pixels
+  function brushRadiusPx() {
+    var um = S.data && S.data.image.um_per_px;
+    return Math.max(0.5, um ? S.brushUm / 2 / um : S.brushUm * 2);
+  }
+
+  function setBrush(um) {
+    S.brushUm = Math.min(20, Math.max(0.5, Math.round(um * 2) / 2));
+    var el = $("brush-size");
+    if (el) { el.value = String(S.brushUm); }
+    var out = $("brush-size-value");
+    if (out) { out.textContent = S.brushUm.toFixed(1) + " µm"; }
+    requestRender();
+  }
+
+  function beginPaint(inst) {
+    if (!inst.mask) { decodeCrop(inst); }
+    var W = S.data.image.width, H = S.data.image.height, margin = Math.ceil(brushRadiusPx() * 2 + 24);
+    var x0 = Math.max(0, inst.ox - margin), y0 = Math.max(0, inst.oy - margin);
+    var x1 = Math.min(W, inst.ox + inst.mw + margin), y1 = Math.min(H, inst.oy + inst.mh + margin);
+    x1 = Math.min(x1, x0 + 1024); y1 = Math.min(y1, y0 + 1024);
+    var w = x1 - x0, h = y1 - y0, mask = new Uint8Array(w * h);
+    for (var y = 0; y < inst.mh; y++) {
+      for (var x = 0; x < inst.mw; x++) {
+        var gx = inst.ox + x - x0, gy = inst.oy + y - y0;
+        if (gx >= 0 && gy >= 0 && gx < w && gy < h && inst.mask[y * inst.mw + x]) { mask[gy * w + gx] = 1; }
+      }
+    }
+    S.paint = { inst: inst, ox: x0, oy: y0, w: w, h: h, mask: mask, last: null, dirty: false };
+  }
+
+  function stamp(px, py) {
+    var P = S.paint, r = brushRadiusPx(), value = S.tool === "brush" ? 1 : 0;
+    var cx = px - P.ox, cy = py - P.oy;
+    for (var y = Math.max(0, Math.floor(cy - r)); y <= Math.min(P.h - 1, Math.ceil(cy + r)); y++) {
+      for (var x = Math.max(0, Math.floor(cx - r)); x <= Math.min(P.w - 1, Math.ceil(cx + r)); x++) {
+        var dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+        if (dx * dx + dy * dy <= r * r) { P.mask[y * P.w + x] = value; }
+      }
+    }
+    P.dirty = true;
+  }
+
+  function strokeTo(q) {
+    var P = S.paint, r = brushRadiusPx();
+    if (P.last) {
+      var dx = q[0] - P.last[0], dy = q[1] - P.last[1], n = Math.max(1, Math.ceil(Math.hypot(dx, dy) / Math.max(0.5, r / 2)));
+      for (var i = 1; i <= n; i++) { stamp(P.last[0] + dx * i / n, P.last[1] + dy * i / n); }
+    } else { stamp(q[0], q[1]); }
+    P.last = q; requestRender();
+  }
+
+  function paintCanvas(color) {
+    var P = S.paint, c = document.createElement("canvas");
+    c.width = P.w; c.height = P.h;
+    var cx = c.getContext("2d"), id = cx.createImageData(P.w, P.h), rgb = hexRgb(color), d = id.data;
+    for (var i = 0; i < P.mask.length; i++) {
+      if (!P.mask[i]) { continue; }
+      d[i * 4] = rgb[0]; d[i * 4 + 1] = rgb[1]; d[i * 4 + 2] = rgb[2]; d[i * 4 + 3] = 150;
+    }
+    cx.putImageData(id, 0, 0);
+    return c;
+  }
+
+  /* Uncompressed COCO RLE of a row-major mask (column-major runs, background first). */
+  function encodeCrop(mask, w, h) {
+    var counts = [], value = 0, run = 0;
+    for (var x = 0; x < w; x++) {
+      for (var y = 0; y < h; y++) {
+        var v = mask[y * w + x] ? 1 : 0;
+        if (v !== value) { counts.push(run); value = v; run = 0; }
+        run++;
+      }
+    }
+    counts.push(run);
+    return counts;
+  }
+
+  function commitPaint() {
+    var P = S.paint;
+    S.paint = null;
+    if (!P || !P.dirty) { requestRender(); return; }
+    var any = false;
+    for (var i = 0; i < P.mask.length; i++) { if (P.mask[i]) { any = true; break; } }
+    if (!any) { setStatus(gettext("The mask would be empty; use Reject to drop a cell."), true); requestRender(); return; }
+    saveCorrection(P.inst, { mask: { origin: [P.ox, P.oy], size: [P.h, P.w], counts: encodeCrop(P.mask, P.w, P.h) } },
+                   S.tool === "brush" ? gettext("Brush stroke") : gettext("Eraser stroke"));
+  }
+
+  function drawBrushCursor() {
+    var r = brushRadiusPx() * S.scale;
+    ctx.beginPath(); ctx.arc(S.cursor[0], S.cursor[1], r, 0, 2 * Math.PI);
+    ctx.strokeStyle = S.tool === "brush" ? "#ffd400" : "#ffffff"; ctx.lineWidth = 1.5;
+    ctx.setLineDash(S.tool === "brush" ? [] : [3, 3]); ctx.stroke(); ctx.setLineDash([]);
+  }
+
+  // vertex editing of any cell: the outline of its mask, simplified (Douglas–Peucker, tolerance in µm)
+  var SIMPLIFY_TOLERANCE_UM = 0.3;
+
+  /* The outer boundary of the first region of a row-major mask (Moore-neighbour tracing), in pixel centres. */
+  function traceOutline(mask, w, h) {
+    var start = -1;
+    for (var i = 0; i < w * h; i++) { if (mask[i]) { start = i; break; } }
+    if (start < 0) { return []; }
+    var DX = [-1, -1, 0, 1, 1, 1, 0, -1], DY = [0, -1, -1, -1, 0, 1, 1, 1];
+    function on(x, y) { return x >= 0 && y >= 0 && x < w && y < h && mask[y * w + x] === 1; }
+    function dirOf(dx, dy) { for (var k = 0; k < 8; k++) { if (DX[k] === dx && DY[k] === dy) { return k; } } return 0; }
+    var sx = start % w, sy = Math.floor(start / w), cx = sx, cy = sy, back = 0, pts = [[sx, sy]], second = null;
+    for (var n = 0; n < 4 * w * h + 16; n++) {
+      var found = -1;
+      for (var k = 0; k < 8; k++) {
+        var d = (back + k) % 8;
+        if (on(cx + DX[d], cy + DY[d])) { found = d; break; }
+      }
+      if (found < 0) { break; }
+      var pd = (found + 7) % 8, px = cx + DX[pd], py = cy + DY[pd];
+      var nx = cx + DX[found], ny = cy + DY[found];
+      back = dirOf(px - nx, py - ny);
+      if (cx === sx && cy === sy && second && nx === second[0] && ny === second[1]) { break; }
+      cx = nx; cy = ny;
+      if (!second) { second = [cx, cy]; }
+      if (cx === sx && cy === sy) { continue; }
+      pts.push([cx, cy]);
+    }
+    return pts;
+  }
+
+  function simplifyRing(pts, tol) {
+    if (pts.length <= 4) { return pts.slice(); }
+    var far = 0, best = -1;
+    for (var i = 0; i < pts.length; i++) {
+      var d = Math.pow(pts[i][0] - pts[0][0], 2) + Math.pow(pts[i][1] - pts[0][1], 2);
+      if (d > best) { best = d; far = i; }
+    }
+    function chain(a) {
+      var keep = {}, stack = [[0, a.length - 1]];
+      keep[0] = true; keep[a.length - 1] = true;
+      while (stack.length) {
+        var ij = stack.pop(), i0 = ij[0], j0 = ij[1];
+        if (j0 <= i0 + 1) { continue; }
+        var ax = a[i0][0], ay = a[i0][1], bx = a[j0][0], by = a[j0][1], seg = Math.hypot(bx - ax, by - ay), kmax = -1, dmax = -1;
+        for (var k = i0 + 1; k < j0; k++) {
+          var dist = seg > 0 ? Math.abs((bx - ax) * (a[k][1] - ay) - (by - ay) * (a[k][0] - ax)) / seg : Math.hypot(a[k][0] - ax, a[k][1] - ay);
+          if (dist > dmax) { dmax = dist; kmax = k; }
+        }
+        if (dmax > tol) { keep[kmax] = true; stack.push([i0, kmax], [kmax, j0]); }
+      }
+      return Object.keys(keep).map(Number).sort(function (p, q) { return p - q; });
+    }
+    var first = pts.slice(0, far + 1), second = pts.slice(far).concat([pts[0]]);
+    var idx = chain(first).concat(chain(second).slice(1, -1).map(function (k) { return far + k; }));
+    return idx.map(function (k) { return pts[k].slice(); });
+  }
+
+  function outlineOf(inst) {
+    if (!inst.mask) { decodeCrop(inst); }
+    var um = S.data.image.um_per_px, tol = um ? Math.max(0.75, SIMPLIFY_TOLERANCE_UM / um) : 1.5;
+    var ring = traceOutline(inst.mask, inst.mw, inst.mh).map(function (p) { return [p[0] + inst.ox + 0.5, p[1] + inst.oy + 0.5]; });
+    return simplifyRing(ring, tol).map(function (p) { return [Math.round(p[0] * 100) / 100, Math.round(p[1] * 100) / 100]; });
+  }
+
+  /* Drawn cells of mine keep editing their own polygon; any other cell edits my correction of it. */
+  function ownPolygonEdit(inst) { return inst.editable && inst.polygon && !inst.correction; }
+
+  function editHandles() {
+    var sel = S.selected;
+    if (!sel || S.tool !== "edit" || !S.data.me.can_decide) { return null; }
+    if (ownPolygonEdit(sel)) { return sel.polygon; }
+    if (!S.editPoly || S.editPoly.inst !== sel) { S.editPoly = { inst: sel, pts: outlineOf(sel) }; }
+    canvas.setAttribute("data-handles", String(S.editPoly.pts.length));
+    return S.editPoly.pts;
+  }
+
+  function traceScreenPolygon(pts, color) {
+    ctx.beginPath();
+    pts.forEach(function (p, i) { var q = toScreen(p[0], p[1]); if (i === 0) { ctx.moveTo(q[0], q[1]); } else { ctx.lineTo(q[0], q[1]); } });
+    ctx.closePath(); ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.stroke();
+  }
+
+  // split (draw a line across the selected cell) and merge (click a second cell)
+  function splitSelected(line) {
+    var inst = S.selected;
+    return enqueue(function () {
+      return api("POST", urlFor(cfg.apiSplit, inst.id), { line: line }).then(function (res) {
+        applyCorrection(inst, res.correction);
+        var part = addInstance(res.new_instance);
+        S.undo.push({ type: "correction", inst: inst, splitPartner: part });
+        recomputeVisible(); updateAgreement(); select(inst); renderList();
+        $("drawn-count").textContent = String(S.instances.filter(isManual).length);
+        setStatus(gettext("Split: the other part is now a drawn cell."));
+      }).catch(function (e) { setStatus(gettext("Not split:") + " " + e.message, true); });
+    });
+  }
+
+  function mergeInto(inst, other) {
+    var prev = other.mine;
+    return enqueue(function () {
+      return api("POST", urlFor(cfg.apiMerge, inst.id), { other: other.id }).then(function (res) {
+        applyCorrection(inst, res.correction);
+        applyState(other, res.other);
+        S.undo.push({ type: "correction", inst: inst, mergePartner: other, mergePrev: prev });
+        recomputeVisible(); updateAgreement(); select(inst); renderList();
+        setStatus(gettext("Merged; the other cell is rejected as part of this one."));
+      }).catch(function (e) { setStatus(gettext("Not merged:") + " " + e.message, true); });
+    });
+  }
+
+  // ---------------------------------------------------------------- cell list beside the image
+  function decisionOf(inst) { return inst.mine ? inst.mine.verdict : "undecided"; }
+  function disputed(inst) {
+    return inst.agreement === "disagree" || (inst.mine && inst.mine.verdict === "uncertain") || (inst.others && inst.others.uncertain > 0);
+  }
+
+  function listRows() {
+    var f = S.listFilter;
+    var rows = S.visible.filter(function (inst) {
+      if (f.cls && effClass(inst) !== f.cls) { return false; }
+      if (f.decision && decisionOf(inst) !== f.decision) { return false; }
+      if (f.agreement === "disputed" && !disputed(inst)) { return false; }
+      if (f.agreement && f.agreement !== "disputed" && inst.agreement !== f.agreement) { return false; }
+      if (f.minScore && inst.score !== null && inst.score !== undefined && inst.score < f.minScore) { return false; }
+      return true;
+    });
+    var key = S.listSort.key, dir = S.listSort.dir, order = {};
+    S.visible.forEach(function (inst, i) { order[inst.id] = i; });
+    var value = {
+      order: function (i) { return order[i.id]; },
+      "class": function (i) { return label(effClass(i)); },
+      score: function (i) { return i.score === null || i.score === undefined ? 2 : i.score; },
+      decision: function (i) { return decisionOf(i); },
+      agreement: function (i) { return disputed(i) ? 0 : ({ none: 3, single: 2, agree: 1, disagree: 0 })[i.agreement]; }
+    }[key];
+    rows.sort(function (p, q) {
+      var a = value(p), b = value(q);
+      return (a < b ? -1 : a > b ? 1 : order[p.id] - order[q.id]) * dir;
+    });
+    return rows;
+  }
+
+  var listFrame = 0, MAX_LIST_ROWS = 300;  // the DOM stays small on images with hundreds of cells
+  function renderList() {
+    if (!$("cell-list-body") || listFrame) { return; }
+    listFrame = requestAnimationFrame(function () { listFrame = 0; renderListNow(); });
+  }
+
+  function renderListNow() {
+    var body = $("cell-list-body"), rows = listRows(), order = {};
+    S.visible.forEach(function (inst, i) { order[inst.id] = i + 1; });
+    body.textContent = "";
+    rows.slice(0, MAX_LIST_ROWS).forEach(function (inst) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-cell", inst.id);
+      if (inst === S.selected) { tr.className = "selected"; tr.setAttribute("aria-selected", "true"); }
+      var cells = [String(order[inst.id]), label(effClass(inst)),
+        inst.score === null || inst.score === undefined ? gettext("drawn") : inst.score.toFixed(2),
+        gettext(decisionOf(inst)), disputed(inst) ? gettext("disputed") : gettext(inst.agreement)];
+      cells.forEach(function (text, k) {
+        var td = document.createElement("td");
+        if (k === 1) {
+          var sw = document.createElement("span"); sw.className = "swatch swatch-" + effClass(inst); sw.setAttribute("aria-hidden", "true");
+          td.appendChild(sw);
+        }
+        td.appendChild(document.createTextNode(text));
+        tr.appendChild(td);
+      });
+      tr.tabIndex = -1;
+      tr.addEventListener("click", function () { select(inst, { center: true }); });
+      body.appendChild(tr);
+    });
+    if (rows.length > MAX_LIST_ROWS) {
+      var more = document.createElement("tr"), td = document.createElement("td");
+      td.colSpan = 5; td.className = "hint";
+      td.textContent = (rows.length - MAX_LIST_ROWS) + " " + gettext("more: filter or sort to see them");
+      more.appendChild(td); body.appendChild(more);
+    }
+    $("cell-list-count").textContent = String(rows.length);
+    document.querySelectorAll("#cell-list th button[data-sort]").forEach(function (b) {
+      var th = b.parentElement;
+      th.setAttribute("aria-sort", b.getAttribute("data-sort") === S.listSort.key ? (S.listSort.dir > 0 ? "ascending" : "descending") : "none");
+    });
+  }
+
+  /* The next shown cell (after the current one) that is disputed between reviewers or called uncertain. */
+  function stepDisputed() {
+    if (!S.visible.length) { return; }
+    var k = S.selected ? S.visible.indexOf(S.selected) : -1;
+    for (var m = 1; m <= S.visible.length; m++) {
+      var inst = S.visible[(k + m) % S.visible.length];
+      if (disputed(inst)) { select(inst, { center: true }); return; }
+    }
+    setStatus(gettext("No disputed or uncertain cell is shown."));
+  }
+
+  // ---------------------------------------------------------------- image done, deep links
+  function showDone() {
+    var el = $("image-done-state");
+    if (el) { el.textContent = S.data.image.done ? gettext("You marked this image done.") : gettext("Not marked done."); }
+    var b = $("btn-image-done");
+    if (b) { b.setAttribute("aria-pressed", String(!!S.data.image.done)); }
+  }
+
+  function imageDoneNext() {
+    if (!S.data.me.can_decide) { return; }
+    enqueue(function () {
+      return api("PUT", cfg.apiImageDone, { done: true }).then(function (res) {
+        S.data.image.done = true; showDone();
+        if (res.next_open_id) { window.location.assign(urlFor(cfg.viewerUrl, res.next_open_id)); }
+        else { setStatus(gettext("Every image of this session is marked done by you.")); }
+      }).catch(function (e) { setStatus(gettext("Not saved:") + " " + e.message, true); });
+    });
+  }
+
+  /* ?cell=<id>: select that cell, zoom to it and put it in the middle of the view. */
+  function openDeepLink() {
+    var want = new URLSearchParams(window.location.search).get("cell");
+    if (!want) { return; }
+    var inst = S.byId[want];
+    if (!inst) { setStatus(gettext("The linked cell is not on this image."), true); return; }
+    var side = Math.max(inst.box[2] - inst.box[0], inst.box[3] - inst.box[1], 4);
+    S.scale = Math.min(8, Math.max(S.scale, Math.min(S.cw, S.ch) / (side * 6)));
+    select(inst); centerOn(inst, true); requestRender();
+    canvas.setAttribute("data-deep-link", inst.id);
   }
 
   // ---------------------------------------------------------------- navigation
@@ -649,16 +1095,23 @@
     if (ev.button !== 0 || !S.data) { return; }
     canvas.focus();
     var p = localXY(ev);
-    if (S.tool === "edit" && S.selected && S.selected.editable && S.selected.polygon) {
-      var pts = S.selected.polygon;
-      for (var i = 0; i < pts.length; i++) {
-        var s = toScreen(pts[i][0], pts[i][1]);
+    var handles = editHandles();
+    if (handles) {
+      for (var i = 0; i < handles.length; i++) {
+        var s = toScreen(handles[i][0], handles[i][1]);
         if (Math.abs(s[0] - p[0]) <= 7 && Math.abs(s[1] - p[1]) <= 7) {
-          S.vertexDrag = { index: i, prev: pts.map(function (q) { return q.slice(); }) };
+          S.vertexDrag = { index: i, pts: handles, prev: handles.map(function (q) { return q.slice(); }) };
           return;
         }
       }
     }
+    if ((S.tool === "brush" || S.tool === "eraser") && S.data.me.can_decide) {
+      if (!S.selected) { select(hit(p[0], p[1])); if (!S.selected) { setStatus(gettext("Select a cell to paint on."), true); } return; }
+      if (!S.paint || S.paint.inst !== S.selected) { beginPaint(S.selected); }
+      S.paint.last = null; S.painting = true; strokeTo(toImage(p[0], p[1]));
+      return;
+    }
+    if (S.tool === "split" && S.selected) { var a = toImage(p[0], p[1]); S.splitLine = [a, a.slice()]; return; }
     S.drag = { x: p[0], y: p[1], moved: false };
   });
 
@@ -667,9 +1120,11 @@
     var p = localXY(ev);
     if (S.vertexDrag) {
       var q = toImage(p[0], p[1]);
-      S.selected.polygon[S.vertexDrag.index] = [Math.round(q[0] * 100) / 100, Math.round(q[1] * 100) / 100];
+      S.vertexDrag.pts[S.vertexDrag.index] = [Math.round(q[0] * 100) / 100, Math.round(q[1] * 100) / 100];
       requestRender(); return;
     }
+    if (S.painting) { S.cursor = p; strokeTo(toImage(p[0], p[1])); return; }
+    if (S.splitLine) { S.splitLine[1] = toImage(p[0], p[1]); requestRender(); return; }
     if (S.drag) {
       var dx = p[0] - S.drag.x, dy = p[1] - S.drag.y;
       if (S.drag.moved || Math.abs(dx) + Math.abs(dy) > 3) {
@@ -683,13 +1138,21 @@
     var h = hit(p[0], p[1]);
     var changed = h !== S.hover;
     if (changed) { S.hover = h; showHover(h); }
-    if (changed || S.tool === "polygon" || S.tool === "circle") { requestRender(); }
+    if (changed || S.tool !== "select") { requestRender(); }
   });
 
   window.addEventListener("mouseup", function (ev) {
     if (S.vertexDrag) {
       var vd = S.vertexDrag; S.vertexDrag = null;
-      updatePolygon(S.selected, S.selected.polygon.map(function (q) { return q.slice(); }), vd.prev);
+      if (ownPolygonEdit(S.selected)) { updatePolygon(S.selected, S.selected.polygon.map(function (q) { return q.slice(); }), vd.prev); }
+      else { saveCorrection(S.selected, { polygon: vd.pts.map(function (q) { return q.slice(); }) }, gettext("Vertex edit")); }
+      return;
+    }
+    if (S.painting) { S.painting = false; commitPaint(); return; }
+    if (S.splitLine) {
+      var line = S.splitLine; S.splitLine = null; requestRender();
+      if (Math.hypot(line[1][0] - line[0][0], line[1][1] - line[0][1]) * S.scale < 5) { setStatus(gettext("Drag a line across the cell."), true); return; }
+      splitSelected(line.map(function (q) { return [Math.round(q[0] * 100) / 100, Math.round(q[1] * 100) / 100]; }));
       return;
     }
     if (!S.drag) { return; }
@@ -698,6 +1161,10 @@
     var p = localXY(ev), q = toImage(p[0], p[1]);
     if (S.tool === "polygon") { S.draft.push(q); requestRender(); }
     else if (S.tool === "circle") { createInstance(circleAt(q[0], q[1]), drawClass()); }
+    else if (S.tool === "merge" && S.selected) {
+      var other = hit(p[0], p[1]);
+      if (other && other !== S.selected) { mergeInto(S.selected, other); } else { setStatus(gettext("Click a second cell to merge into the selected one."), true); }
+    }
     else { select(hit(p[0], p[1])); }
   });
 
@@ -754,6 +1221,14 @@
       case "g": setTool("polygon"); break;
       case "c": setTool("circle"); break;
       case "e": setTool("edit"); break;
+      case "b": setTool("brush"); break;
+      case "x": setTool("eraser"); break;
+      case "s": setTool("split"); break;
+      case "m": setTool("merge"); break;
+      case ",": setBrush(S.brushUm - 0.5); break;
+      case ".": setBrush(S.brushUm + 0.5); break;
+      case "d": stepDisputed(); break;
+      case "D": imageDoneNext(); break;
       case "ArrowLeft": if (onButton) { handled = false; } else { panBy(60, 0); } break;
       case "ArrowRight": if (onButton) { handled = false; } else { panBy(-60, 0); } break;
       case "ArrowUp": if (onButton) { handled = false; } else { panBy(0, 60); } break;
@@ -783,7 +1258,7 @@
   bindClick("zoom-in", function () { zoomAt(1.25); });
   bindClick("zoom-out", function () { zoomAt(0.8); });
   bindClick("zoom-fit", fit);
-  ["select", "polygon", "circle", "edit"].forEach(function (t) { bindClick("tool-" + t, function () { setTool(t); }); });
+  TOOLS.forEach(function (t) { bindClick("tool-" + t, function () { setTool(t); }); });
   bindClick("btn-accept", function () { if (S.selected) { decide(S.selected, "accept", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
   bindClick("btn-reject", function () { if (S.selected) { decide(S.selected, "reject", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
   bindClick("btn-uncertain", function () { if (S.selected) { decide(S.selected, "uncertain", S.selected.mine ? S.selected.mine.class_name : ""); autoAdvance(); } });
@@ -804,6 +1279,25 @@
     });
   }
   bindClick("btn-delete", function () { deleteInstance(S.selected); });
+  bindClick("btn-image-done", imageDoneNext);
+  bindClick("btn-disputed", stepDisputed);
+  var brushInput = $("brush-size");
+  if (brushInput) { brushInput.addEventListener("input", function () { setBrush(parseFloat(brushInput.value)); }); }
+  document.querySelectorAll("#cell-list th button[data-sort]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var key = b.getAttribute("data-sort");
+      S.listSort = { key: key, dir: S.listSort.key === key ? -S.listSort.dir : 1 };
+      renderList();
+    });
+  });
+  [["list-class", "cls"], ["list-decision", "decision"], ["list-agreement", "agreement"], ["list-min-score", "minScore"]].forEach(function (pair) {
+    var el = $(pair[0]);
+    if (!el) { return; }
+    el.addEventListener(el.tagName === "SELECT" ? "change" : "input", function () {
+      S.listFilter[pair[1]] = pair[1] === "minScore" ? (parseFloat(el.value) || 0) : el.value;
+      renderList();
+    });
+  });
   bindClick("img-prev", function () { gotoImage(-1); });
   bindClick("img-next", function () { gotoImage(1); });
   var reclass = $("sel-reclass");
@@ -896,7 +1390,11 @@
       data.classes.forEach(function (c) { S.classIndex[c.name] = c; });
       S.instances = data.instances;
       var td = performance.now();
-      S.instances.forEach(function (inst) { S.byId[inst.id] = inst; if (!isManual(inst) || !inst.polygon) { decodeCrop(inst); } });
+      S.instances.forEach(function (inst) {
+        S.byId[inst.id] = inst;
+        if (inst.correction) { applyCorrection(inst, inst.correction); }
+        else if (!isManual(inst) || !inst.polygon) { decodeCrop(inst); }
+      });
       S.stats.decodeMs = performance.now() - td;
       S.stats.loadMs = performance.now() - t0;
       $("image-position").textContent = data.image.position + " of " + data.image.count;
@@ -907,6 +1405,8 @@
       $("drawn-count").textContent = String(S.instances.filter(isManual).length);
       if (!data.me.can_decide) { document.body.classList.add("read-only"); }
       setStatus(data.me.can_decide ? "Ready" : "Read-only: you may view this session but not decide.");
+      showDone();
+      openDeepLink();
       render();
       S.stats.firstRenderMs = performance.now() - t0;
       swapFull();
@@ -917,6 +1417,7 @@
   window.reviewViewer = {
     state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,
     setThreshold: function (v) { slider.value = String(v); onThreshold(); saveThreshold(); },
-    stepUndecided: stepUndecided, toScreen: toScreen, toImage: toImage
+    stepUndecided: stepUndecided, toScreen: toScreen, toImage: toImage, setTool: setTool, setBrush: setBrush,
+    outlineOf: outlineOf, listRows: listRows, centerOn: centerOn
   };
 })();

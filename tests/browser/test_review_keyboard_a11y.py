@@ -122,8 +122,11 @@ def test_viewer_focus_order_follows_the_layout(world, page, live_server):
     page.wait_for_url(lambda url: "/accounts/login" not in url)
     page.goto(f"{live_server.url}/review/images/{images[0].pk}/")
     wait_viewer(page)
-    order = tab_order(page, 45)
-    expected = ["img-next", "zoom-in", "zoom-fit", "tool-select", "tool-polygon", "draw-class", "score-threshold",
-                "viewer-canvas", "toggle-round_spermatid", "toggle-leukocyte", "show-labels", "btn-next"]
+    order = tab_order(page, 70)
+    # issue 16: the decision and navigation buttons come first in the side column (above the fold at
+    # 1024x768), then the cell list, then the class toggles
+    expected = ["img-next", "zoom-in", "zoom-fit", "tool-select", "tool-polygon", "tool-brush", "brush-size",
+                "tool-merge", "draw-class", "score-threshold", "viewer-canvas", "btn-next", "btn-image-done",
+                "list-class", "toggle-round_spermatid", "toggle-leukocyte", "show-labels"]
     positions = [order.index(e) for e in expected]
     assert positions == sorted(positions), order

@@ -49,3 +49,26 @@ def agreement(decisions: list[tuple[str, str]], detection_class: str) -> str:
         return "single"
     calls = {(v, c or detection_class) for v, c in decisions}
     return "agree" if len(calls) == 1 else "disagree"
+
+
+FINAL_MASK_RULE = (
+    "Final mask = for a final accept, the adjudicator's own corrected mask where the adjudicator corrected it, "
+    "otherwise the newest corrected mask of a reviewer whose decision equals the final call, otherwise the "
+    "model's (or drawn) mask."
+)
+
+
+def final_mask_owner(*, call: Call | None, detection_class: str, decisions: list[tuple[object, str, str]],
+                     adjudicator: object | None, corrected: dict) -> object | None:
+    """Whose corrected mask is the final mask of a detection (``FINAL_MASK_RULE``), or None (its own mask).
+
+    ``decisions``: (reviewer id, verdict, class_name or "") per reviewer; ``adjudicator``: the
+    adjudicator's id or None; ``corrected``: reviewer id -> time of their current correction.
+    """
+    if call is None or call.verdict != "accept":
+        return None
+    if call.decided_by == "adjudication" and adjudicator in corrected:
+        return adjudicator
+    agreeing = [r for r, v, c in decisions
+                if v == call.verdict and (c or detection_class) == call.class_name and r in corrected]
+    return max(agreeing, key=lambda r: corrected[r]) if agreeing else None
