@@ -29,6 +29,13 @@ PIXEL_NOTE = ("pixels are the 8-bit display rendering of each image (file_name);
               "more bits (bit_depth, e.g. 16) was windowed to 8 bits; the portal keeps the original")
 
 
+def detection_segmentation(det: Detection) -> list | dict:
+    """The COCO segmentation of a detection: a drawn instance's polygon, a model instance's RLE."""
+    if det.source == ResultSource.MANUAL and det.polygon:
+        return [[v for p in det.polygon for v in p]]
+    return {"size": list(det.mask_rle["size"]), "counts": det.mask_rle["counts"]}
+
+
 def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRESHOLD_DEFAULT,
                 include_unreviewed: bool = False) -> dict:
     """A standard COCO instances dict of the sessions' finally accepted instances.
@@ -64,10 +71,7 @@ def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRES
         for det in by_image.get(image.pk, []):
             call = calls[det.pk].call
             ann_id += 1
-            if det.source == ResultSource.MANUAL and det.polygon:
-                segmentation = [[v for p in det.polygon for v in p]]
-            else:
-                segmentation = {"size": list(det.mask_rle["size"]), "counts": det.mask_rle["counts"]}
+            segmentation = detection_segmentation(det)
             annotations.append({
                 "id": ann_id, "image_id": k, "category_id": category_id[call.class_name],
                 "segmentation": segmentation, "area": det.area_px,
