@@ -258,7 +258,7 @@ def finetune(*, train_json: str, image_root: str | None, output_dir: str, base_b
                       clipper=GradientClipper.from_config(cfg), output_dir=output_dir,
                       checkpoint_period=options.checkpoint_period, max_to_keep=2, log_period=10, progress=False,
                       log=log, extra_state={"class_names": list(class_names)}, on_step=on_step,
-                      should_stop=should_stop)
+                      should_stop=should_stop, step_seed=options.seed)
     start = trainer.resume()  # 0 when output_dir holds no checkpoint
     if start == 0 and weights:
         _load_initial_weights(model, weights, log)

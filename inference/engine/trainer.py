@@ -60,7 +60,7 @@ class Trainer:
                  log: Callable[[str], None] | None = None, extra_state: dict | None = None,
                  execution: ExecutionPolicy | None = None,
                  on_step: Callable[[int, dict[str, float], float], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None):
+                 should_stop: Callable[[], bool] | None = None, step_seed: int | None = None):
         self.model, self.data, self.optimizer, self.scheduler = model, data, optimizer, scheduler
         self.max_iter, self.clipper = int(max_iter), clipper
         self.device = next(model.parameters()).device
@@ -83,6 +83,9 @@ class Trainer:
         # should_stop() polled after each step: True saves a checkpoint there and ends the run early
         self.on_step, self.should_stop = on_step, should_stop
         self.stopped = False
+        # step_seed: torch's RNG (proposal sampling, ...) is seeded from (step_seed, iteration) before
+        # each step, so a resumed run draws what an uninterrupted one would have
+        self.step_seed = step_seed
 
     # -- resume ---------------------------------------------------------------------------------
     def resume(self) -> int:
@@ -139,6 +142,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 batch = next(data_iter)
                 t1 = time.perf_counter()
+                if self.step_seed is not None:
+                    torch.manual_seed((int(self.step_seed) * 1_000_003 + it) % (2**63))
                 values = self.run_step(batch)
                 lr = self.optimizer.param_groups[0]["lr"]
                 if self.scheduler is not None:
