@@ -12,6 +12,7 @@ import io
 import json
 import logging
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -356,3 +357,28 @@ def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -
     audit_record(actor=user, action="datasets.version.export", center=version.center_id, obj=version,
                  after={"images": len(keep), "manifest_sha256": version.manifest_sha256}, request=request)
     return buffer.getvalue()
+
+
+def dataset_version_materialise(*, version: DatasetVersion, coco: dict, root) -> Path:
+    """Copy the images of ``coco`` (a part of the version's COCO dict) from storage into the local
+    folder ``root`` (sha256-checked against the manifest) and write ``root/train.json``; for the engine,
+    which reads files. Returns the COCO file's path."""
+    import os
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for image in coco["images"]:
+        target = root / image["file_name"]
+        if target.is_file():
+            continue
+        with default_storage.open(f"{version.storage_prefix}/{image['file_name']}", "rb") as handle:
+            data = handle.read()
+        if _sha256(data) != image["sha256"]:
+            raise Conflict(_("A dataset image does not match its manifest (altered)."),
+                           extra={"file": image["file_name"]})
+        part = target.with_suffix(".part")
+        part.write_bytes(data)
+        os.replace(part, target)
+    path = root / "train.json"
+    path.write_text(json.dumps(coco))
+    return path

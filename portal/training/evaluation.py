@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from portal.centers.models import Center
 from portal.datasets.models import DatasetVersion
-from portal.datasets.services import dataset_version_coco
+from portal.datasets.services import dataset_version_coco, dataset_version_materialise
 from portal.mlmodels.models import ModelVersion
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
 from portal.training.models import ModelEvaluation
@@ -37,27 +37,17 @@ def test_split_coco(coco: dict, *, center_id=None) -> dict:
 
 
 def _predict(*, model_version: ModelVersion, version: DatasetVersion, gt: dict, device: str) -> list[dict]:
-    """COCO result dicts of ``model_version`` on the images of ``gt``."""
-    from inference.pixels import read_image, to_model_rgb
+    """COCO result dicts of ``model_version`` on the images of ``gt`` (copied from storage into a
+    temporary folder for the engine's ``predict_coco``)."""
+    import tempfile
+
+    from inference.evaluation.model_card import predict_coco
     from portal.jobs.inference import predictor_for
-    from portal.results.services import detections_from_prediction
 
     predictor = predictor_for(model_version=model_version, device=device)
-    category_id = {n: k + 1 for k, n in enumerate(CLASS_NAMES)}
-    results = []
-    for image in gt["images"]:
-        with default_storage.open(f"{version.storage_prefix}/{image['file_name']}", "rb") as handle:
-            rgb = to_model_rgb(read_image(handle))
-        prediction = predictor.predict(rgb, um_per_px=image.get("um_per_px"))
-        for row in detections_from_prediction(prediction, class_names=model_version.class_names):
-            if row["class_name"] not in category_id:
-                continue
-            results.append({
-                "image_id": image["id"], "category_id": category_id[row["class_name"]], "score": row["score"],
-                "bbox": [row["x1"], row["y1"], row["x2"] - row["x1"], row["y2"] - row["y1"]],
-                "segmentation": row["mask_rle"],
-            })
-    return results
+    with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
+        dataset_version_materialise(version=version, coco=gt, root=tmp)
+        return predict_coco(predictor, gt=gt, image_root=tmp)
 
 
 def model_evaluation_ensure(*, model_version: ModelVersion, dataset_version: DatasetVersion,
@@ -108,13 +98,8 @@ def _predictions(evaluation: ModelEvaluation) -> list[dict]:
 
 def class_ap(metrics: dict) -> dict[str, float | None]:
     """Per-class mask AP of a ``card_metrics`` result (None where the class has no ground truth)."""
-    rows = metrics.get("per_class", {})
-    out = {}
-    for name in CLASS_NAMES:
-        row = rows.get(name) or {}
-        value = row.get("segm_AP", row.get("AP"))
-        out[name] = None if value is None else float(value)
-    return out
+    rows = (metrics.get("segm") or {}).get("per_class") or {}
+    return {name: (rows.get(name) or {}).get("AP") for name in CLASS_NAMES}
 
 
 def gate_compare(*, candidate: ModelVersion, current: ModelVersion | None, dataset_version: DatasetVersion,
@@ -122,42 +107,35 @@ def gate_compare(*, candidate: ModelVersion, current: ModelVersion | None, datas
     """The promotion gate on ``center``'s held-out images of ``dataset_version`` (business rule):
 
     RS AP50 must not be worse (paired bootstrap over images, 95% interval of candidate − current above
-    ``GATE_MIN_DIFFERENCE``) and no class's AP may drop by more than ``GATE_MAX_CLASS_AP_DROP``.
+    ``GATE_MIN_DIFFERENCE``) and no class's AP may drop by more than ``GATE_MAX_CLASS_AP_DROP``
+    (``inference.evaluation.model_card.promotion_comparison`` computes both on the stored predictions).
     """
-    from inference.evaluation.model_card import paired_bootstrap_ap50_difference
+    from inference.evaluation.model_card import promotion_comparison
 
     gt = test_split_coco(dataset_version_coco(dataset_version), center_id=center.pk)
+    base = {"center": str(center.pk), "dataset_version": str(dataset_version.pk), "candidate": str(candidate.pk),
+            "current": str(current.pk) if current else None, "n_images": len(gt["images"]),
+            "rule": {"min_difference": GATE_MIN_DIFFERENCE, "max_class_ap_drop": GATE_MAX_CLASS_AP_DROP,
+                     "bootstrap_draws": GATE_BOOTSTRAP_DRAWS, "target_class": TARGET_CLASS}}
     if not gt["images"]:
-        return {"passed": False, "reasons": ["no_held_out_images"], "n_images": 0,
-                "center": str(center.pk), "dataset_version": str(dataset_version.pk)}
+        return {**base, "passed": False, "reasons": ["This center has no held-out images in the dataset."]}
     ev_b = model_evaluation_ensure(model_version=candidate, dataset_version=dataset_version, center=center,
                                    device=device)
     if current is None:
-        return {"passed": True, "reasons": [], "n_images": ev_b.n_images, "current": None,
-                "candidate": str(candidate.pk), "center": str(center.pk), "candidate_metrics": ev_b.metrics,
-                "dataset_version": str(dataset_version.pk), "note": "no active model to compare with"}
+        return {**base, "passed": True, "reasons": [], "candidate_metrics": ev_b.metrics,
+                "note": "no active model to compare with"}
     ev_a = model_evaluation_ensure(model_version=current, dataset_version=dataset_version, center=center,
                                    device=device)
-    boot = paired_bootstrap_ap50_difference(gt=gt, predictions_a=_predictions(ev_a), predictions_b=_predictions(ev_b),
-                                            class_name=TARGET_CLASS, n_boot=GATE_BOOTSTRAP_DRAWS, seed=0)
-    ap_a, ap_b = class_ap(ev_a.metrics), class_ap(ev_b.metrics)
-    classes = []
-    for name in CLASS_NAMES:
-        a, b = ap_a[name], ap_b[name]
-        drop = None if a is None or b is None else a - b
-        classes.append({"class_name": name, "ap_current": a, "ap_candidate": b, "drop": drop,
-                        "ok": drop is None or drop <= GATE_MAX_CLASS_AP_DROP})
-    reasons = []
-    if not boot["low"] > GATE_MIN_DIFFERENCE:
-        reasons.append("rs_ap50_worse")
-    if not all(c["ok"] for c in classes):
-        reasons.append("class_ap_drop")
+    outcome = promotion_comparison(gt=gt, predictions_current=_predictions(ev_a),
+                                   predictions_candidate=_predictions(ev_b), class_names=list(CLASS_NAMES),
+                                   target_class=TARGET_CLASS, min_difference=GATE_MIN_DIFFERENCE,
+                                   max_class_drop=GATE_MAX_CLASS_AP_DROP, n_boot=GATE_BOOTSTRAP_DRAWS, seed=0)
+    boot = outcome["bootstrap"]
+    classes = [{"class_name": name, "ap_current": row["a"], "ap_candidate": row["b"], "drop": row["drop"],
+                "ok": row["drop"] is None or row["drop"] <= GATE_MAX_CLASS_AP_DROP + 1e-12}
+               for name, row in outcome["per_class"]["per_class"].items()]
     return {
-        "passed": not reasons, "reasons": reasons, "n_images": ev_b.n_images,
-        "center": str(center.pk), "dataset_version": str(dataset_version.pk),
-        "current": str(current.pk), "candidate": str(candidate.pk),
-        "rs_ap50": {k: float(boot[k]) for k in ("ap50_a", "ap50_b", "difference", "low", "high")},
-        "rule": {"min_difference": GATE_MIN_DIFFERENCE, "max_class_ap_drop": GATE_MAX_CLASS_AP_DROP,
-                 "bootstrap_draws": GATE_BOOTSTRAP_DRAWS},
+        **base, "passed": bool(outcome["passes"]), "reasons": outcome["reasons"],
+        "rs_ap50": {k: boot[k] for k in ("ap50_a", "ap50_b", "difference", "low", "high")},
         "classes": classes, "current_metrics": ev_a.metrics, "candidate_metrics": ev_b.metrics,
     }

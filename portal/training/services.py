@@ -12,7 +12,6 @@ restores that folder from storage when it is missing and the engine resumes from
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -33,7 +32,7 @@ from portal.centers.access import user_may
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
 from portal.datasets.models import DatasetVersion
-from portal.datasets.services import dataset_version_coco
+from portal.datasets.services import dataset_version_coco, dataset_version_materialise
 from portal.jobs.models import JobStatus
 from portal.jobs.services import Heartbeat, worker_identity, worker_is_dead
 from portal.mlmodels.models import ModelVersion
@@ -258,9 +257,12 @@ class CheckpointMirror:
     def sync(self, *, initial: bool = False) -> None:
         if not self.output_dir.is_dir():
             return
-        for entry in os.scandir(self.output_dir):
+        present = set()
+        # the pointer file last and rotated files deleted after, so storage always holds a complete resume
+        for entry in sorted(os.scandir(self.output_dir), key=lambda e: (e.name == "last_checkpoint", e.name)):
             if not entry.is_file() or entry.name.startswith("."):
                 continue
+            present.add(entry.name)
             mtime = entry.stat().st_mtime
             if self.seen.get(entry.name) == mtime:
                 continue
@@ -273,6 +275,10 @@ class CheckpointMirror:
             if default_storage.exists(name):
                 default_storage.delete(name)
             default_storage.save(name, ContentFile(data))
+        for gone in set(self.seen) - present:  # old checkpoints the engine rotated out
+            self.seen.pop(gone)
+            if not initial:
+                default_storage.delete(f"{self.prefix}/{gone}")
 
     def drop(self) -> None:
         try:
@@ -288,28 +294,6 @@ def _split_coco(coco: dict, *, split: str, center_id=None) -> dict:
     images = [i for i in coco["images"] if i["split"] == split and (center_id is None or i["center"] == str(center_id))]
     ids = {i["id"] for i in images}
     return {**coco, "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in ids]}
-
-
-def _materialise(*, version: DatasetVersion, coco: dict, root: Path) -> Path:
-    """Write the split's images (from storage, sha256-checked) and its COCO file under ``root``."""
-    import hashlib
-
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    for image in coco["images"]:
-        target = root / image["file_name"]
-        if target.is_file():
-            continue
-        with default_storage.open(f"{version.storage_prefix}/{image['file_name']}", "rb") as handle:
-            data = handle.read()
-        if hashlib.sha256(data).hexdigest() != image["sha256"]:
-            raise Conflict(_("A dataset image does not match its manifest (altered)."),
-                           extra={"file": image["file_name"]})
-        tmp = target.with_suffix(".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    path = root / "train.json"
-    path.write_text(json.dumps(coco))
-    return path
 
 
 def _finetune_options(options: dict, device: str):
@@ -365,8 +349,8 @@ def training_job_run(*, job_id, worker_id: str | None = None, device: str | None
             restored = mirror.restore()
             TrainingJob.objects.filter(pk=job.pk).update(stage="training")
             coco = dataset_version_coco(job.dataset_version)
-            train_json = _materialise(version=job.dataset_version, coco=_split_coco(coco, split="train"),
-                                      root=root / "data")
+            train_json = dataset_version_materialise(version=job.dataset_version,
+                                                     coco=_split_coco(coco, split="train"), root=root / "data")
 
             def should_stop() -> bool:
                 return heartbeat.lost or TrainingJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
@@ -411,7 +395,6 @@ def training_job_run(*, job_id, worker_id: str | None = None, device: str | None
 def _register_candidate(*, job: TrainingJob, result, root: Path) -> ModelVersion:
     """Bundle the trained weights and register them as a model version of the job's center (not active)."""
     from inference.engine.finetune import finetune_bundle
-
     from portal.mlmodels.services import model_register_bundle
 
     version = job.dataset_version
