@@ -410,9 +410,9 @@ def _register_candidate(*, job: TrainingJob, result, root: Path) -> ModelVersion
                            version=f"{timezone.localdate():%Y%m%d}-{str(job.pk)[:8]}",
                            metrics={"training_summary": summary})
     model_version = model_register_bundle(path=path, center=job.center, user=None, activate=False)
-    if not model_version.training_summary:
-        ModelVersion.objects.filter(pk=model_version.pk).update(training_summary=summary)
-        model_version.training_summary = summary
+    merged = {**(model_version.training_summary or {}), **summary}  # the engine's data summary + the portal's
+    ModelVersion.objects.filter(pk=model_version.pk).update(training_summary=merged)
+    model_version.training_summary = merged
     return model_version
 
 
