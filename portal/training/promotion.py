@@ -92,7 +92,8 @@ def rollback_target(*, center: Center) -> ModelPromotion | None:
     if current is None:
         return None
     return (ModelPromotion.objects.select_related("previous_model_version")
-            .filter(center=center, model_version=current, previous_model_version__isnull=False).first())
+            .filter(center=center, kind=PromotionKind.PROMOTE, model_version=current,
+                    previous_model_version__isnull=False).first())
 
 
 def model_rollback(*, user, center: Center, password: str, request=None) -> ModelPromotion:
