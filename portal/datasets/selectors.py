@@ -26,3 +26,8 @@ def training_sessions(*, user) -> QuerySet[ImageSession]:
 def training_use_of(session: ImageSession) -> SessionTrainingUse | None:
     """The session's training use row, or None (not for training)."""
     return SessionTrainingUse.objects.filter(session=session).first()
+
+
+def center_ids_managed(user) -> list:
+    """Centers where ``user`` manages datasets."""
+    return center_ids_for(user, Action.DATASETS_MANAGE)
