@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.centers.access import IsCenterMember, access_center
+from portal.centers.access import IsCenterMember, access_center, access_centers
 from portal.centers.policy import Action
 from portal.core.pagination import Pagination
 from portal.core.serializers import JsonInputSerializer
@@ -90,6 +90,7 @@ class DatasetListApi(APIView):
 
     @extend_schema(responses=DatasetVersionOutput(many=True))
     def get(self, request):
+        access_centers(user=request.user, action=Action.DATASETS_READ)
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.dataset_version_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(DatasetVersionOutput(page, many=True).data)

@@ -7,6 +7,7 @@ from portal.centers.access import center_ids_for
 from portal.centers.policy import Action
 from portal.datasets.models import DatasetVersion, SessionTrainingUse
 from portal.imaging.models import ImageSession
+from portal.imaging.selectors import user_is_blinded
 
 
 def dataset_version_list(*, user) -> QuerySet[DatasetVersion]:
@@ -14,6 +15,8 @@ def dataset_version_list(*, user) -> QuerySet[DatasetVersion]:
     qs = DatasetVersion.objects.select_related("line", "center").order_by("-created_at")
     if getattr(user, "is_superuser", False):
         return qs
+    if user_is_blinded(user):
+        return qs.none()
     return qs.filter(center_id__in=center_ids_for(user, Action.DATASETS_READ))
 
 

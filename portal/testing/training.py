@@ -99,3 +99,29 @@ def review_image(center_cast, image, dets, false_positive, *, mistakes: bool = T
                                polygon=[[w - 14, w - 14], [w - 4, w - 14], [w - 4, w - 4], [w - 14, w - 4]])
         done["drawn"] += 1
     return done
+
+
+def build_training_world(cast, center_cast) -> dict:
+    """For the access matrix: the job world of ``portal.testing.jobs`` plus a reviewed synthetic session
+    released for training, a dataset version of it (one patient: all train, no held-out images), a
+    queued training job and a finished one whose candidate is a registry row without files."""
+    from portal.datasets.services import dataset_version_create, training_use_set
+    from portal.jobs.models import JobStatus
+    from portal.testing.jobs import build_job_world, make_model_version
+    from portal.training.models import TrainingJob
+
+    world = build_job_world(cast, center_cast)
+    session = make_session_for(center_cast)
+    image, dets, fp = make_synthetic_image(session, seed=7)
+    review_image(center_cast, image, dets, fp, mistakes=False)
+    training_use_set(user=center_cast.admin, session=session, consent=True)
+    version = dataset_version_create(user=center_cast.admin, center=center_cast.center, name="matrix",
+                                     sessions=[session])
+    candidate = make_model_version(center=center_cast.center, name="candidate")
+    queued = TrainingJob.objects.create(center=center_cast.center, dataset_version=version, status=JobStatus.QUEUED,
+                                        options={"iterations": 2}, max_iter=2)
+    done = TrainingJob.objects.create(center=center_cast.center, dataset_version=version,
+                                      status=JobStatus.SUCCEEDED, options={"iterations": 2}, max_iter=2,
+                                      iteration=2, candidate=candidate)
+    return {**world, "training_session": session, "training_image": image, "dataset_version": version,
+            "queued_training_job": queued, "training_job": done, "candidate": candidate}

@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.centers.access import IsCenterMember, access_center
+from portal.centers.access import IsCenterMember, access_center, access_centers
 from portal.centers.policy import Action
 from portal.core.pagination import Pagination
 from portal.core.serializers import JsonInputSerializer
@@ -59,6 +59,7 @@ class TrainingJobListApi(APIView):
 
     @extend_schema(responses=TrainingJobOutput(many=True))
     def get(self, request):
+        access_centers(user=request.user, action=Action.TRAINING_READ)
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.training_job_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(TrainingJobOutput(page, many=True).data)
