@@ -247,7 +247,9 @@ def _build_files(*, version: DatasetVersion, line: DatasetLine, built: dict, ses
     images = built["images"]
     patient_images = Counter(image.session.patient.code for image, _ in images)
     frozen = None if not line.versions.exists() else list(line.test_patient_codes)
-    splits = patient_splits(patient_images=dict(patient_images), frozen_test=frozen, seed=SPLIT_SEED)
+    centers = {image.session.patient.code: str(image.center_id) for image, _ in images}
+    splits = patient_splits(patient_images=dict(patient_images), frozen_test=frozen, seed=SPLIT_SEED,
+                            patient_groups=centers)
     category_id = {n: k + 1 for k, n in enumerate(CLASS_NAMES)}
     files, coco_images, annotations = [], [], []
     per_class_source: dict = defaultdict(Counter)
@@ -297,7 +299,8 @@ def _build_files(*, version: DatasetVersion, line: DatasetLine, built: dict, ses
         "files": [*files, {"name": "annotations.json", "sha256": _sha256(coco_bytes), "bytes": len(coco_bytes)}],
         "annotations_sha256": _sha256(coco_bytes),
         "test_patients": sorted(c for c, s in splits.items() if s == "test"),
-        "split_rule": "by patient; the test patients of version 1 stay in test for the whole line",
+        "split_rule": ("by patient, test patients chosen per center; the test patients of version 1 stay in test "
+                   "for the whole line"),
         "label_rule": LABEL_RULE, "counts": counts, "sessions": sorted(str(s.pk) for s in sessions),
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()

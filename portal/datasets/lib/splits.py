@@ -14,34 +14,43 @@ from inference.data.split import DEFAULT_FRACTIONS, split_records
 TRAIN_VAL_FRACTIONS = {"train": DEFAULT_FRACTIONS["train"], "val": DEFAULT_FRACTIONS["val"]}
 
 
-def patient_splits(*, patient_images: dict[str, int], frozen_test: Sequence[str] | None,
-                   seed: int = 0) -> dict[str, str]:
+def patient_splits(*, patient_images: dict[str, int], frozen_test: Sequence[str] | None, seed: int = 0,
+                   patient_groups: dict[str, str] | None = None) -> dict[str, str]:
     """Map each patient code to ``train``, ``val`` or ``test``.
 
-    ``patient_images``: patient code -> number of images (sizes guide the split). ``frozen_test``:
-    the line's test patients, or None for a line's first version (then test patients are chosen here,
-    at least one when there are three patients or more).
+    ``patient_images``: patient code -> number of images (sizes guide the split). ``frozen_test``: the
+    line's test patients, or None for a line's first version: then test patients are chosen here, within
+    each group of ``patient_groups`` (patient -> center) separately, so that every pooled center has
+    held-out images of its own (at least one test patient in a group of three patients or more).
     """
-    records = [{"image_id": k, "patient_id": code} for code, n in sorted(patient_images.items())
-               for k in range(n)]
     out: dict[str, str] = {}
     if frozen_test is None:
-        parts = split_records(records, DEFAULT_FRACTIONS, seed=seed)
-        for name, rows in parts.items():
-            for row in rows:
-                out[row["patient_id"]] = name
-        if len(patient_images) >= 3 and "test" not in out.values():
-            _move_smallest(out, patient_images, to="test")
+        groups: dict[str, dict[str, int]] = {}
+        for code, n in patient_images.items():
+            groups.setdefault((patient_groups or {}).get(code, ""), {})[code] = n
+        for _, members in sorted(groups.items()):
+            part: dict[str, str] = {}
+            for name, rows in split_records(_records(members), DEFAULT_FRACTIONS, seed=seed).items():
+                for row in rows:
+                    part[row["patient_id"]] = name
+            if len(members) >= 3 and "test" not in part.values():
+                _move_smallest(part, members, to="test")
+            out.update(part)
         return out
     test = set(frozen_test)
-    rest = [r for r in records if r["patient_id"] not in test]
     for code in patient_images:
         if code in test:
             out[code] = "test"
-    for name, rows in split_records(rest, TRAIN_VAL_FRACTIONS, seed=seed).items():
+    rest = {code: n for code, n in patient_images.items() if code not in test}
+    for name, rows in split_records(_records(rest), TRAIN_VAL_FRACTIONS, seed=seed).items():
         for row in rows:
             out[row["patient_id"]] = name
     return out
+
+
+def _records(patient_images: dict[str, int]) -> list[dict]:
+    return [{"image_id": f"{code}:{k}", "patient_id": code} for code, n in sorted(patient_images.items())
+            for k in range(n)]
 
 
 def _move_smallest(out: dict[str, str], sizes: dict[str, int], *, to: str) -> None:
