@@ -69,13 +69,18 @@ def _frame(title: str, x_label: str, y_label: str) -> list[str]:
 def pr_curves_svg(pr_curves: dict, *, title: str, x_label: str, y_label: str) -> SafeString:
     """Precision against recall per class (IoU 0.5), one coloured line each."""
     parts = _frame(title, x_label, y_label)
+    legend = []
     for name, curve in (pr_curves or {}).items():
         points = [(r, p) for r, p in zip(curve.get("recall", []), curve.get("precision", [])) if p is not None]
-        if not points:
+        if not points or max(p for _, p in points) <= 0:  # a class without ground truth or detections
             continue
         color = CLASS_COLORS.get(name, "#333")
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
                      f'points="{" ".join(_xy(r, p) for r, p in points)}"><title>{escape(name)}</title></polyline>')
+        legend.append((name, color))
+    for k, (name, color) in enumerate(legend):
+        parts.append(f'<text x="{PAD + 4}" y="{H - PAD - 6 - 10 * k}" font-size="8" fill="{color}">'
+                     f'{escape(name.replace("_", " "))}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

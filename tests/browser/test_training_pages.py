@@ -71,7 +71,10 @@ def test_training_progress_model_card_gate_promotion_and_rollback(live_server, t
         browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: errors.append(m.text)
+                if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+                if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
         login(page, base, cast.a.admin.username, PASSWORD)
 
         # live progress: polled iteration, ETA and the loss plot follow the job; cancel
