@@ -15,7 +15,6 @@ from portal.core.serializers import JsonInputSerializer
 from portal.datasets import selectors, services
 from portal.datasets.access import access_dataset_version
 from portal.imaging.access import access_session
-from portal.review.classes import CLASS_NAMES
 
 
 class TrainingUseOutput(serializers.Serializer):
@@ -40,8 +39,9 @@ class SessionTrainingUseApi(APIView):
     class TrainingUseInputSerializer(JsonInputSerializer):
         consent = serializers.BooleanField()
         sorted_population = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-        sorted_class = serializers.ChoiceField(choices=[("", "")] + [(c, c) for c in CLASS_NAMES], required=False,
-                                               default="")
+        sorted_class = serializers.CharField(required=False, allow_blank=True, max_length=50, default="",
+                                             help_text="Class of the sorted population (one of the six); empty: "
+                                                       "not a sorted population.")
         purity_percent = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=100,
                                                 default=None)
 

@@ -2,6 +2,7 @@
 promotion and rollback, re-analysis."""
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -137,7 +138,7 @@ class ModelCardApi(APIView):
 
     permission_classes = [IsCenterMember]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, model_version_id):
         model_version = access_candidate(user=request.user, id=model_version_id)
         return Response(model_card(model_version))
@@ -152,7 +153,7 @@ class ModelGateApi(APIView):
 
     permission_classes = [IsCenterMember]
 
-    @extend_schema(parameters=[GateQuerySerializer], responses=serializers.DictField())
+    @extend_schema(parameters=[GateQuerySerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request, model_version_id):
         query = GateQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
