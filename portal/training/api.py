@@ -41,22 +41,24 @@ class TrainingJobOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class TrainingOptionsInput(JsonInputSerializer):
+    iterations = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+    base_lr = serializers.FloatField(required=False, min_value=1e-6, max_value=1.0)
+    image_scale = serializers.IntegerField(required=False, min_value=0, max_value=2048,
+                                           help_text="Short edge in px while training; 0: the engine's default.")
+    checkpoint_period = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+
+
 class TrainingJobListApi(APIView):
     """Training jobs of the user's centers; POST starts one (center admins)."""
 
     permission_classes = [IsCenterMember]
 
-    class TrainingOptionsSerializer(JsonInputSerializer):
-        iterations = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
-        base_lr = serializers.FloatField(required=False, min_value=1e-6, max_value=1.0)
-        image_scale = serializers.IntegerField(required=False, min_value=0, max_value=2048)
-        checkpoint_period = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
-
     class TrainingJobCreateInputSerializer(JsonInputSerializer):
         dataset_version_id = serializers.UUIDField()
         base_model_id = serializers.UUIDField(required=False, allow_null=True,
                                               help_text="A registered version to fine-tune; empty: from scratch.")
-        options = serializers.DictField(required=False, help_text="iterations, base_lr, image_scale, checkpoint_period")
+        options = TrainingOptionsInput(required=False, help_text="Defaults fit the CPU worker.")
 
     @extend_schema(responses=TrainingJobOutput(many=True))
     def get(self, request):
@@ -69,15 +71,15 @@ class TrainingJobListApi(APIView):
     def post(self, request):
         data = self.TrainingJobCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        options = self.TrainingOptionsSerializer(data=data.validated_data.get("options") or {})
-        options.is_valid(raise_exception=True)
+        raw = request.data.get("options") if isinstance(request.data.get("options"), dict) else {}
+        options = {**raw, **(data.validated_data.get("options") or {})}  # unknown names: refused by the service
         version = access_dataset_version(user=request.user, id=data.validated_data["dataset_version_id"],
                                          action=Action.TRAINING_RUN)
         base = None
         if data.validated_data.get("base_model_id"):
             base = access_model_version(user=request.user, id=data.validated_data["base_model_id"])
         job = services.training_job_create(user=request.user, dataset_version=version, base_model=base,
-                                           options=dict(options.validated_data), request=request)
+                                           options=options, request=request)
         return Response(TrainingJobOutput(job).data, status=status.HTTP_201_CREATED)
 
 
