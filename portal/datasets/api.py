@@ -71,11 +71,13 @@ class DatasetVersionOutput(serializers.Serializer):
 
 
 class DatasetVersionDetailOutput(DatasetVersionOutput):
-    manifest = serializers.SerializerMethodField()
+    manifest = serializers.DictField(source="manifest_for_user", help_text="Without the per-file list (the zip export carries it) and "
+                                               "without other pooled centers' patients and sessions.")
 
-    def get_manifest(self, version) -> dict:
-        """The manifest without the per-file list (the zip export carries it)."""
-        return {k: v for k, v in version.manifest.items() if k != "files"}
+
+def _detail(user, version) -> dict:
+    version.manifest_for_user = services.manifest_visible(user=user, version=version)
+    return DatasetVersionDetailOutput(version).data
 
 
 class DatasetListApi(APIView):
@@ -104,7 +106,7 @@ class DatasetListApi(APIView):
                     for i in dict.fromkeys(data.validated_data["session_ids"])]
         version = services.dataset_version_create(user=request.user, center=center, name=data.validated_data["name"],
                                                   sessions=sessions, request=request)
-        return Response(DatasetVersionDetailOutput(version).data, status=status.HTTP_201_CREATED)
+        return Response(_detail(request.user, version), status=status.HTTP_201_CREATED)
 
 
 class DatasetDetailApi(APIView):
@@ -114,8 +116,7 @@ class DatasetDetailApi(APIView):
 
     @extend_schema(responses=DatasetVersionDetailOutput)
     def get(self, request, dataset_version_id):
-        return Response(DatasetVersionDetailOutput(access_dataset_version(user=request.user,
-                                                                          id=dataset_version_id)).data)
+        return Response(_detail(request.user, access_dataset_version(user=request.user, id=dataset_version_id)))
 
 
 class DatasetExportApi(APIView):

@@ -301,7 +301,10 @@ def _build_files(*, version: DatasetVersion, line: DatasetLine, built: dict, ses
         "test_patients": sorted(c for c, s in splits.items() if s == "test"),
         "split_rule": ("by patient, test patients chosen per center; the test patients of version 1 stay in test "
                    "for the whole line"),
-        "label_rule": LABEL_RULE, "counts": counts, "sessions": sorted(str(s.pk) for s in sessions),
+        "label_rule": LABEL_RULE, "counts": counts,
+        "sessions_by_center": {c: sorted(str(s.pk) for s in sessions if str(s.center_id) == c)
+                               for c in counts["centers"]},
+        "patients": {code: {"center": centers[code], "split": splits[code]} for code in sorted(splits)},
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     _write(f"{version.storage_prefix}/manifest.json", manifest_bytes, written)
@@ -321,6 +324,29 @@ def dataset_version_coco(version: DatasetVersion) -> dict:
     return json.loads(data)
 
 
+def visible_center_ids(user) -> set[str] | None:
+    """Centers whose images and patients ``user`` may see in a dataset (None: all, for superusers)."""
+    from portal.centers.access import center_ids_for
+
+    if getattr(user, "is_superuser", False):
+        return None
+    return {str(c) for c in center_ids_for(user, Action.DATASETS_READ)}
+
+
+def manifest_visible(*, user, version: DatasetVersion) -> dict:
+    """The manifest without the file list, cut to what ``user`` may see: the test patients, patients and
+    sessions of other pooled centers are left out (their counts stay)."""
+    allowed = visible_center_ids(user)
+    manifest = {k: v for k, v in version.manifest.items() if k != "files"}
+    if allowed is None:
+        return manifest
+    patients = {c: p for c, p in manifest.get("patients", {}).items() if p["center"] in allowed}
+    return {**manifest, "patients": patients,
+            "test_patients": [c for c in manifest.get("test_patients", []) if c in patients],
+            "sessions_by_center": {c: ids for c, ids in manifest.get("sessions_by_center", {}).items()
+                                   if c in allowed}}
+
+
 def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -> bytes:
     """A zip of the version for ``user``: ``images/``, ``annotations.json`` and ``manifest.json``
     (audited).
@@ -331,17 +357,14 @@ def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -
     """
     import zipfile
 
-    from portal.centers.access import center_ids_for
-
-    allowed = {str(c) for c in center_ids_for(user, Action.DATASETS_READ)}
-    everything = getattr(user, "is_superuser", False)
+    allowed = visible_center_ids(user)
     coco = dataset_version_coco(version)
-    keep = [img for img in coco["images"] if everything or img["center"] in allowed]
+    keep = [img for img in coco["images"] if allowed is None or img["center"] in allowed]
     kept_ids = {img["id"] for img in keep}
     coco = {**coco, "images": keep, "annotations": [a for a in coco["annotations"] if a["image_id"] in kept_ids]}
     coco_bytes = json.dumps(coco, sort_keys=True).encode()
     names = {img["file_name"] for img in keep}
-    manifest = {**version.manifest,
+    manifest = {**manifest_visible(user=user, version=version),
                 "files": [f for f in version.manifest["files"] if f["name"] in names],
                 "stored_manifest_sha256": version.manifest_sha256,
                 "images_of_other_centers_left_out": len(version.manifest["files"]) - 1 - len(names)}

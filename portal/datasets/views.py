@@ -91,7 +91,8 @@ def detail(request, dataset_version_id):
     version = access_dataset_version(user=request.user, id=dataset_version_id)
     counts = version.counts
     return render(request, "datasets/detail.html", {
-        "version": version, "counts": counts, "manifest": version.manifest,
+        "version": version, "counts": counts,
+        "manifest": services.manifest_visible(user=request.user, version=version),
         "per_class_source": [(name, src.get("reviewed", 0), src.get("sorted-population", 0),
                               src.get("stain-confirmed", 0))
                              for name, src in sorted(counts.get("per_class_source", {}).items())],

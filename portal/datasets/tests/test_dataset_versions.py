@@ -136,6 +136,8 @@ def test_pooling_needs_each_centers_consent_and_the_export_hides_other_centers_i
     manifest = json.loads(archive.read("manifest.json"))
     assert {i["center"] for i in coco["images"]} == {str(cast.a.center.pk)}
     assert manifest["images_of_other_centers_left_out"] == 1
+    assert foreign.patient.code not in json.dumps(manifest) and str(foreign.pk) not in json.dumps(manifest)
+    assert own.patient.code in manifest["patients"]
     images = [n for n in archive.namelist() if n.startswith("images/")]
     assert len(images) == 1
     for entry in manifest["files"]:
