@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("portal.results.api_urls")),
     path("", include("portal.review.api_urls")),
     path("", include("portal.validation.api_urls")),
+    path("", include("portal.datasets.api_urls")),
+    path("", include("portal.training.api_urls")),
 ]

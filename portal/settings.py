@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "portal.jobs",
     "portal.review",
     "portal.validation",
+    "portal.datasets",
+    "portal.training",
 ]
 
 MIDDLEWARE = [
@@ -323,6 +325,9 @@ CELERY_TIMEZONE = "UTC"
 INFERENCE_QUEUE = env_str("INFERENCE_QUEUE", "cpu")  # "gpu" on GPU hosts
 INFERENCE_DEVICE = env_str("INFERENCE_DEVICE", "cpu")
 INFERENCE_AUTO_ON_UPLOAD = env_bool("INFERENCE_AUTO_ON_UPLOAD", True)
+TRAINING_QUEUE = env_str("TRAINING_QUEUE", "cpu")  # "gpu" on GPU hosts (portal/training)
+TRAINING_DEVICE = env_str("TRAINING_DEVICE", "cpu")
+TRAINING_WORK_DIR = Path(env_str("TRAINING_WORK_DIR", str(VAR_DIR / "training")))  # worker-local checkpoints
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_HEARTBEAT_TIMEOUT_SECONDS = env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 120)
 JOB_SWEEP_INTERVAL_SECONDS = env_int("JOB_SWEEP_INTERVAL_SECONDS", 30)
@@ -332,6 +337,8 @@ MODEL_STORE_PREFIX = "models"  # model bundles live in media storage under this 
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "workers.tasks.sweep_stale_jobs", "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},
+    "sweep-stale-training-jobs": {"task": "workers.tasks.sweep_stale_training_jobs",
+                                  "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

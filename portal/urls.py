@@ -22,6 +22,8 @@ urlpatterns = [
     path("jobs/", include("portal.jobs.urls")),
     path("review/", include("portal.review.urls")),
     path("validation/", include("portal.validation.urls")),
+    path("datasets/", include("portal.datasets.urls")),
+    path("training/", include("portal.training.urls")),
 ]
 
 handler404 = "portal.core.views.not_found"

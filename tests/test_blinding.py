@@ -403,3 +403,37 @@ def test_blinding_holds_when_the_validation_apps_selectors_raise(cast, client, m
         assert str(rs.pk) not in client.get("/api/v1/jobs/").content.decode()
     client.force_login(cast.a.reviewer)
     assert client.get(f"/api/v1/result-sets/{rs.pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", BLINDED_ROLES)
+def test_a_blinded_user_who_also_administers_sees_no_dataset_training_job_or_model_card(cast, client, role):
+    """Datasets hold reviewed model output and training pages show models and their scores: a validator or
+    stain technician of an open study who is also a center admin gets none of them while blinded."""
+    from portal.centers.services import membership_grant
+    from portal.datasets.models import DatasetLine, DatasetVersion
+    from portal.jobs.models import JobStatus
+    from portal.training.models import TrainingJob
+
+    study = vt.make_open_study(cast, cast.a)
+    mv = study.model_version
+    line = DatasetLine.objects.create(center=cast.a.center, name="blind", created_by=cast.a.admin)
+    version = DatasetVersion.objects.create(line=line, center=cast.a.center, number=1, storage_prefix="x", manifest={},
+                                            manifest_sha256="0" * 64, created_by=cast.a.admin)
+    job = TrainingJob.objects.create(center=cast.a.center, dataset_version=version, status=JobStatus.SUCCEEDED,
+                                     candidate=mv)
+    user = getattr(cast.a, role)
+    membership_grant(user=user, center=cast.a.center, role="center_admin")
+    client.force_login(user)
+    for path in (f"/api/v1/datasets/{version.pk}/", f"/api/v1/datasets/{version.pk}/coco.zip",
+                 f"/api/v1/training/jobs/{job.pk}/", f"/api/v1/training/jobs/{job.pk}/progress/",
+                 f"/api/v1/models/{mv.pk}/card/", reverse("training:model-card", kwargs={"model_version_id": mv.pk}),
+                 reverse("training:job-detail", kwargs={"training_job_id": job.pk}),
+                 reverse("datasets:detail", kwargs={"dataset_version_id": version.pk}), reverse("training:index")):
+        response = client.get(path)
+        assert response.status_code == 404, path
+    for path in ("/api/v1/datasets/", "/api/v1/training/jobs/"):
+        body = client.get(path).content.decode()
+        assert str(version.pk) not in body and str(job.pk) not in body and mv.name not in body
+    client.force_login(cast.a.admin)
+    assert client.get(f"/api/v1/training/jobs/{job.pk}/").status_code == 200

@@ -246,6 +246,33 @@ def _audit_events(cast, n):
     return reverse("audit:event-list"), ids
 
 
+def _dataset_versions(cast, n):
+    """Dataset version rows (no files: the lists show metadata only)."""
+    from portal.datasets.models import DatasetLine, DatasetVersion
+
+    line = DatasetLine.objects.create(center=cast.a.center, name=f"q-{uuid.uuid4().hex[:8]}", created_by=cast.a.admin)
+    rows = [DatasetVersion.objects.create(line=line, center=cast.a.center, number=k + 1, storage_prefix=f"q/{k}",
+                                          manifest={}, manifest_sha256="0" * 64, created_by=cast.a.admin,
+                                          counts={"images": 1, "instances": 2,
+                                                  "images_per_split": {"train": 1, "val": 0, "test": 0}})
+            for k in range(n)]
+    return None, [str(v.pk) for v in rows]
+
+
+def _training_jobs(cast, n):
+    from portal.datasets.models import DatasetVersion
+    from portal.testing.jobs import make_model_version
+    from portal.training.models import TrainingJob
+
+    _, ids = _dataset_versions(cast, 1)
+    version = DatasetVersion.objects.get(pk=ids[0])
+    jobs = [TrainingJob.objects.create(center=cast.a.center, dataset_version=version, max_iter=5,
+                                       base_model=make_model_version(center=cast.a.center),
+                                       candidate=make_model_version(center=cast.a.center))
+            for _ in range(n)]
+    return None, [str(j.pk) for j in jobs]
+
+
 def _at(name, make, key="pk"):
     """A factory of a per-object list: ``make`` returns (container, ids); the URL names the container."""
     def build(cast, n):
@@ -306,6 +333,12 @@ CASES = [
     ListCase("validation:index", "validator", _top("validation:index", _open_studies), 13, label="validator"),
     ListCase("validation:index", "stain", _top("validation:index", _open_studies), 14, label="stain"),
     ListCase("audit:event-list", "auditor", _audit_events, 16),
+    # datasets and training (issue 17), as measured (HTML pages +1 for the nav's unread count): the training page adds a constant per managed center
+    # (active model, rollback target, last promotions) and the start form's registry and session lists
+    ListCase("api-datasets", "reviewer", _top("api-datasets", _dataset_versions), 12),
+    ListCase("api-training-jobs", "reviewer", _top("api-training-jobs", _training_jobs), 13),
+    ListCase("datasets:index", "admin", _top("datasets:index", _dataset_versions), 16),
+    ListCase("training:index", "admin", _top("training:index", _training_jobs), 30),
 ]
 
 

@@ -20,10 +20,11 @@ def _loop(interval: float) -> None:
     from django.db import connection
 
     from portal.jobs.services import jobs_sweep_stale
+    from portal.training.services import training_jobs_sweep_stale
 
     while not _stop.wait(interval):
         try:
-            outcome = jobs_sweep_stale()
+            outcome = {**jobs_sweep_stale(), **{f"training_{k}": v for k, v in training_jobs_sweep_stale().items()}}
             if any(outcome.values()):
                 log.warning("sweeper: %s", outcome)
         except Exception:  # the database or broker briefly away: next round

@@ -22,6 +22,22 @@ def run_inference_job(job_id: str) -> str:
     return job_run(job_id=job_id)
 
 
+@app.task(name="workers.tasks.run_training_job", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_training_job(job_id: str) -> str:
+    """Train (or resume) training job ``job_id``; the database and its checkpoints say where it stands."""
+    from portal.training.services import training_job_run
+
+    return training_job_run(job_id=job_id)
+
+
+@app.task(name="workers.tasks.sweep_stale_training_jobs", ignore_result=True)
+def sweep_stale_training_jobs() -> dict:
+    """Periodic (beat): re-queue training jobs whose worker died (they resume from their checkpoint)."""
+    from portal.training.services import training_jobs_sweep_stale
+
+    return training_jobs_sweep_stale()
+
+
 @app.task(name="workers.tasks.sweep_stale_jobs", ignore_result=True)
 def sweep_stale_jobs() -> dict:
     """Periodic (beat): re-queue jobs whose worker died, re-send messages a broker lost."""

@@ -47,7 +47,10 @@ class Trainer:
     ``(i + 1) % checkpoint_period == 0`` (not at the last one), and ``model_final.pth`` at the end;
     each holds ``iteration = i``, so :meth:`resume` continues at ``i + 1``. Checkpoints hold plain data only
     and are read back with ``weights_only=True``. ``execution``: how the model runs here, applied once
-    (default ``ExecutionPolicy.for_training(device)``).
+    (default ``ExecutionPolicy.for_training(device)``). ``on_step(done, losses, seconds_per_iter)`` is
+    called after every iteration; ``should_stop()`` is polled after every iteration and, when it says
+    True before the last one, a checkpoint of that iteration is written (so :meth:`resume` continues
+    there), no ``model_final.pth``, and :attr:`stopped` is set.
     """
 
     def __init__(self, model: nn.Module, data: Iterable, optimizer: torch.optim.Optimizer, *, max_iter: int,
@@ -55,7 +58,9 @@ class Trainer:
                  output_dir: str | None = None, checkpoint_period: int = 0, max_to_keep: int = 2,
                  amp: bool = False, log_period: int = 20, progress: bool | None = None,
                  log: Callable[[str], None] | None = None, extra_state: dict | None = None,
-                 execution: ExecutionPolicy | None = None):
+                 execution: ExecutionPolicy | None = None,
+                 on_step: Callable[[int, dict[str, float], float], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None, step_seed: int | None = None):
         self.model, self.data, self.optimizer, self.scheduler = model, data, optimizer, scheduler
         self.max_iter, self.clipper = int(max_iter), clipper
         self.device = next(model.parameters()).device
@@ -74,6 +79,13 @@ class Trainer:
         self.history: list[dict] = []          # one entry per log period
         self.loss_history: list[float] = []    # total loss per iteration (this run)
         self.iter_times: list[float] = []
+        # on_step(iterations done, this step's losses, median seconds per iteration) after each step;
+        # should_stop() polled after each step: True saves a checkpoint there and ends the run early
+        self.on_step, self.should_stop = on_step, should_stop
+        self.stopped = False
+        # step_seed: torch's RNG (proposal sampling, ...) is seeded from (step_seed, iteration) before
+        # each step, so a resumed run draws what an uninterrupted one would have
+        self.step_seed = step_seed
 
     # -- resume ---------------------------------------------------------------------------------
     def resume(self) -> int:
@@ -130,6 +142,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 batch = next(data_iter)
                 t1 = time.perf_counter()
+                if self.step_seed is not None:
+                    torch.manual_seed((int(self.step_seed) * 1_000_003 + it) % (2**63))
                 values = self.run_step(batch)
                 lr = self.optimizer.param_groups[0]["lr"]
                 if self.scheduler is not None:
@@ -156,21 +170,31 @@ class Trainer:
                     losses_txt = "  ".join(f"{k}: {w.median:.4g}" for k, w in windows.items())
                     write(f"eta: {eta}  iter: {done}/{self.max_iter}  {losses_txt}  time: {t_window.median:.3f} s/it  "
                           f"data_time: {d_window.median:.3f}  lr: {lr:.4g}")
+                if self.on_step is not None:
+                    self.on_step(done, values, t_window.median)
+                if done < self.max_iter and self.should_stop is not None and self.should_stop():
+                    if self.checkpointer is not None:
+                        self.checkpointer.save(f"model_{self.iter:07d}", self.iter, **self.extra_state)
+                    write(f"stopped at iteration {done} of {self.max_iter}")
+                    self.stopped = True
+                    break
                 if self.checkpointer is not None and self.checkpoint_period > 0 and done % self.checkpoint_period == 0 \
                         and done < self.max_iter:
                     self.checkpointer.save(f"model_{self.iter:07d}", self.iter, **self.extra_state)
-            self.iter = self.max_iter
+            else:
+                self.iter = self.max_iter
         finally:
             if bar is not None:
                 bar.close()
             if metrics_file:
                 metrics_file.close()
         final = None
-        if self.checkpointer is not None and self.max_iter > 0:
+        if self.checkpointer is not None and self.max_iter > 0 and not self.stopped:
             final = self.checkpointer.save("model_final", self.max_iter - 1, **self.extra_state)
         total = time.perf_counter() - t_start
         steady = self.iter_times[min(5, len(self.iter_times) // 4):]
         return {"iterations": self.max_iter, "start_iter": self.start_iter, "seconds": total,
+                "iterations_done": self.iter + 1 if self.stopped else self.max_iter, "stopped": self.stopped,
                 "s_per_iter": (sum(steady) / len(steady)) if steady else math.nan,
                 "final_checkpoint": final,
                 "first_loss": self.loss_history[0] if self.loss_history else math.nan,

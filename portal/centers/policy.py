@@ -30,6 +30,11 @@ class Action(StrEnum):
     VALIDATION_STAIN = "validation.stain"  # enter stain results of the center's cells (blinded)
     VALIDATION_PICK = "validation.pick"  # pick comparator cells in draft studies
     VALIDATION_REPORT = "validation.report"  # read an unblinded study's report (administrators, its validators)
+    DATASETS_READ = "datasets.read"  # dataset versions, their manifests and COCO exports (own center's images)
+    DATASETS_MANAGE = "datasets.manage"  # training use (consent), sorted populations, new dataset versions
+    TRAINING_READ = "training.read"  # training jobs, model cards, promotion gates
+    TRAINING_RUN = "training.run"  # start and cancel training jobs, re-analyse sessions with a promoted model
+    MODELS_PROMOTE = "models.promote"  # promote a candidate (or roll back) with an e-signature
 
 
 A = Action
@@ -40,7 +45,7 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     }),
     Role.REVIEWER: frozenset({
         A.CENTER_READ, A.IMAGING_READ, A.RESULTS_READ, A.REVIEW_VIEW, A.REVIEW_DECIDE, A.REVIEW_EXPORT,
-        A.JOBS_READ, A.JOBS_RUN, A.MODELS_READ,
+        A.JOBS_READ, A.JOBS_RUN, A.MODELS_READ, A.DATASETS_READ, A.TRAINING_READ,
     }),
     # Validators and stain technicians work blinded to the model: no imaging pages, no registry, and
     # no model output of any session they are blinded from (``imaging.SessionBlinding``).
@@ -50,7 +55,8 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.CENTER_ADMIN: frozenset({
         A.CENTER_READ, A.IMAGING_READ, A.IMAGING_WRITE, A.RESULTS_READ, A.REVIEW_VIEW, A.REVIEW_DECIDE,
         A.REVIEW_ADJUDICATE, A.REVIEW_EXPORT, A.JOBS_READ, A.JOBS_RUN, A.MODELS_READ, A.MODELS_MANAGE,
-        A.VALIDATION_MANAGE, A.VALIDATION_PICK, A.VALIDATION_REPORT,
+        A.VALIDATION_MANAGE, A.VALIDATION_PICK, A.VALIDATION_REPORT, A.DATASETS_READ, A.DATASETS_MANAGE,
+        A.TRAINING_READ, A.TRAINING_RUN, A.MODELS_PROMOTE,
     }),
 }
 
@@ -58,6 +64,7 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 # they work with, only the operation is not theirs. For every other action the object stays hidden (404).
 REFUSED_OPENLY: frozenset[Action] = frozenset({
     A.REVIEW_VIEW, A.REVIEW_DECIDE, A.REVIEW_ADJUDICATE, A.REVIEW_EXPORT, A.JOBS_RUN, A.MODELS_MANAGE,
+    A.DATASETS_MANAGE, A.TRAINING_RUN, A.MODELS_PROMOTE,
 })
 
 # Actions that show what a model said about a session's cells: a user blinded from the session

@@ -12,6 +12,7 @@ _NAV_ACTIONS = {
     "imaging": Action.IMAGING_READ,
     "review": Action.REVIEW_VIEW,
     "models": Action.MODELS_READ,
+    "training": Action.MODELS_PROMOTE,  # one entry for center admins (datasets are linked from there)
 }
 
 

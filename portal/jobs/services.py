@@ -325,8 +325,9 @@ class Heartbeat:
     the runner stops before writing anything else.
     """
 
-    def __init__(self, job_id, worker_id: str, interval: float):
+    def __init__(self, job_id, worker_id: str, interval: float, *, model=None):
         self.job_id, self.worker_id, self.interval = job_id, worker_id, interval
+        self.model = model or InferenceJob  # another job model with the same status/worker_id/heartbeat_at fields
         self.image_id = None
         self.lost = False
         self._stop = threading.Event()
@@ -342,7 +343,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         now = timezone.now()
-        n = InferenceJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING, worker_id=self.worker_id).update(
+        n = self.model.objects.filter(pk=self.job_id, status=JobStatus.RUNNING, worker_id=self.worker_id).update(
             heartbeat_at=now)
         if not n:
             self.lost = True

@@ -31,6 +31,20 @@ PIXEL_NOTE = ("pixels are the 8-bit display rendering of each image (file_name);
               "more bits (bit_depth, e.g. 16) was windowed to 8 bits; the portal keeps the original")
 
 
+def detection_geometry(det: Detection, correction=None) -> tuple[list | dict, int, list]:
+    """A detection's final COCO ``(segmentation, area, bbox)``: the reviewer's correction that
+    ``FINAL_MASK_RULE`` picked (from ``final_masks_for``) where there is one, else a drawn instance's
+    polygon or a model instance's RLE."""
+    if correction is not None:
+        c = correction
+        return ({"size": list(c.mask_rle["size"]), "counts": c.mask_rle["counts"]}, c.area_px,
+                [c.x1, c.y1, c.x2 - c.x1, c.y2 - c.y1])
+    bbox = [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1]
+    if det.source == ResultSource.MANUAL and det.polygon:
+        return [[v for p in det.polygon for v in p]], det.area_px, bbox
+    return {"size": list(det.mask_rle["size"]), "counts": det.mask_rle["counts"]}, det.area_px, bbox
+
+
 def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRESHOLD_DEFAULT,
                 include_unreviewed: bool = False) -> dict:
     """A standard COCO instances dict of the sessions' finally accepted instances.
@@ -68,15 +82,7 @@ def coco_export(*, sessions: list[ImageSession], threshold: float = REVIEW_THRES
             call = calls[det.pk].call
             ann_id += 1
             fixed = finals.get(det.pk)
-            if fixed is not None:
-                segmentation = {"size": list(fixed.mask_rle["size"]), "counts": fixed.mask_rle["counts"]}
-                area, bbox = fixed.area_px, [fixed.x1, fixed.y1, fixed.x2 - fixed.x1, fixed.y2 - fixed.y1]
-            elif det.source == ResultSource.MANUAL and det.polygon:
-                segmentation = [[v for p in det.polygon for v in p]]
-                area, bbox = det.area_px, [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1]
-            else:
-                segmentation = {"size": list(det.mask_rle["size"]), "counts": det.mask_rle["counts"]}
-                area, bbox = det.area_px, [det.x1, det.y1, det.x2 - det.x1, det.y2 - det.y1]
+            segmentation, area, bbox = detection_geometry(det, fixed)
             annotations.append({
                 "id": ann_id, "image_id": k, "category_id": category_id[call.class_name],
                 "segmentation": segmentation, "area": area, "bbox": bbox, "iscrowd": 0,
