@@ -19,11 +19,13 @@ _stop = threading.Event()
 def _loop(interval: float) -> None:
     from django.db import connection
 
+    from portal.centers.rls import system_scope
     from portal.jobs.services import jobs_sweep_stale
 
     while not _stop.wait(interval):
         try:
-            outcome = jobs_sweep_stale()
+            with system_scope("sweeper"):
+                outcome = jobs_sweep_stale()
             if any(outcome.values()):
                 log.warning("sweeper: %s", outcome)
         except Exception:  # the database or broker briefly away: next round
