@@ -13,7 +13,6 @@ from django.db.models import QuerySet
 
 from portal.centers.access import absent_or_refused, access_refused, center_gate
 from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
-from portal.core.errors import NotFound
 from portal.imaging.models import Image, ImageSession, Patient
 from portal.imaging.selectors import session_is_blinded
 
