@@ -63,9 +63,11 @@ INSTALLED_APPS = [
     "portal.jobs",
     "portal.review",
     "portal.validation",
+    "portal.ops",
 ]
 
 MIDDLEWARE = [
+    "portal.ops.metrics.RequestMetricsMiddleware",
     "portal.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.core.middleware.ContentSecurityPolicyMiddleware",
@@ -314,6 +316,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "workers.tasks.sweep_stale_jobs", "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- operations (portal/ops) -----------------------------------------------------------------------
+# /metrics answers a scraper sending "Authorization: Bearer <METRICS_TOKEN>", or a signed-in superuser.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 
 # --- logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -22,6 +22,7 @@ urlpatterns = [
     path("jobs/", include("portal.jobs.urls")),
     path("review/", include("portal.review.urls")),
     path("validation/", include("portal.validation.urls")),
+    path("", include("portal.ops.urls")),
 ]
 
 handler404 = "portal.core.views.not_found"

@@ -3,7 +3,8 @@ from tests.access_matrix import GET, Route, statuses
 
 ROUTES = [
     Route(name="core:home", per_center=False, checks=[GET(own=statuses(200, anonymous=302))]),
-    Route(name="core:healthz", per_center=False, checks=[GET(own=statuses(200, anonymous=200))]),
+    Route(name="core:healthz", per_center=False, note="liveness: no login, no database",
+          checks=[GET(own=statuses(200, anonymous=200))]),
     Route(name="api-me", per_center=False, checks=[GET(own=statuses(200, anonymous=401))]),
     Route(name="api-schema", per_center=False, note="OpenAPI schema: signed-in users and tokens only",
           checks=[GET(own=statuses(200, anonymous=401))]),
