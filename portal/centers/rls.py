@@ -85,7 +85,9 @@ RLS_TABLES: dict[str, str] = {
 # Tables whose rows may belong to no center (site-wide models, the site default model): visible to all.
 RLS_NULL_CENTER_IS_SITE_WIDE = frozenset({"mlmodels_modelversion", "mlmodels_activemodel"})
 # The audit trail: readers of the whole trail (site auditors, system work) see every row; anyone may
-# append (a refused attempt is filed under the other center); a row is returned to whoever appended it.
+# append (a refused attempt is filed under the other center); a row is returned to whoever appended it
+# (INSERT ... RETURNING needs that). Site events (no center: logins, failed passwords) hold nothing of
+# a center and stay visible to the database session; who reads the trail is the access layer's rule.
 AUDIT_TABLE = "audit_auditevent"
 # Tables that link to a center but are not owned by one, each with the reason.
 RLS_EXEMPT: dict[str, str] = {
@@ -119,7 +121,7 @@ def rls_sql(existing: Iterable[str] | None = None) -> list[str]:
         f"""CREATE POLICY {POLICY_NAME} ON {AUDIT_TABLE} FOR SELECT USING (
             current_setting('app.audit_all', true) = 'on'
             OR current_setting('app.center_ids', true) = '{ALL_CENTERS}'
-            OR (center_id IS NOT NULL AND {VISIBLE_FUNCTION}(center_id))
+            OR center_id IS NULL OR {VISIBLE_FUNCTION}(center_id)
             OR actor_id::text = current_setting('app.user_id', true))""",
         "DROP POLICY IF EXISTS audit_append ON audit_auditevent",
         f"CREATE POLICY audit_append ON {AUDIT_TABLE} FOR INSERT WITH CHECK (true)",
