@@ -2,7 +2,7 @@
 exactly what DRF's field-by-field rendering of the declared fields gives."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework import serializers
@@ -22,7 +22,7 @@ def test_session_output_renders_like_drf(cast, storage):
     plain = make_session(cast.a)
     odd = make_session(cast.a, microscope="Zeiss ü", objective="63x", um_per_px=0.125, stage_flip_x=True,
                        stage_rotation=270, notes="two\nlines")
-    ImageSession.objects.filter(pk=odd.pk).update(frozen_at=datetime(2024, 6, 1, 8, 30, 5, 123456, tzinfo=timezone.utc),
+    ImageSession.objects.filter(pk=odd.pk).update(frozen_at=datetime(2024, 6, 1, 8, 30, 5, 123456, tzinfo=UTC),
                                                   frozen_reason="validation study opened")
     make_image(cast.a, session=odd, width=64, height=48)
     make_image(cast.a, session=odd, width=64, height=48)
