@@ -22,17 +22,19 @@ layer fails closed. Scopes are entered in code, in three ways only:
   for every command but ``runserver``), and the few reads that must see across centers (the center of
   a refused object, for its audit event). Request code never gets it by default: it has to name it.
 
-The settings are applied lazily (on the first query inside the scope, through an execute wrapper, and
-again after a reconnect) with ``set_config(..., false)`` on the session, restored when the scope ends.
+The settings are applied lazily with ``set_config(..., false)`` on the session, in one round trip (a
+request's centers are computed by the database in that same call), by an execute wrapper on the first
+query inside a scope, again after a reconnect or a rolled-back block that set them, and reset to nothing
+before the next query that runs outside any scope.
 Why not ``SET LOCAL``: Django runs in autocommit between atomic blocks, so a transaction-local setting
 would cover a single statement or atomic block and every other query of the request would run unscoped
-(and see nothing). The scope is re-applied on every new connection, and reset at the end of each request
-and task; do not put a transaction-pooling proxy (pgbouncer ``pool_mode=transaction``) in front of the
+(and see nothing). Do not put a transaction-pooling proxy (pgbouncer ``pool_mode=transaction``) in front of the
 app role (session pooling is fine).
 
 On SQLite (the embedded default) and when ``DATABASE_RLS`` is off, every function here is a no-op.
-``DATABASE_SCOPE_ROLE`` (optional) makes each scope also ``SET ROLE`` to a non-privileged role: the test
-suite uses it to run requests and tasks under RLS while its fixtures (as the owner) build the data.
+``DATABASE_SCOPE_ROLE`` (optional) makes each request and center scope also ``SET ROLE`` to a
+non-privileged role (system scopes keep the login role: ``migrate`` must work): the test suite uses it to
+run requests and tasks under RLS while its fixtures (as the owner) build the data.
 """
 from __future__ import annotations
 
@@ -199,6 +201,8 @@ class Scope:
     audit_all: bool = False
     user_id: str = ""
     resolve: Callable[[Scope], bool] | None = None  # returns True when it changed the scope
+    center_sql: str = ""  # a user's centers, computed by the database when the scope is written
+    system: bool = False  # system work keeps the login role (DATABASE_SCOPE_ROLE is for users' work)
     applied_to: int | None = field(default=None, compare=False)  # id() of the raw connection
     applied_in: tuple | None = field(default=None, compare=False)  # the atomic blocks it was applied in
 
@@ -226,18 +230,32 @@ def current_scope() -> Scope | None:
 
 
 def _raw_apply(connection, scope: Scope) -> None:
-    """Write ``scope`` into the session settings, on the raw connection (not logged, not wrapped)."""
+    """Write ``scope`` into the session settings in one round trip, on the raw connection (not logged, not
+    wrapped). A user's centers are computed by the database in the same call (``center_sql``, read in a
+    system scope that the next statement of the same call replaces)."""
+    from psycopg import sql
+
+    def literal(value: str) -> str:
+        return sql.Literal(value).as_string(connection.connection)
+
     role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
-    role_value = role if scope is not _UNSCOPED else "none"
+    if scope.center_sql:
+        prefix = f"SELECT set_config('app.center_ids', '{ALL_CENTERS}', false); "
+        centers = (f"coalesce((SELECT string_agg(DISTINCT c::text, ',') FROM ({scope.center_sql}) AS u(c) "
+                   f"WHERE c IS NOT NULL), '')")
+    else:
+        prefix, centers = "", literal(scope.center_ids or "")
+    settings_sql = (f"SELECT set_config('app.center_ids', {centers}, false), "
+                    f"set_config('app.audit_all', {literal('on' if scope.audit_all else 'off')}, false), "
+                    f"set_config('app.user_id', {literal(scope.user_id)}, false)")
+    if role:
+        switch = scope is not _UNSCOPED and not scope.system
+        settings_sql += f", set_config('role', {literal(role if switch else 'none')}, false)"
     with connection.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('app.center_ids', %s, false), set_config('app.audit_all', %s, false), "
-            "set_config('app.user_id', %s, false)" + (", set_config('role', %s, false)" if role else ""),
-            [scope.center_ids or "", "on" if scope.audit_all else "off", scope.user_id]
-            + ([role_value] if role else []),
-        )
+        cursor.execute((prefix + settings_sql).encode())  # no parameters: one simple-protocol round trip
     scope.applied_to = id(connection.connection)
     scope.applied_in = _transaction_state(connection) if connection.in_atomic_block else None
+    connection.rls_dirty = scope is not _UNSCOPED
 
 
 def _transaction_state(connection) -> tuple:
@@ -255,8 +273,14 @@ def _stale(connection, scope: Scope) -> bool:
 
 
 def _ensure_applied(connection) -> None:
+    """Before a query: the scope in force written to this connection (resolved first, for a request);
+    outside any scope, a connection a scope left behind reset to nothing."""
+    if _applying.get():
+        return
     scope = _current.get()
-    if scope is None or _applying.get():
+    if scope is None:
+        if getattr(connection, "rls_dirty", False) and connection.connection is not None:
+            _raw_apply(connection, _UNSCOPED)
         return
     token = _applying.set(True)
     try:
@@ -272,26 +296,29 @@ def _execute_wrapper(execute, sql_text, params, many, context):
     return execute(sql_text, params, many, context)
 
 
+def _install(connection) -> None:
+    """One execute wrapper per connection, for its whole life (not per scope): it applies the scope in
+    force and resets what a finished scope left, lazily, on the next query."""
+    if _execute_wrapper not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_execute_wrapper)
+
+
 @contextlib.contextmanager
 def _entered(scope: Scope, connection=default_connection) -> Iterator[Scope]:
     if not rls_active(connection):
         yield scope
         return
+    _install(connection)
     outer = _current.get()
     token = _current.set(scope)
     try:
-        with connection.execute_wrapper(_execute_wrapper):
-            yield scope
+        yield scope
     finally:
         _current.reset(token)
-        if connection.connection is not None and scope.applied_to == id(connection.connection):
-            try:
-                _raw_apply(connection, outer or _UNSCOPED)
-                if outer is None:
-                    _UNSCOPED.applied_to = None
-            except Exception:  # a broken connection: Django closes it; a new one starts unscoped
-                log.warning("could not restore the row-level security scope", exc_info=True)
-                connection.close_if_unusable_or_obsolete()
+        if outer is not None and scope.applied_to is not None:
+            outer.applied_to = None  # the connection holds the inner scope: the outer one is written again
+        # Leaving the last scope: the connection is reset before its next query outside any scope (a new
+        # scope overwrites it anyway), so a request pays no extra round trip for the reset.
 
 
 def center_scope(center_ids: Iterable) -> contextlib.AbstractContextManager[Scope]:
@@ -303,20 +330,16 @@ def system_scope(reason: str) -> contextlib.AbstractContextManager[Scope]:
     """Work across every center: system work only (sweeper, management commands, the center of a refused
     object for its audit event). ``reason`` says which, for the reader and the debug log."""
     log.debug("system scope: %s", reason)
-    return _entered(Scope(center_ids=ALL_CENTERS, audit_all=True))
+    return _entered(Scope(center_ids=ALL_CENTERS, audit_all=True, system=True))
 
 
-def user_center_ids(connection, user_id: int) -> list[str]:
-    """Centers ``user_id`` works in (memberships and ``register_scope_source`` queries), read across
-    centers on the raw connection."""
-    union = " UNION ".join(f"({source % {'user_id': int(user_id)}})" for source in _scope_sources)
-    with connection.connection.cursor() as cursor:
-        cursor.execute(f"SELECT set_config('app.center_ids', '{ALL_CENTERS}', false)")
-        cursor.execute(f"SELECT DISTINCT c::text FROM ({union}) AS u(c) WHERE c IS NOT NULL")
-        return sorted(row[0] for row in cursor.fetchall())
+def user_centers_sql(user_id: int) -> str:
+    """SQL yielding the centers ``user_id`` works in (memberships and ``register_scope_source`` queries)."""
+    return " UNION ".join(f"({source % {'user_id': int(user_id)}})" for source in _scope_sources)
 
 
-def _scope_for_user(scope: Scope, connection, user) -> None:
+def _scope_for_user(scope: Scope, user) -> None:
+    scope.center_sql = ""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         scope.center_ids, scope.audit_all, scope.user_id = "", False, ""
         return
@@ -325,7 +348,7 @@ def _scope_for_user(scope: Scope, connection, user) -> None:
     if user.is_superuser:
         scope.center_ids = ALL_CENTERS
     else:
-        scope.center_ids = ",".join(user_center_ids(connection, user.pk))
+        scope.center_ids, scope.center_sql = None, user_centers_sql(user.pk)
 
 
 def request_scope(request, connection=default_connection) -> contextlib.AbstractContextManager[Scope]:
@@ -340,7 +363,7 @@ def request_scope(request, connection=default_connection) -> contextlib.Abstract
         if user is seen["user"] and scope.center_ids is not None:
             return False
         seen["user"] = user
-        _scope_for_user(scope, connection, user)
+        _scope_for_user(scope, user)
         return True
 
     return _entered(Scope(center_ids=None, resolve=resolve), connection)
@@ -364,11 +387,13 @@ class CenterScopeMiddleware:
 
 
 def _on_connection_created(sender, connection, **kwargs) -> None:
-    """A connection opened inside a scope gets it on its first query (the execute wrapper sees a new raw
-    connection); nothing to do here but forget what an old connection had."""
+    """A new connection starts with nothing set; the scope in force is written on its first query."""
+    connection.rls_dirty = False
     scope = _current.get()
     if scope is not None:
         scope.applied_to = None
+    if rls_active(connection):
+        _install(connection)
 
 
 connection_created.connect(_on_connection_created)

@@ -35,15 +35,15 @@ def test_readyz_names_the_failed_check_with_503_and_no_detail(client, storage, m
 
 
 @pytest.mark.django_db
-def test_readyz_reports_an_unreachable_broker(client, storage, settings):
+def test_readyz_reports_an_unreachable_broker(client, storage):
     from workers.celery_app import app
 
-    monkeypatch_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    original = app.conf.broker_url
-    app.conf.broker_url = monkeypatch_url
+    unreachable = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    original = app.conf.broker_url, app.conf.broker_write_url
+    app.conf.broker_url = app.conf.broker_write_url = unreachable
     try:
         response = client.get("/readyz")
     finally:
-        app.conf.broker_url = original
+        app.conf.broker_url, app.conf.broker_write_url = original
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "failed"
