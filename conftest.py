@@ -170,3 +170,19 @@ def _flush_may_truncate_the_audit_trail():
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
     DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _row_level_security_role(request):
+    """With ``DATABASE_SCOPE_ROLE`` set on PostgreSQL, every request and task scope of the test run works
+    as that role (not owner, not superuser), so the whole suite runs under row-level security; fixtures
+    build data as the owner, outside any scope. The role is created (NOLOGIN) and granted here."""
+    from django.conf import settings
+
+    if not settings.DATABASE_SCOPE_ROLE or "postgres" not in settings.DATABASES["default"]["ENGINE"]:
+        return
+    request.getfixturevalue("django_db_setup")
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    with request.getfixturevalue("django_db_blocker").unblock():
+        app_role_setup(settings.DATABASE_SCOPE_ROLE, create=True)

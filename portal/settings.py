@@ -65,9 +65,11 @@ INSTALLED_APPS = [
     "portal.validation",
     "portal.datasets",
     "portal.training",
+    "portal.ops",
 ]
 
 MIDDLEWARE = [
+    "portal.ops.metrics.RequestMetricsMiddleware",
     "portal.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.core.middleware.ContentSecurityPolicyMiddleware",
@@ -76,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.centers.rls.CenterScopeMiddleware",  # PostgreSQL row-level security: the user's centers
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.accounts.middleware.OTPRequiredMiddleware",
@@ -124,6 +127,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that worker processes started by tests see the test database.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
 DATABASES = {"default": _db}
+# PostgreSQL row-level security by center (portal/centers/rls.py): requests and tasks set their centers.
+# The app should connect as a role that is neither owner nor superuser (README, "Row-level security").
+DATABASE_RLS = env_bool("DATABASE_RLS", True)
+# Optional: each request/task scope also SETs ROLE to this non-privileged role (tests, one-login setups).
+DATABASE_SCOPE_ROLE = env_str("DATABASE_SCOPE_ROLE", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- auth and sessions ----------------------------------------------------------------------------
@@ -341,6 +349,10 @@ CELERY_BEAT_SCHEDULE = {
                                   "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- operations (portal/ops) -----------------------------------------------------------------------
+# /metrics answers a scraper sending "Authorization: Bearer <METRICS_TOKEN>", or a signed-in superuser.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 
 # --- logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -24,6 +24,7 @@ urlpatterns = [
     path("validation/", include("portal.validation.urls")),
     path("datasets/", include("portal.datasets.urls")),
     path("training/", include("portal.training.urls")),
+    path("", include("portal.ops.urls")),
 ]
 
 handler404 = "portal.core.views.not_found"

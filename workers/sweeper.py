@@ -19,12 +19,15 @@ _stop = threading.Event()
 def _loop(interval: float) -> None:
     from django.db import connection
 
+    from portal.centers.rls import system_scope
     from portal.jobs.services import jobs_sweep_stale
     from portal.training.services import training_jobs_sweep_stale
 
     while not _stop.wait(interval):
         try:
-            outcome = {**jobs_sweep_stale(), **{f"training_{k}": v for k, v in training_jobs_sweep_stale().items()}}
+            with system_scope("sweeper"):
+                outcome = {**jobs_sweep_stale(),
+                           **{f"training_{k}": v for k, v in training_jobs_sweep_stale().items()}}
             if any(outcome.values()):
                 log.warning("sweeper: %s", outcome)
         except Exception:  # the database or broker briefly away: next round

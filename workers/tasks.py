@@ -17,9 +17,17 @@ def smoke(value: int) -> dict:
 @app.task(name="workers.tasks.run_inference_job", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def run_inference_job(job_id: str) -> str:
     """Work on job ``job_id``: the database says what is left to do (a duplicate message does nothing)."""
+    from portal.centers.rls import center_scope, system_scope
+    from portal.jobs.models import InferenceJob
+
+    with system_scope("find the center of a job message"):
+        center_id = InferenceJob.objects.filter(pk=job_id).values_list("center_id", flat=True).first()
+    if center_id is None:
+        return "skipped"
     from portal.jobs.services import job_run
 
-    return job_run(job_id=job_id)
+    with center_scope([center_id]):
+        return job_run(job_id=job_id)
 
 
 @app.task(name="workers.tasks.run_training_job", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
@@ -41,6 +49,8 @@ def sweep_stale_training_jobs() -> dict:
 @app.task(name="workers.tasks.sweep_stale_jobs", ignore_result=True)
 def sweep_stale_jobs() -> dict:
     """Periodic (beat): re-queue jobs whose worker died, re-send messages a broker lost."""
+    from portal.centers.rls import system_scope
     from portal.jobs.services import jobs_sweep_stale
 
-    return jobs_sweep_stale()
+    with system_scope("sweeper"):
+        return jobs_sweep_stale()

@@ -16,7 +16,8 @@ from django.urls import reverse
 
 from portal.accounts.selectors import user_has_otp_device, user_requires_otp
 
-ALLOWED_UNVERIFIED = {"accounts:otp-verify", "accounts:otp-enrol", "accounts:logout", "core:healthz"}
+ALLOWED_UNVERIFIED = {"accounts:otp-verify", "accounts:otp-enrol", "accounts:logout", "core:healthz", "ops:readyz",
+                      "ops:metrics"}
 
 
 class OTPRequiredMiddleware:

@@ -201,8 +201,23 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _newest_committed_head(head: dict) -> dict:
+    """The chain head row when it is further along the same chain than ``head`` (read outside any
+    transaction: committed events only), else ``head``."""
+    if transaction.get_connection().in_atomic_block:
+        return head
+    newest = (AuditChainHead.objects.filter(pk=HEAD_ID, chain_id=head["chain_id"], sequence__gt=head["sequence"])
+              .values("chain_id", "sequence", "hash", "summary", "signature").first())
+    return newest or head
+
+
 def checkpoint_write(head: dict) -> None:
-    """Move this chain's signed head in the checkpoint file forward (never back), atomically."""
+    """Move this chain's signed head in the checkpoint file forward (never back), atomically.
+
+    Group commit: the writer that gets the file lock writes the newest *committed* head of the chain,
+    so the events that committed meanwhile (other requests, other processes) are covered by the same
+    write, and their own writers then find the file already there and skip the write and its fsync.
+    """
     path = checkpoint_path()
     with _file_lock(path):
         chains = checkpoint_read()
@@ -210,6 +225,7 @@ def checkpoint_write(head: dict) -> None:
         current = chains.get(key)
         if current and int(current.get("sequence", 0)) >= head["sequence"]:
             return
+        head = _newest_committed_head(head)
         chains[key] = {**head, "written_at": timezone.now().isoformat()}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint-", suffix=".tmp")
         try:

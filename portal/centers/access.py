@@ -9,6 +9,9 @@ adds the blinding check in ``portal.imaging.access.session_gate``); list selecto
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
@@ -47,6 +50,26 @@ def access_refused(*, user, kind: str, object_id, center_id, action: Action, rea
     audit_record(actor=user, action="access.refused", center=center_id, object_type=kind,
                  object_id=str(object_id), after={"action": str(action), "reason": reason})
     return NotFound("Not found.")
+
+
+def absent_or_refused(queryset, *, user, kind: str, object_id, action: Action, message: str,
+                      center_of: Callable[[Any], Any] = lambda obj: obj.center_id, **lookup) -> NotFound:
+    """The error for an object the user's lookup did not find (``lookup`` defaults to ``pk=object_id``).
+
+    Under PostgreSQL row-level security another center's object is invisible to the user's query; so
+    that the attempt is still audited as ``access.refused``, the same lookup runs once more across
+    centers (only to learn the object's center). Without row-level security nothing was hidden: absent.
+    """
+    from portal.centers.rls import rls_active, system_scope
+
+    if rls_active():
+        with system_scope("the center of a refused object, for its audit event"):
+            obj = queryset.filter(**(lookup or {"pk": object_id})).first()
+            center_id = center_of(obj) if obj is not None else None
+        if obj is not None:
+            return access_refused(user=user, kind=kind, object_id=object_id, center_id=center_id, action=action,
+                                  reason="other_center")
+    return NotFound(message)
 
 
 def center_gate(*, user, center_id, action: Action, kind: str, object_id) -> set[str]:

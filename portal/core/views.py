@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -92,9 +91,7 @@ def not_found(request, exception=None):
 
 
 def healthz(request):
-    """Liveness and database check for load balancers and the run command."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness: the process answers. No database or broker (that is ``/readyz``, portal.ops)."""
     return JsonResponse({"status": "ok"})
 
 

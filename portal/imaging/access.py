@@ -11,9 +11,8 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 
-from portal.centers.access import access_refused, center_gate
+from portal.centers.access import absent_or_refused, access_refused, center_gate
 from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
-from portal.core.errors import NotFound
 from portal.imaging.models import Image, ImageSession, Patient
 from portal.imaging.selectors import session_is_blinded
 
@@ -42,7 +41,8 @@ def access_in_session(
     when there is none. The building block of every ``access_<thing>`` of a session's objects."""
     obj = queryset.filter(pk=id).first()
     if obj is None:
-        raise NotFound(f"No such {kind.rsplit('.', 1)[-1]}.")
+        raise absent_or_refused(queryset, user=user, kind=kind, object_id=id, action=action, center_of=center_of,
+                                message=f"No such {kind.rsplit('.', 1)[-1]}.")
     session_gate(user=user, center_id=center_of(obj), session_id=session_of(obj), action=action, kind=kind,
                  object_id=id)
     return obj
@@ -52,7 +52,8 @@ def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient
     """A patient ``user`` may do ``action`` on."""
     patient = Patient.objects.filter(pk=id).select_related("center").first()
     if patient is None:
-        raise NotFound("No such patient.")
+        raise absent_or_refused(Patient.objects, user=user, kind="imaging.patient", object_id=id, action=action,
+                                message="No such patient.")
     center_gate(user=user, center_id=patient.center_id, action=action, kind="imaging.patient", object_id=id)
     return patient
 

@@ -142,6 +142,36 @@ class SessionOutput(serializers.Serializer):
     frozen_at = serializers.DateTimeField(allow_null=True, help_text="When the session's measurements were frozen.")
     frozen_reason = serializers.CharField(help_text="Why they were frozen (e.g. a validation study opened).")
 
+    def to_representation(self, session) -> dict:
+        """The declared fields, rendered directly: what DRF's field-by-field rendering gives (proved by
+        ``test_session_output_renders_like_drf``), at a fraction of its cost for a page of 50 sessions."""
+        data = {
+            "id": str(session.id), "center": session.center.code, "center_id": str(session.center_id),
+            "patient_id": str(session.patient_id), "patient_code": session.patient.code,
+            "acquisition_date": _date(session.acquisition_date), "microscope": str(session.microscope),
+            "objective": str(session.objective), "modality": session.modality,
+            "um_per_px": None if session.um_per_px is None else float(session.um_per_px),
+            "stage_flip_x": bool(session.stage_flip_x), "stage_flip_y": bool(session.stage_flip_y),
+            "stage_rotation": session.stage_rotation, "notes": str(session.notes),
+        }
+        if hasattr(session, "image_count"):
+            data["image_count"] = int(session.image_count)
+        data["created_at"] = _datetime(session.created_at)
+        data["frozen_at"] = _datetime(session.frozen_at)
+        data["frozen_reason"] = str(session.frozen_reason)
+        return data
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _date(value) -> str | None:
+    return None if value is None else value.isoformat()
+
 
 class SessionFields(JsonInputSerializer):
     acquisition_date = serializers.DateField(help_text="Date only (no time).")

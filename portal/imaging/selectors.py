@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from portal.centers.access import center_ids_for
 from portal.centers.models import Center
@@ -73,7 +74,10 @@ def session_list(
     if patient_id:
         qs = qs.filter(patient_id=patient_id)
     qs = session_filter(qs, center_id=center_id, patient_code=patient_code, date_from=date_from, date_to=date_to)
-    return qs.annotate(image_count=Count("images")).order_by("-acquisition_date", "-created_at")
+    # A correlated count, not Count("images") with GROUP BY: the page's COUNT(*) then needs no join.
+    images = Image.objects.filter(session=OuterRef("pk")).order_by().values("session").annotate(n=Count("*"))
+    return qs.annotate(image_count=Coalesce(Subquery(images.values("n")), 0)).order_by("-acquisition_date",
+                                                                                         "-created_at")
 
 
 def session_filter(

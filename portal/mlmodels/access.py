@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
-from portal.centers.access import access_center, center_gate
+from portal.centers.access import absent_or_refused, access_center, center_gate
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import NotFound
@@ -20,7 +20,8 @@ def access_model_version(*, user, id, action: Action = Action.MODELS_READ) -> Mo
     """A model version ``user`` may read, and do ``action`` on (``models.read`` or ``models.manage``)."""
     model_version = ModelVersion.objects.select_related("center").filter(pk=id).first()
     if model_version is None:
-        raise NotFound("No such model version.")
+        raise absent_or_refused(ModelVersion.objects, user=user, kind="mlmodels.modelversion", object_id=id,
+                                action=action, message="No such model version.")
     if getattr(user, "is_superuser", False):
         return model_version
     if model_version.center_id is not None:

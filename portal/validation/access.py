@@ -14,7 +14,7 @@ draft; ``validation.pick``: clinic staff of a center taking part in a draft stud
 """
 from __future__ import annotations
 
-from portal.centers.access import access_refused, center_ids_for, user_may
+from portal.centers.access import absent_or_refused, access_refused, center_ids_for, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import center_ids_for_user
 from portal.core.errors import NotFound
@@ -52,7 +52,8 @@ def access_study(*, user, id, action: Action) -> Study:
     """A study on which ``user`` may do ``action`` (see the module doc)."""
     study = Study.objects.select_related("center", "model_version").filter(pk=id).first()
     if study is None:
-        raise NotFound("No such study.")
+        raise absent_or_refused(Study.objects, user=user, kind="validation.study", object_id=id, action=action,
+                                message="No such study.")
     if not _allowed(user, study, action):
         raise _refuse(user=user, study=study, action=action)
     return study
@@ -70,7 +71,9 @@ def access_cell(*, user, study_id, public_id: str) -> Cell:
     its administrators."""
     cell = Cell.objects.filter(study_id=study_id, public_id=public_id).select_related("study").first()
     if cell is None:
-        raise NotFound("No such cell.")
+        raise absent_or_refused(Cell.objects, user=user, kind="validation.cell", object_id=public_id,
+                                action=Action.VALIDATION_VALIDATE, message="No such cell.",
+                                center_of=lambda c: c.study.center_id, study_id=study_id, public_id=public_id)
     study = cell.study
     if cell.assignments.filter(validator__user=user).exists():
         return cell
@@ -88,7 +91,9 @@ def access_field(*, user, study_id, public_id: str) -> StudyField:
     their own centers)."""
     field = StudyField.objects.filter(study_id=study_id, public_id=public_id).select_related("study", "image").first()
     if field is None:
-        raise NotFound("No such field.")
+        raise absent_or_refused(StudyField.objects, user=user, kind="validation.studyfield", object_id=public_id,
+                                action=Action.VALIDATION_VALIDATE, message="No such field.",
+                                center_of=lambda f: f.study.center_id, study_id=study_id, public_id=public_id)
     study = field.study
     if study.status == StudyStatus.DRAFT:
         if (_allowed(user, study, Action.VALIDATION_PICK)

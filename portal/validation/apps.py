@@ -18,6 +18,22 @@ class ValidationConfig(AppConfig):
         post_save.connect(_membership_changed, sender=Membership, dispatch_uid="validation_blinding_membership_save")
         post_delete.connect(_membership_changed, sender=Membership,
                             dispatch_uid="validation_blinding_membership_delete")
+        from portal.centers.rls import register_scope_source
+
+        register_scope_source(STUDY_CENTERS_SQL)
+
+
+# Row-level security (portal.centers.rls): a user works with every center of the studies they validate,
+# run (a member of the running center) or take part in (a member of a participating center).
+STUDY_CENTERS_SQL = """SELECT x.center_id FROM (
+        SELECT s.id AS study_id, s.center_id FROM validation_study s
+        UNION ALL SELECT sc.study_id, sc.center_id FROM validation_study_centers sc) AS x
+    WHERE x.study_id IN (
+        SELECT v.study_id FROM validation_studyvalidator v WHERE v.user_id = %(user_id)d
+        UNION SELECT s.id FROM validation_study s
+            JOIN centers_membership m ON m.center_id = s.center_id WHERE m.user_id = %(user_id)d
+        UNION SELECT sc.study_id FROM validation_study_centers sc
+            JOIN centers_membership m ON m.center_id = sc.center_id WHERE m.user_id = %(user_id)d)"""
 
 
 def _membership_changed(sender, instance, **kwargs) -> None:

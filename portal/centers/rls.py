@@ -1,0 +1,399 @@
+"""PostgreSQL row-level security by center: the second isolation layer, under the access functions.
+
+Every center-owned table carries one policy (``RLS_TABLES``: the table and the SQL expression that
+yields its center) that shows and accepts only rows whose center the connection's *scope* names. The
+scope lives in three settings of the database session:
+
+- ``app.center_ids``: ``*`` (system work: every center), ``""`` (nothing) or a comma-separated list of
+  center ids;
+- ``app.audit_all``: ``on`` for readers of the whole audit trail (site auditors);
+- ``app.user_id``: the requesting user, so audit events they append (an ``access.refused`` filed under
+  another center) can be returned to them by ``INSERT ... RETURNING``.
+
+A connection that never entered a scope sees nothing of a protected table (the settings are unset): the
+layer fails closed. Scopes are entered in code, in three ways only:
+
+- ``request_scope(request)`` (``CenterScopeMiddleware``): the centers of ``request.user``'s memberships
+  and of the validation studies they take part in (``register_scope_source``), resolved on the first
+  query after the user is known, again whenever ``request.user`` changes (DRF token authentication,
+  login);
+- ``center_scope(ids)``: a Celery task working for one center (``workers.tasks``);
+- ``system_scope(reason)``: every center, for the sweeper, management commands (``manage.py`` enters it
+  for every command but ``runserver``), and the few reads that must see across centers (the center of
+  a refused object, for its audit event). Request code never gets it by default: it has to name it.
+
+The settings are applied lazily with ``set_config(..., false)`` on the session, in one round trip (a
+request's centers are computed by the database in that same call), by an execute wrapper on the first
+query inside a scope, again after a reconnect or a rolled-back block that set them, and reset to nothing
+before the next query that runs outside any scope.
+Why not ``SET LOCAL``: Django runs in autocommit between atomic blocks, so a transaction-local setting
+would cover a single statement or atomic block and every other query of the request would run unscoped
+(and see nothing). Do not put a transaction-pooling proxy (pgbouncer ``pool_mode=transaction``) in front of the
+app role (session pooling is fine).
+
+On SQLite (the embedded default) and when ``DATABASE_RLS`` is off, every function here is a no-op.
+``DATABASE_SCOPE_ROLE`` (optional) makes each request and center scope also ``SET ROLE`` to a
+non-privileged role (system scopes keep the login role: ``migrate`` must work): the test suite uses it to
+run requests and tasks under RLS while its fixtures (as the owner) build the data.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection as default_connection
+from django.db.backends.signals import connection_created
+
+log = logging.getLogger(__name__)
+
+ALL_CENTERS = "*"
+POLICY_NAME = "center_isolation"
+VISIBLE_FUNCTION = "portal_center_visible"
+
+# Each center-owned table and the SQL expression (over its own columns) that yields its center. Tables
+# reached through a parent use a subquery on the parent, which its own policy filters in turn.
+RLS_TABLES: dict[str, str] = {
+    "centers_membership": "center_id",
+    "imaging_patient": "center_id",
+    "imaging_imagesession": "center_id",
+    "imaging_image": "center_id",
+    "imaging_sessionblinding": "(SELECT p.center_id FROM imaging_imagesession p WHERE p.id = session_id)",
+    "mlmodels_modelversion": "center_id",
+    "mlmodels_activemodel": "center_id",
+    "jobs_inferencejob": "center_id",
+    "jobs_jobimage": "(SELECT p.center_id FROM jobs_inferencejob p WHERE p.id = job_id)",
+    "results_resultset": "center_id",
+    "results_detection": "(SELECT p.center_id FROM results_resultset p WHERE p.id = result_set_id)",
+    "review_decision": "center_id",
+    "review_adjudication": "center_id",
+    "review_picklist": "center_id",
+    "review_picklistitem": "(SELECT p.center_id FROM review_picklist p WHERE p.id = pick_list_id)",
+    "validation_study": "center_id",
+    "validation_study_centers": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_study_sessions": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_study_images": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_studyvalidator": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_studyfield": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_pick": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_cell": "center_id",
+    "validation_assignment": "(SELECT p.center_id FROM validation_cell p WHERE p.id = cell_id)",
+    "validation_stainresult": "(SELECT p.center_id FROM validation_cell p WHERE p.id = cell_id)",
+    "validation_signature": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+}
+# Tables whose rows may belong to no center (site-wide models, the site default model): visible to all.
+RLS_NULL_CENTER_IS_SITE_WIDE = frozenset({"mlmodels_modelversion", "mlmodels_activemodel"})
+# The audit trail: readers of the whole trail (site auditors, system work) see every row; anyone may
+# append (a refused attempt is filed under the other center); a row is returned to whoever appended it
+# (INSERT ... RETURNING needs that). Site events (no center: logins, failed passwords) hold nothing of
+# a center and stay visible to the database session; who reads the trail is the access layer's rule.
+AUDIT_TABLE = "audit_auditevent"
+# Tables that link to a center but are not owned by one, each with the reason.
+RLS_EXEMPT: dict[str, str] = {
+    "centers_center": "the tenants themselves: names and codes, no patient data; memberships are protected",
+}
+
+
+def rls_sql(existing: Iterable[str] | None = None) -> list[str]:
+    """The statements that install (or re-install) every policy; idempotent. With ``existing`` (table
+    names), only for those tables: a migration installs what exists at its point of the history, and the
+    migration that adds a center-owned table runs ``rls_install`` again."""
+    present = set(existing) if existing is not None else None
+    statements = [
+        f"""CREATE OR REPLACE FUNCTION {VISIBLE_FUNCTION}(center uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+            SELECT CASE coalesce(current_setting('app.center_ids', true), '')
+                WHEN '{ALL_CENTERS}' THEN true
+                WHEN '' THEN false
+                ELSE center::text = ANY (string_to_array(current_setting('app.center_ids', true), ','))
+            END $$""",
+    ]
+    for table, center in RLS_TABLES.items():
+        if present is not None and table not in present:
+            continue
+        check = f"{VISIBLE_FUNCTION}({center})"
+        if table in RLS_NULL_CENTER_IS_SITE_WIDE:
+            check = f"({center} IS NULL OR {check})"
+        statements += _enable(table) + [
+            f"CREATE POLICY {POLICY_NAME} ON {table} USING ({check}) WITH CHECK ({check})",
+        ]
+    statements += _enable(AUDIT_TABLE) + [
+        f"""CREATE POLICY {POLICY_NAME} ON {AUDIT_TABLE} FOR SELECT USING (
+            current_setting('app.audit_all', true) = 'on'
+            OR current_setting('app.center_ids', true) = '{ALL_CENTERS}'
+            OR center_id IS NULL OR {VISIBLE_FUNCTION}(center_id)
+            OR actor_id::text = current_setting('app.user_id', true))""",
+        "DROP POLICY IF EXISTS audit_append ON audit_auditevent",
+        f"CREATE POLICY audit_append ON {AUDIT_TABLE} FOR INSERT WITH CHECK (true)",
+    ]
+    return statements
+
+
+def _enable(table: str) -> list[str]:
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}",
+    ]
+
+
+def rls_install(apps, schema_editor) -> None:
+    """Migration step (``RunPython``): install the policies on PostgreSQL; nothing on SQLite."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    existing = connection.introspection.table_names()
+    for statement in rls_sql(existing):
+        schema_editor.execute(statement)
+
+
+def rls_uninstall(apps, schema_editor) -> None:
+    """Migration step back: remove the policies (PostgreSQL)."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for statement in rls_remove_sql(schema_editor.connection.introspection.table_names()):
+        schema_editor.execute(statement)
+
+
+def rls_remove_sql(existing: Iterable[str]) -> list[str]:
+    """The statements that remove every policy from the ``existing`` tables (the migration's reverse)."""
+    statements = []
+    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE] if t in set(existing)]:
+        statements += [
+            f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}",
+            f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
+            f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+        ]
+    statements += ["DROP POLICY IF EXISTS audit_append ON audit_auditevent",
+                   f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
+    return statements
+
+
+def app_role_grant_sql(role: str) -> list[str]:
+    """What the app role needs: data rights on every table and sequence of the schema, no more (not the
+    owner, not a superuser, no BYPASSRLS). Run after each ``migrate`` that adds tables."""
+    from psycopg import sql
+
+    name = sql.Identifier(role).as_string()
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {name}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {name}",
+        f"GRANT EXECUTE ON FUNCTION {VISIBLE_FUNCTION}(uuid) TO {name}",
+    ]
+
+
+def rls_active(connection=default_connection) -> bool:
+    """Whether scopes are applied on this connection (PostgreSQL and ``DATABASE_RLS`` on)."""
+    return connection.vendor == "postgresql" and getattr(settings, "DATABASE_RLS", True)
+
+
+# --- scopes ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Scope:
+    """What one request, task or system job may see. ``resolve`` (a request's) fills ``center_ids``
+    lazily from the current user; ``None`` means not resolved yet."""
+
+    center_ids: str | None
+    audit_all: bool = False
+    user_id: str = ""
+    resolve: Callable[[Scope], bool] | None = None  # returns True when it changed the scope
+    center_sql: str = ""  # a user's centers, computed by the database when the scope is written
+    system: bool = False  # system work keeps the login role (DATABASE_SCOPE_ROLE is for users' work)
+    applied_to: int | None = field(default=None, compare=False)  # id() of the raw connection
+    applied_in: tuple | None = field(default=None, compare=False)  # the atomic blocks it was applied in
+
+
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("portal_rls_scope", default=None)
+_applying: contextvars.ContextVar[bool] = contextvars.ContextVar("portal_rls_applying", default=False)
+_UNSCOPED = Scope(center_ids="")
+
+# Extra centers a user works with besides their memberships (validation studies of several centers):
+# SQL returning center ids, with ``%(user_id)d`` for the user. Higher apps register theirs in ready().
+_scope_sources: list[str] = [
+    "SELECT center_id FROM centers_membership WHERE user_id = %(user_id)d",
+]
+
+
+def register_scope_source(sql_text: str) -> None:
+    """Add a query (``SELECT <center id> ... %(user_id)d ...``) of centers a user works in."""
+    if sql_text not in _scope_sources:
+        _scope_sources.append(sql_text)
+
+
+def current_scope() -> Scope | None:
+    """The scope in force (``None`` outside any)."""
+    return _current.get()
+
+
+def _raw_apply(connection, scope: Scope) -> None:
+    """Write ``scope`` into the session settings in one round trip, on the raw connection (not logged, not
+    wrapped). A user's centers are computed by the database in the same call (``center_sql``, read in a
+    system scope that the next statement of the same call replaces)."""
+    from psycopg import sql
+
+    def literal(value: str) -> str:
+        return sql.Literal(value).as_string(connection.connection)
+
+    role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
+    if scope.center_sql:
+        prefix = f"SELECT set_config('app.center_ids', '{ALL_CENTERS}', false); "
+        centers = (f"coalesce((SELECT string_agg(DISTINCT c::text, ',') FROM ({scope.center_sql}) AS u(c) "
+                   f"WHERE c IS NOT NULL), '')")
+    else:
+        prefix, centers = "", literal(scope.center_ids or "")
+    settings_sql = (f"SELECT set_config('app.center_ids', {centers}, false), "
+                    f"set_config('app.audit_all', {literal('on' if scope.audit_all else 'off')}, false), "
+                    f"set_config('app.user_id', {literal(scope.user_id)}, false)")
+    if role:
+        switch = scope is not _UNSCOPED and not scope.system
+        settings_sql += f", set_config('role', {literal(role if switch else 'none')}, false)"
+    with connection.connection.cursor() as cursor:
+        cursor.execute((prefix + settings_sql).encode())  # no parameters: one simple-protocol round trip
+    scope.applied_to = id(connection.connection)
+    scope.applied_in = _transaction_state(connection) if connection.in_atomic_block else None
+    connection.rls_dirty = scope is not _UNSCOPED
+
+
+def _transaction_state(connection) -> tuple:
+    """Which atomic blocks and savepoints are open: a setting made inside one is undone if it rolls back."""
+    return (*(id(block) for block in connection.atomic_blocks), *connection.savepoint_ids)
+
+
+def _stale(connection, scope: Scope) -> bool:
+    if scope.applied_to != id(connection.connection):
+        return True
+    if scope.applied_in is None:
+        return False
+    state = _transaction_state(connection)
+    return state[:len(scope.applied_in)] != scope.applied_in
+
+
+def _ensure_applied(connection) -> None:
+    """Before a query: the scope in force written to this connection (resolved first, for a request);
+    outside any scope, a connection a scope left behind reset to nothing."""
+    if _applying.get():
+        return
+    scope = _current.get()
+    if scope is None:
+        if getattr(connection, "rls_dirty", False) and connection.connection is not None:
+            _raw_apply(connection, _UNSCOPED)
+        return
+    token = _applying.set(True)
+    try:
+        changed = scope.resolve(scope) if scope.resolve else False
+        if changed or _stale(connection, scope):
+            _raw_apply(connection, scope)
+    finally:
+        _applying.reset(token)
+
+
+def _execute_wrapper(execute, sql_text, params, many, context):
+    _ensure_applied(context["connection"])
+    return execute(sql_text, params, many, context)
+
+
+def _install(connection) -> None:
+    """One execute wrapper per connection, for its whole life (not per scope): it applies the scope in
+    force and resets what a finished scope left, lazily, on the next query."""
+    if _execute_wrapper not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_execute_wrapper)
+
+
+@contextlib.contextmanager
+def _entered(scope: Scope, connection=default_connection) -> Iterator[Scope]:
+    if not rls_active(connection):
+        yield scope
+        return
+    _install(connection)
+    outer = _current.get()
+    token = _current.set(scope)
+    try:
+        yield scope
+    finally:
+        _current.reset(token)
+        if outer is not None and scope.applied_to is not None:
+            outer.applied_to = None  # the connection holds the inner scope: the outer one is written again
+        # Leaving the last scope: the connection is reset before its next query outside any scope (a new
+        # scope overwrites it anyway), so a request pays no extra round trip for the reset.
+
+
+def center_scope(center_ids: Iterable) -> contextlib.AbstractContextManager[Scope]:
+    """Work for these centers only (a task working for one center's job)."""
+    return _entered(Scope(center_ids=",".join(sorted(str(c) for c in center_ids))))
+
+
+def system_scope(reason: str) -> contextlib.AbstractContextManager[Scope]:
+    """Work across every center: system work only (sweeper, management commands, the center of a refused
+    object for its audit event). ``reason`` says which, for the reader and the debug log."""
+    log.debug("system scope: %s", reason)
+    return _entered(Scope(center_ids=ALL_CENTERS, audit_all=True, system=True))
+
+
+def user_centers_sql(user_id: int) -> str:
+    """SQL yielding the centers ``user_id`` works in (memberships and ``register_scope_source`` queries)."""
+    return " UNION ".join(f"({source % {'user_id': int(user_id)}})" for source in _scope_sources)
+
+
+def _scope_for_user(scope: Scope, user) -> None:
+    scope.center_sql = ""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        scope.center_ids, scope.audit_all, scope.user_id = "", False, ""
+        return
+    scope.user_id = str(user.pk)
+    scope.audit_all = bool(getattr(user, "is_auditor", False) or user.is_superuser)
+    if user.is_superuser:
+        scope.center_ids = ALL_CENTERS
+    else:
+        scope.center_ids, scope.center_sql = None, user_centers_sql(user.pk)
+
+
+def request_scope(request, connection=default_connection) -> contextlib.AbstractContextManager[Scope]:
+    """The scope of one request: the centers of whoever ``request.user`` is when a query runs (resolved
+    again when it changes: DRF token authentication, login, logout). Before the user is known: nothing."""
+    seen: dict = {"user": object()}
+
+    def resolve(scope: Scope) -> bool:
+        user = request.__dict__.get("user")
+        if user is not None and getattr(user, "_wrapped", True) is _lazy_empty():
+            user = None  # the lazy session user is not loaded yet: do not load it here
+        if user is seen["user"] and scope.center_ids is not None:
+            return False
+        seen["user"] = user
+        _scope_for_user(scope, user)
+        return True
+
+    return _entered(Scope(center_ids=None, resolve=resolve), connection)
+
+
+def _lazy_empty():
+    from django.utils.functional import empty
+
+    return empty
+
+
+class CenterScopeMiddleware:
+    """Every request runs in ``request_scope`` (after the authentication middleware)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with request_scope(request):
+            return self.get_response(request)
+
+
+def _on_connection_created(sender, connection, **kwargs) -> None:
+    """A new connection starts with nothing set; the scope in force is written on its first query."""
+    connection.rls_dirty = False
+    scope = _current.get()
+    if scope is not None:
+        scope.applied_to = None
+    if rls_active(connection):
+        _install(connection)
+
+
+connection_created.connect(_on_connection_created)
