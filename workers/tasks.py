@@ -32,18 +32,35 @@ def run_inference_job(job_id: str) -> str:
 
 @app.task(name="workers.tasks.run_training_job", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def run_training_job(job_id: str) -> str:
-    """Train (or resume) training job ``job_id``; the database and its checkpoints say where it stands."""
+    """Train (or resume) training job ``job_id``; the database and its checkpoints say where it stands.
+
+    Runs for the job's center and the centers whose consented sessions its dataset version pools."""
+    from portal.centers.rls import center_scope, system_scope
+    from portal.training.models import TrainingJob
+
+    with system_scope("find the centers of a training job message"):
+        job = TrainingJob.objects.filter(pk=job_id).values("center_id", "dataset_version_id").first()
+        if job is None:
+            return "skipped"
+        from portal.datasets.models import DatasetVersion
+
+        pooled = DatasetVersion.objects.filter(pk=job["dataset_version_id"]).values_list(
+            "sessions__center_id", flat=True)
+        centers = {job["center_id"], *(c for c in pooled if c is not None)}
     from portal.training.services import training_job_run
 
-    return training_job_run(job_id=job_id)
+    with center_scope(centers):
+        return training_job_run(job_id=job_id)
 
 
 @app.task(name="workers.tasks.sweep_stale_training_jobs", ignore_result=True)
 def sweep_stale_training_jobs() -> dict:
     """Periodic (beat): re-queue training jobs whose worker died (they resume from their checkpoint)."""
+    from portal.centers.rls import system_scope
     from portal.training.services import training_jobs_sweep_stale
 
-    return training_jobs_sweep_stale()
+    with system_scope("sweeper"):
+        return training_jobs_sweep_stale()
 
 
 @app.task(name="workers.tasks.sweep_stale_jobs", ignore_result=True)

@@ -83,9 +83,24 @@ RLS_TABLES: dict[str, str] = {
     "validation_assignment": "(SELECT p.center_id FROM validation_cell p WHERE p.id = cell_id)",
     "validation_stainresult": "(SELECT p.center_id FROM validation_cell p WHERE p.id = cell_id)",
     "validation_signature": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "validation_stainimage": "(SELECT p.center_id FROM validation_study p WHERE p.id = study_id)",
+    "review_maskcorrection": "center_id",
+    "review_imagereviewdone": "center_id",
+    "core_notification": "center_id",
+    "datasets_sessiontraininguse": "center_id",
+    "datasets_datasetline": "center_id",
+    "datasets_datasetversion": "center_id",
+    "datasets_datasetversion_sessions":
+        "(SELECT p.center_id FROM datasets_datasetversion p WHERE p.id = datasetversion_id)",
+    "training_trainingjob": "center_id",
+    "training_modelevaluation": "center_id",
+    "training_modelpromotion": "center_id",
 }
-# Tables whose rows may belong to no center (site-wide models, the site default model): visible to all.
-RLS_NULL_CENTER_IS_SITE_WIDE = frozenset({"mlmodels_modelversion", "mlmodels_activemodel"})
+# Tables whose rows may belong to no center, visible to all: site-wide models, the site default model, a
+# model's evaluation on a whole (pooled) test split (figures only; reached through its model version) and a
+# notification about no center (its recipient is the only reader, by the access layer).
+RLS_NULL_CENTER_IS_SITE_WIDE = frozenset({"mlmodels_modelversion", "mlmodels_activemodel",
+                                          "training_modelevaluation", "core_notification"})
 # The audit trail: readers of the whole trail (site auditors, system work) see every row; anyone may
 # append (a refused attempt is filed under the other center); a row is returned to whoever appended it
 # (INSERT ... RETURNING needs that). Site events (no center: logins, failed passwords) hold nothing of
