@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -12,7 +13,8 @@ from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import check_for_language
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import selectors, services
 from portal.accounts.forms import CodeForm, CountedPasswordChangeForm
@@ -170,3 +172,21 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
+
+
+@require_POST
+def language_set(request):
+    """The nav's language switcher (POST, CSRF): remember the choice in the language cookie and, for a
+    signed-in user, on the account (``User.language``, used at every later login). Then go back."""
+    language = request.POST.get("language", "")
+    if not check_for_language(language) or language not in dict(settings.LANGUAGES):
+        return HttpResponseBadRequest(_("This language is not offered."))
+    if request.user.is_authenticated:
+        services.user_language_set(user=request.user, language=language)
+    response = redirect(_next_url(request))
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, language, max_age=settings.LANGUAGE_COOKIE_AGE,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE, secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+    )
+    return response
