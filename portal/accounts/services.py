@@ -51,7 +51,7 @@ def otp_enrol_confirm(*, user, device: TOTPDevice, token: str, request) -> list[
     verified and the new backup codes are returned (the only time they are shown); None when the code
     is wrong. Audited either way."""
     if device.user_id != user.pk or device.confirmed:
-        raise DomainError("This enrolment is not pending.", status_code=409)
+        raise DomainError(_("This enrolment is not pending."), status_code=409)
     if not device.verify_token((token or "").strip()):
         audit_record(actor=user, action="auth.otp.enrol.failed", object_type="otp.device",
                      object_id=str(user.pk), request=request)

@@ -10,6 +10,7 @@ adds the blinding check in ``portal.imaging.access.session_gate``); list selecto
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from portal.audit.services import audit_record
@@ -46,7 +47,7 @@ def access_refused(*, user, kind: str, object_id, center_id, action: Action, rea
     it is filed under the object's center and copies nothing of the object."""
     audit_record(actor=user, action="access.refused", center=center_id, object_type=kind,
                  object_id=str(object_id), after={"action": str(action), "reason": reason})
-    return NotFound("Not found.")
+    return NotFound(_("Not found."))
 
 
 def center_gate(*, user, center_id, action: Action, kind: str, object_id) -> set[str]:
@@ -62,7 +63,7 @@ def center_gate(*, user, center_id, action: Action, kind: str, object_id) -> set
     if not roles_allow(roles, action):
         if action in REFUSED_OPENLY:
             raise PermissionDenied
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     return roles
 
 
@@ -71,7 +72,7 @@ def access_center(*, user, id, action: Action = Action.CENTER_READ) -> Center:
     ``center_gate``)."""
     center = Center.objects.filter(pk=id).first()
     if center is None:
-        raise NotFound("No such center.")
+        raise NotFound(_("No such center."))
     center_gate(user=user, center_id=center.pk, action=action, kind="centers.center", object_id=center.pk)
     return center
 

@@ -36,7 +36,8 @@ def read_po(path: Path) -> list[Entry]:
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not line:
-            finish(); key = None
+            finish()
+            key = None
             continue
         if line.startswith("#~"):
             current.obsolete = True

@@ -167,8 +167,9 @@ def js_unmarked(source: str, path: str = "") -> list[Unmarked]:
 
 def form_unmarked() -> list[Unmarked]:
     """Visible form fields of ``portal.*.forms`` whose label or help text is not a lazy translation."""
-    import portal
     from django import forms
+
+    import portal
 
     found = []
     for info in pkgutil.iter_modules(portal.__path__):

@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.defaults import page_not_found
 from django.views.generic import TemplateView
 from drf_spectacular.utils import extend_schema
@@ -15,11 +17,11 @@ from portal.centers.models import Role
 from portal.centers.selectors import user_roles
 
 ROLE_ABILITIES = {
-    Role.UPLOADER: "Create pseudonymized patients and image sessions, upload images, start analyses.",
-    Role.REVIEWER: "Review detections cell by cell, correct them, draw missed cells, export pick lists.",
-    Role.VALIDATOR: "Score randomized cells in blinded validation studies and sign your scores.",
-    Role.STAIN_TECHNICIAN: "Enter PRM1/PNA stain results for the cells of validation studies.",
-    Role.CENTER_ADMIN: "Manage your center's users and models, adjudicate reviews, run validation studies.",
+    Role.UPLOADER: gettext_lazy("Create pseudonymized patients and image sessions, upload images, start analyses."),
+    Role.REVIEWER: gettext_lazy("Review detections cell by cell, correct them, draw missed cells, export pick lists."),
+    Role.VALIDATOR: gettext_lazy("Score randomized cells in blinded validation studies and sign your scores."),
+    Role.STAIN_TECHNICIAN: gettext_lazy("Enter PRM1/PNA stain results for the cells of validation studies."),
+    Role.CENTER_ADMIN: gettext_lazy("Manage your center's users and models, adjudicate reviews, run validation studies."),
 }
 
 
@@ -48,7 +50,7 @@ class ApiDocsView(LoginRequiredMixin, TemplateView):
 def not_found(request, exception=None):
     """404 for every URL no view answers: JSON under ``/api/`` (as the API's own 404s), else the page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+        return JsonResponse({"message": _("Not found."), "extra": {}}, status=404)
     return page_not_found(request, exception)
 
 

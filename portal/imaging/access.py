@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from portal.centers.access import access_refused, center_gate
 from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
@@ -42,7 +43,7 @@ def access_in_session(
     when there is none. The building block of every ``access_<thing>`` of a session's objects."""
     obj = queryset.filter(pk=id).first()
     if obj is None:
-        raise NotFound(f"No such {kind.rsplit('.', 1)[-1]}.")
+        raise NotFound(_('No such %(rsplit)s.') % {"rsplit": kind.rsplit('.', 1)[-1]})
     session_gate(user=user, center_id=center_of(obj), session_id=session_of(obj), action=action, kind=kind,
                  object_id=id)
     return obj
@@ -52,7 +53,7 @@ def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient
     """A patient ``user`` may do ``action`` on."""
     patient = Patient.objects.filter(pk=id).select_related("center").first()
     if patient is None:
-        raise NotFound("No such patient.")
+        raise NotFound(_("No such patient."))
     center_gate(user=user, center_id=patient.center_id, action=action, kind="imaging.patient", object_id=id)
     return patient
 

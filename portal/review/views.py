@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
@@ -300,8 +301,8 @@ def pick_list_geojson(request, pick_list_id):
     image_ids = {str(r["image"].pk): r["image"] for r in rows}
     wanted = request.GET.get("image") or (next(iter(image_ids)) if len(image_ids) == 1 else "")
     if wanted not in image_ids:
-        return HttpResponseBadRequest("Name one image of this pick list: ?image=<id> (QuPath reads one image per "
-                                      "file).")
+        return HttpResponseBadRequest(_("Name one image of this pick list: ?image=<id> (QuPath reads one image per "
+                                      "file)."))
     image = image_ids[wanted]
     audit_record(actor=request.user, action="review.picklist.export", center=pick_list.center_id, obj=pick_list,
                  after={"format": "geojson", "image": wanted}, request=request)

@@ -11,6 +11,8 @@ draft; ``validation.pick``: clinic staff of a center taking part in a draft stud
 """
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from portal.centers.access import access_refused, center_ids_for, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import center_ids_for_user
@@ -24,7 +26,7 @@ def _refuse(*, user, study: Study, action: Action, kind: str = "validation.study
     if not center_ids & set(center_ids_for_user(user)):
         return access_refused(user=user, kind=kind, object_id=object_id or study.pk, center_id=study.center_id,
                               action=action, reason="other_center")
-    return NotFound("No such study.")
+    return NotFound(_("No such study."))
 
 
 def _allowed(user, study: Study, action: Action) -> bool:
@@ -49,7 +51,7 @@ def access_study(*, user, id, action: Action) -> Study:
     """A study on which ``user`` may do ``action`` (see the module doc)."""
     study = Study.objects.select_related("center", "model_version").filter(pk=id).first()
     if study is None:
-        raise NotFound("No such study.")
+        raise NotFound(_("No such study."))
     if not _allowed(user, study, action):
         raise _refuse(user=user, study=study, action=action)
     return study
@@ -67,7 +69,7 @@ def access_cell(*, user, study_id, public_id: str) -> Cell:
     its administrators."""
     cell = Cell.objects.filter(study_id=study_id, public_id=public_id).select_related("study").first()
     if cell is None:
-        raise NotFound("No such cell.")
+        raise NotFound(_("No such cell."))
     study = cell.study
     if cell.assignments.filter(validator__user=user).exists():
         return cell
@@ -84,7 +86,7 @@ def access_field(*, user, study_id, public_id: str) -> StudyField:
     the fields of their own centers)."""
     field = StudyField.objects.filter(study_id=study_id, public_id=public_id).select_related("study", "image").first()
     if field is None:
-        raise NotFound("No such field.")
+        raise NotFound(_("No such field."))
     study = field.study
     if study.status == StudyStatus.DRAFT:
         if (_allowed(user, study, Action.VALIDATION_PICK)

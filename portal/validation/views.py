@@ -8,6 +8,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views import View
 
 from portal.audit.services import audit_record
@@ -70,12 +71,12 @@ class StudyForm(forms.Form):
 class StudyCreateView(LoginRequiredMixin, View):
     def get(self, request):
         if not selectors.user_runs_studies(request.user):
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         return render(request, "validation/study_form.html", {"form": StudyForm(user=request.user)})
 
     def post(self, request):
         if not selectors.user_runs_studies(request.user):
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         form = StudyForm(request.POST, user=request.user)
         if form.is_valid():
             d = dict(form.cleaned_data)
@@ -110,16 +111,16 @@ class StudyAdminView(LoginRequiredMixin, View):
         try:
             if action in self.actions:
                 self.actions[action](actor=request.user, study=study, request=request)
-                messages.success(request, f"Study {action} done.")
+                messages.success(request, _('Study %(action)s done.') % {"action": action})
             elif action == "add_validator":
                 membership = services.study_validator_add_by_username(
                     actor=request.user, study=study, username=request.POST.get("username", ""), request=request)
-                messages.success(request, f"{membership.user.get_username()} added.")
+                messages.success(request, _('%(get_username)s added.') % {"get_username": membership.user.get_username()})
             elif action == "remove_validator":
                 services.study_validator_remove_by_username(
                     actor=request.user, study=study, username=request.POST.get("username", ""), request=request)
             else:
-                raise DomainError("Unknown action.")
+                raise DomainError(_("Unknown action."))
         except DomainError as exc:
             messages.error(request, exc.message)
         return redirect("validation:study", study_id=study.pk)
@@ -151,7 +152,7 @@ class _SignedTransitionView(LoginRequiredMixin, View):
             messages.error(request, exc.message)
             return render(request, "validation/confirm_transition.html", self._context(study),
                           status=exc.status_code)
-        messages.success(request, f"{self.title}: done and signed.")
+        messages.success(request, _('%(title)s: done and signed.') % {"title": self.title})
         return redirect("validation:study", study_id=study.pk)
 
 
@@ -210,7 +211,7 @@ class MissedView(LoginRequiredMixin, View):
         membership = access_study_validator(user=request.user, id=study_id)
         study = membership.study
         if study.design != Design.WHOLE_FIELD:
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         config = {
             "fields": [{"field": f.public_id, "width": f.image.width, "height": f.image.height,
                         "image_url": reverse("validation:field-image", args=[study.pk, f.public_id]),
@@ -241,7 +242,7 @@ class SignView(LoginRequiredMixin, View):
         except DomainError as exc:
             messages.error(request, exc.message)
             return render(request, "validation/sign.html", self._context(study, membership, request), status=exc.status_code)
-        messages.success(request, "Your scores are signed.")
+        messages.success(request, _("Your scores are signed."))
         return redirect("validation:sign", study_id=study.pk)
 
 

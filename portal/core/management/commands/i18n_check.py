@@ -13,8 +13,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.core.i18n_check import PENDING_SECOND_PASS, project_unmarked
 from portal.core.i18n_catalogs import catalog_problems, catalog_sizes
+from portal.core.i18n_check import PENDING_SECOND_PASS, project_unmarked
 
 
 class Command(BaseCommand):
