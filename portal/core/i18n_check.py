@@ -14,7 +14,7 @@ two words of letters separated by a space, or one capitalized word — must be t
 ``gettext(`` / ``ngettext(`` (the plural form may start the next line). Literals that are CSS selectors, URLs or identifiers do not read like
 words; a line ending in the comment ``// i18n: not shown`` is skipped (say why next to it).
 
-Forms (every ``forms.Form`` subclass in ``portal.*.forms``): each visible field's label and help text
+Forms (every ``forms.Form`` subclass defined in ``portal.*.forms`` or ``portal.*.views``): each visible field's label and help text
 are lazy translation objects.
 """
 from __future__ import annotations
@@ -173,11 +173,13 @@ def form_unmarked() -> list[Unmarked]:
 
     found = []
     for info in pkgutil.iter_modules(portal.__path__):
-        try:
-            module = importlib.import_module(f"portal.{info.name}.forms")
-        except ModuleNotFoundError:
-            continue
-        for name, cls in inspect.getmembers(module, inspect.isclass):
+        modules = []
+        for kind in ("forms", "views"):
+            try:
+                modules.append(importlib.import_module(f"portal.{info.name}.{kind}"))
+            except ModuleNotFoundError:
+                continue
+        for module, (name, cls) in ((m, member) for m in modules for member in inspect.getmembers(m, inspect.isclass)):
             if not issubclass(cls, forms.BaseForm) or cls.__module__ != module.__name__:
                 continue
             for field_name, field in cls.base_fields.items():

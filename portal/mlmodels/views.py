@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from portal.centers.models import Center
@@ -16,10 +17,10 @@ from portal.mlmodels.access import access_model_center, access_model_version
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="Bundle (.zip)")
-    center = forms.ModelChoiceField(queryset=Center.objects.none(), required=False,
-                                    empty_label="Site-wide (superuser)")
-    activate = forms.BooleanField(required=False, initial=True, label="Make it the active model")
+    file = forms.FileField(label=gettext_lazy("Bundle (.zip)"))
+    center = forms.ModelChoiceField(label=gettext_lazy("Center"), queryset=Center.objects.none(), required=False,
+                                    empty_label=gettext_lazy("Site-wide (superuser)"))
+    activate = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Make it the active model"))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

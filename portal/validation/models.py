@@ -50,7 +50,7 @@ class Stain(models.TextChoices):
     POSITIVE = "pos", _("Positive")
     NEGATIVE = "neg", _("Negative")
     NOT_ASSESSABLE = "na", _("Not assessable")
-PROTEIN_PRM1_WARNING = (
+PROTEIN_PRM1_WARNING = _(
     "PRM1 protein appears from elongating spermatid steps on; round spermatids are PRM1-protein "
     "negative. Protein immunostaining therefore undercounts true round spermatids as positives; "
     "mRNA in situ (from step-1 round spermatids on) is the appropriate PRM1 ground truth."
@@ -112,7 +112,7 @@ class Study(UUIDModel):
 
     @property
     def prm1_warning(self) -> str:
-        return PROTEIN_PRM1_WARNING if self.prm1_method == Prm1Method.PROTEIN_IHC else ""
+        return str(PROTEIN_PRM1_WARNING) if self.prm1_method == Prm1Method.PROTEIN_IHC else ""
 
 
 class StudyValidator(models.Model):

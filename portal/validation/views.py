@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from portal.audit.services import audit_record
@@ -41,23 +42,23 @@ class StudyIndexView(LoginRequiredMixin, View):
 
 
 class StudyForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    center = forms.ModelChoiceField(queryset=Center.objects.none(), help_text="The center running the study.")
-    centers = forms.ModelMultipleChoiceField(queryset=Center.objects.none(), required=False,
-                                             help_text="Other centers taking part.")
-    sessions = forms.ModelMultipleChoiceField(queryset=None)
-    model_version = forms.ModelChoiceField(queryset=None)
-    design = forms.ChoiceField(choices=Design.choices)
-    score_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
-    candidate_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.05,
-                                           help_text="Whole field: candidates are detections of any class at or above this score.")
-    ground_truth_rule = forms.ChoiceField(choices=GroundTruthRule.choices, initial=GroundTruthRule.EITHER)
-    prm1_method = forms.ChoiceField(choices=Prm1Method.choices, help_text=PROTEIN_PRM1_WARNING)
-    subsample_size = forms.IntegerField(min_value=1, required=False,
-                                        help_text="Whole field: score a random subset of this many candidates (seed stored).")
-    validators_per_cell = forms.IntegerField(min_value=1, max_value=20, initial=2)
-    crop_um = forms.FloatField(min_value=5, max_value=200, initial=24.0, label="Crop width (µm)")
-    bootstrap_draws = forms.IntegerField(min_value=100, max_value=20000, initial=2000)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    center = forms.ModelChoiceField(label=gettext_lazy("Center"), queryset=Center.objects.none(), help_text=gettext_lazy("The center running the study."))
+    centers = forms.ModelMultipleChoiceField(label=gettext_lazy("Other centers"), queryset=Center.objects.none(), required=False,
+                                             help_text=gettext_lazy("Other centers taking part."))
+    sessions = forms.ModelMultipleChoiceField(label=gettext_lazy("Image sessions"), queryset=None)
+    model_version = forms.ModelChoiceField(label=gettext_lazy("Model version"), queryset=None)
+    design = forms.ChoiceField(label=gettext_lazy("Design"), choices=Design.choices)
+    score_threshold = forms.FloatField(label=gettext_lazy("Score threshold"), min_value=0, max_value=1, initial=0.5)
+    candidate_threshold = forms.FloatField(label=gettext_lazy("Candidate threshold"), min_value=0, max_value=1, initial=0.05,
+                                           help_text=gettext_lazy("Whole field: candidates are detections of any class at or above this score."))
+    ground_truth_rule = forms.ChoiceField(label=gettext_lazy("Ground truth"), choices=GroundTruthRule.choices, initial=GroundTruthRule.EITHER)
+    prm1_method = forms.ChoiceField(label=gettext_lazy("PRM1 method"), choices=Prm1Method.choices, help_text=PROTEIN_PRM1_WARNING)
+    subsample_size = forms.IntegerField(label=gettext_lazy("Subsample size"), min_value=1, required=False,
+                                        help_text=gettext_lazy("Whole field: score a random subset of this many candidates (seed stored)."))
+    validators_per_cell = forms.IntegerField(label=gettext_lazy("Validators per cell"), min_value=1, max_value=20, initial=2)
+    crop_um = forms.FloatField(label=gettext_lazy("Crop width (µm)"), min_value=5, max_value=200, initial=24.0)
+    bootstrap_draws = forms.IntegerField(label=gettext_lazy("Bootstrap draws"), min_value=100, max_value=20000, initial=2000)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
