@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test venv lint clean-var
+.PHONY: run test venv lint clean-var fonts
 
 venv: $(VENV)/.installed
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: venv
+run: venv fonts
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
@@ -24,6 +24,12 @@ run: venv
 
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The PDF report in Chinese needs a CJK font (Debian: fonts-noto-cjk); installed here when apt can.
+fonts:
+	@fc-list :lang=zh | grep -q . || { echo "No CJK font: installing fonts-noto-cjk (Chinese PDF reports)"; \
+	  (apt-get install -y -qq fonts-noto-cjk || sudo apt-get install -y -qq fonts-noto-cjk) \
+	  || echo "WARNING: install fonts-noto-cjk, or Chinese text in PDF reports shows as boxes"; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

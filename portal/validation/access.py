@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from portal.centers.access import access_refused, center_ids_for, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import center_ids_for_user
+from portal.centers.timezones import center_time_zone_activate
 from portal.core.errors import NotFound
 from portal.validation.models import Cell, Study, StudyField, StudyStatus, StudyValidator
 
@@ -54,6 +55,7 @@ def access_study(*, user, id, action: Action) -> Study:
         raise NotFound(_("No such study."))
     if not _allowed(user, study, action):
         raise _refuse(user=user, study=study, action=action)
+    center_time_zone_activate(study.center)  # the study's pages show its center's time (centers.timezones)
     return study
 
 

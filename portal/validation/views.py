@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -16,7 +17,7 @@ from portal.audit.services import audit_record
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
-from portal.validation import crops, report, selectors, services
+from portal.validation import crops, pdf, report, selectors, services
 from portal.validation.access import access_cell, access_field, access_study, access_study_validator
 from portal.validation.models import (
     PROTEIN_PRM1_WARNING,
@@ -257,18 +258,36 @@ class StainView(LoginRequiredMixin, View):
         return render(request, "validation/stain.html", {"study": study, "config": config})
 
 
+def _report_context(study) -> dict:
+    results = study.results or {}
+    return {
+        "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
+        "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
+        "diff": results.get("ppv_difference"), **selectors.report_context(study),
+    }
+
+
 class ReportView(LoginRequiredMixin, View):
-    """Print-ready report of an unblinded study."""
+    """Print-ready report of an unblinded study (times in the study center's zone, named)."""
 
     def get(self, request, study_id):
         study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
-        results = study.results or {}
         audit_record(actor=request.user, action="validation.report.read", center=study.center, obj=study, request=request)
-        return render(request, "validation/report.html", {
-            "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
-            "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
-            "diff": results.get("ppv_difference"), **selectors.report_context(study),
-        })
+        return render(request, "validation/report.html", _report_context(study))
+
+
+class ReportPdfView(LoginRequiredMixin, View):
+    """The same report as a PDF file (WeasyPrint; CJK fonts), in the request's language; audited."""
+
+    def get(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
+        audit_record(actor=request.user, action="validation.report.pdf", center=study.center, obj=study,
+                     request=request)
+        html = render_to_string("validation/report.html", _report_context(study), request=request)
+        footer = _("Blinded validation report: %(name)s") % {"name": study.name}
+        response = HttpResponse(pdf.report_pdf(html=html, footer=footer), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="validation-{study.pk}.pdf"'
+        return response
 
 
 class ReportCsvView(LoginRequiredMixin, View):
