@@ -18,7 +18,9 @@ from django.utils.translation import gettext as _
 
 from portal.accounts.selectors import user_has_otp_device, user_requires_otp
 
-ALLOWED_UNVERIFIED = {"accounts:otp-verify", "accounts:otp-enrol", "accounts:logout", "core:healthz"}
+# The code and enrolment pages need the script catalog and the language switcher too.
+ALLOWED_UNVERIFIED = {"accounts:otp-verify", "accounts:otp-enrol", "accounts:logout", "core:healthz",
+                      "javascript-catalog", "accounts:language"}
 
 
 class OTPRequiredMiddleware:
