@@ -28,16 +28,17 @@ from portal.imaging.selectors import user_is_blinded
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
+from portal.review.lib.geometry import TYPICAL_HRS_DIAMETER_UM
+from portal.review.lib.stage import STAGE_CONVENTION
 
-# portal.review.lib.finalcall.FINAL_CALL_RULE (English, as the exports state it) for people, translated; the same words
+# portal.review.lib.finalcall.FINAL_CALL_RULE (English, as the exports state it) for people, translated;
+# the same words
 # (portal/review/tests/test_final_call_text.py keeps them equal).
 FINAL_CALL_RULE_TEXT = gettext_lazy(
     "Final call = the center admin's adjudication where given, otherwise the unanimous decision of all "
     "reviewers who decided (same verdict and class, at least one reviewer); uncertain or disputed "
     "instances are left out."
 )
-from portal.review.lib.geometry import TYPICAL_HRS_DIAMETER_UM
-from portal.review.lib.stage import STAGE_CONVENTION
 
 THUMB_PX = 240
 CROP_PX = 96
