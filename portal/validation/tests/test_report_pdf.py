@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from portal.validation.models import Study
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 STUDY_NAME = "圆形精子细胞验证研究"
+SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "i18n" / "report-pdf-zh.png"
 CELL = 48  # px per character cell in the pixel check (CJK glyphs advance exactly 1 em)
 
 
@@ -126,6 +128,12 @@ def test_the_report_pdf_is_in_chinese_and_audited(chinese_report_pdf):
     assert "挑选细胞（模型挑选 vs 胚胎学家挑选）" in text  # the study design's translated label
     assert "张" in text and "伟" in text  # the validator's signature name
     assert AuditEvent.objects.filter(action="validation.report.pdf", object_id=str(study.pk)).count() == 1
+    # page 1 as PNG (what a reader sees), kept as the docs' screenshot
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    _run("pdftoppm", "-r", "70", "-png", "-f", "1", "-l", "1", "-singlefile", str(path), str(SCREENSHOT.with_suffix("")))
+    with Image.open(SCREENSHOT) as page:
+        ink = np.asarray(page.convert("L")) < 128
+    assert page.size[0] > 500 and ink.mean() > 0.005  # a page with text on it
 
 
 def test_the_report_pdf_embeds_a_cjk_font_that_covers_every_character(chinese_report_pdf):
