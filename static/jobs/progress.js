@@ -42,7 +42,9 @@
       var row = el("tr");
       row.dataset.jobId = job.id;
       row.dataset.status = job.status;
-      var link = el("a", new Date(job.created_at).toLocaleString());
+      // the page's language, the session's center's zone (named), as the server-rendered times
+      var link = el("a", new Date(job.created_at).toLocaleString(document.documentElement.lang || undefined,
+        {timeZone: root.dataset.timeZone || "UTC", timeZoneName: "short"}));
       link.href = root.dataset.jobUrlTemplate.replace(PLACEHOLDER, job.id);
       var started = el("td"); started.appendChild(link); row.appendChild(started);
       row.appendChild(el("td", job.model_version));
