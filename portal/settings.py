@@ -103,7 +103,6 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.roles",
                 "django.template.context_processors.i18n",
-                "portal.centers.context_processors.time_zone",
             ],
         },
     },
