@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.core.middleware.RequestIdMiddleware",
+    "portal.core.middleware.TranslationResetMiddleware",  # outermost: no language leaks past a request
     "django.middleware.security.SecurityMiddleware",
     "portal.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -83,3 +83,10 @@ def test_the_password_reset_mail_is_in_the_requests_language(client, cast):
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == "spermatid-portal：设置新密码"
     assert "有人（希望是您本人）申请重置" in mail.outbox[0].body
+
+
+def test_a_requests_language_does_not_outlive_the_request(client, db):
+    from django.utils.translation import get_language, gettext
+
+    client.get(LOGIN, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert get_language() == "en" and gettext("Not found.") == "Not found."
