@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test venv lint clean-var worker
+.PHONY: run test venv lint clean-var worker fonts
 
 venv: $(VENV)/.installed
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: venv
+run: venv fonts
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
@@ -31,6 +31,12 @@ QUEUES ?= cpu
 CONCURRENCY ?= 1
 worker: venv
 	exec $(VENV)/bin/celery -A workers.celery_app worker --queues $(QUEUES) --concurrency $(CONCURRENCY) --loglevel INFO
+
+# The PDF report in Chinese needs a CJK font (Debian: fonts-noto-cjk); installed here when apt can.
+fonts:
+	@fc-list :lang=zh | grep -q . || { echo "No CJK font: installing fonts-noto-cjk (Chinese PDF reports)"; \
+	  (apt-get install -y -qq fonts-noto-cjk || sudo apt-get install -y -qq fonts-noto-cjk) \
+	  || echo "WARNING: install fonts-noto-cjk, or Chinese text in PDF reports shows as boxes"; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

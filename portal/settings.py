@@ -71,15 +71,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.ops.metrics.RequestMetricsMiddleware",
     "portal.core.middleware.RequestIdMiddleware",
+    "portal.core.middleware.TranslationResetMiddleware",  # outermost: no language leaks past a request
     "django.middleware.security.SecurityMiddleware",
     "portal.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # language cookie, else Accept-Language, else en
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.centers.rls.CenterScopeMiddleware",  # PostgreSQL row-level security: the user's centers
     "django_otp.middleware.OTPMiddleware",
+    "portal.accounts.middleware.UserLanguageMiddleware",  # the language a signed-in user chose
+    "portal.centers.middleware.CenterTimeZoneMiddleware",  # the center's time zone (see the module)
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.accounts.middleware.OTPRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -104,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.roles",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -198,10 +203,19 @@ CONTENT_SECURITY_POLICY = (
 )
 
 # --- i18n / static / media ------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# English and Simplified Chinese. Catalogs in locale/ (django and djangojs domains); the .mo files are
+# committed, so a run needs no gettext tools (`manage.py i18n_check` explains how to update them).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"  # storage and machine exports; people see their center's zone (portal.centers.timezones)
 USE_I18N = True
 USE_TZ = True
+LANGUAGE_COOKIE_NAME = "portal_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = PORTAL_HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"

@@ -1,6 +1,7 @@
 """Top-level URLs. Each app contributes ``urls.py`` (HTML pages) and ``api_urls.py`` (REST, /api/v1/)."""
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView
 
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", ApiDocsView.as_view(), name="api-docs"),
     path("api/v1/", include("portal.api_urls")),
+    # The djangojs catalog (window.gettext, interpolate) for the active language; loaded by base.html.
+    path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="javascript-catalog"),
     path("audit/", include("portal.audit.urls")),
     path("imaging/", include("portal.imaging.urls")),
     path("models/", include("portal.mlmodels.urls")),

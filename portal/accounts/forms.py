@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import PasswordChangeForm
+from django.utils.translation import gettext_lazy as _
 
 from portal.accounts import services
 from portal.core.errors import DomainError
@@ -10,7 +11,7 @@ from portal.core.errors import DomainError
 class CodeForm(forms.Form):
     """A six-digit code from the authenticator app, or a backup code."""
 
-    token = forms.CharField(label="Code", max_length=16, strip=True, widget=forms.TextInput(attrs={
+    token = forms.CharField(label=_("Code"), max_length=16, strip=True, widget=forms.TextInput(attrs={
         "autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}))
 
 

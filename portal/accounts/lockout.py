@@ -4,8 +4,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-LOCKED_MESSAGE = "Too many wrong passwords for this user from this address. Try again in {minutes} minutes."
+LOCKED_MESSAGE = gettext_noop("Too many wrong passwords for this user from this address. Try again in %(minutes)s minutes.")
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -16,7 +18,7 @@ def client_ip(request: HttpRequest) -> str | None:
 def lockout_message() -> str:
     """What a locked-out user reads (the cool-off time in minutes)."""
     minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
-    return LOCKED_MESSAGE.format(minutes=minutes)
+    return _(LOCKED_MESSAGE) % {"minutes": minutes}
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:

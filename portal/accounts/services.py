@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from django_otp import login as otp_login
 from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -50,7 +51,7 @@ def otp_enrol_confirm(*, user, device: TOTPDevice, token: str, request) -> list[
     verified and the new backup codes are returned (the only time they are shown); None when the code
     is wrong. Audited either way."""
     if device.user_id != user.pk or device.confirmed:
-        raise DomainError("This enrolment is not pending.", status_code=409)
+        raise DomainError(_("This enrolment is not pending."), status_code=409)
     if not device.verify_token((token or "").strip()):
         audit_record(actor=user, action="auth.otp.enrol.failed", object_type="otp.device",
                      object_id=str(user.pk), request=request)
@@ -113,3 +114,12 @@ def api_token_revoke(*, user, request=None) -> bool:
             audit_record(actor=user, action="api_token.revoke", object_type="authtoken.token",
                          object_id=str(user.pk), request=request)
     return deleted
+
+
+@transaction.atomic
+def user_language_set(*, user, language: str) -> None:
+    """Remember the portal language ``user`` chose (a code of ``settings.LANGUAGES``; "" = the browser's)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise DomainError(_("This language is not offered."), extra={"language": language})
+    user.language = language
+    user.save(update_fields=["language"])

@@ -6,6 +6,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("language/", views.language_set, name="language"),
     path("2fa/", views.otp_verify, name="otp-verify"),
     path("2fa/enrol/", views.otp_enrol, name="otp-enrol"),
     path("api-token/", views.api_token, name="api-token"),

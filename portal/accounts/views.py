@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -11,8 +12,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import check_for_language
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import selectors, services
 from portal.accounts.forms import CodeForm, CountedPasswordChangeForm
@@ -52,7 +55,7 @@ def otp_verify(request):
     if request.method == "POST" and form.is_valid():
         if services.otp_verify(user=request.user, token=form.cleaned_data["token"], request=request):
             return redirect(_next_url(request))
-        form.add_error("token", "The code is not correct (or was already used). Try the next code.")
+        form.add_error("token", _("The code is not correct (or was already used). Try the next code."))
     return render(request, "accounts/otp_verify.html", {"form": form, "next": _next_url(request)})
 
 
@@ -66,7 +69,7 @@ def otp_enrol(request):
     if selectors.user_has_otp_device(user):
         if not user.is_verified():
             return redirect(f"{reverse('accounts:otp-verify')}?{urlencode({'next': _next_url(request)})}")
-        messages.info(request, "Two-factor authentication is already set up for your account.")
+        messages.info(request, _("Two-factor authentication is already set up for your account."))
         return redirect(_next_url(request))
     device = services.otp_enrolment_device(user=user)
     form = CodeForm(request.POST or None)
@@ -78,7 +81,7 @@ def otp_enrol(request):
             return HttpResponseBadRequest(exc.message)
         if codes is not None:
             return render(request, "accounts/otp_backup_codes.html", {"codes": codes, "next": _next_url(request)})
-        form.add_error("token", "The code is not correct. Check the clock of your phone and try the next code.")
+        form.add_error("token", _("The code is not correct. Check the clock of your phone and try the next code."))
     uri = device.config_url
     return render(request, "accounts/otp_enrol.html", {
         "form": form, "next": _next_url(request), "otpauth_uri": uri,
@@ -96,7 +99,7 @@ def api_token(request):
     (the new key is shown once, on this response only) or revoke it. Needs a session verified by a
     second factor (enrol first when the user has none)."""
     if not request.user.is_verified():
-        messages.info(request, "API tokens need two-factor authentication: enrol an authenticator app first.")
+        messages.info(request, _("API tokens need two-factor authentication: enrol an authenticator app first."))
         return redirect(f"{reverse('accounts:otp-enrol')}?{urlencode({'next': request.get_full_path()})}")
     new_key = None
     if request.method == "POST":
@@ -105,10 +108,10 @@ def api_token(request):
             new_key = services.api_token_issue(user=request.user, request=request)
         elif action == "revoke":
             if services.api_token_revoke(user=request.user, request=request):
-                messages.success(request, "Your API token was revoked: scripts using it are refused from now on.")
+                messages.success(request, _("Your API token was revoked: scripts using it are refused from now on."))
             return redirect("accounts:api-token")
         else:
-            return HttpResponseBadRequest("Unknown action: use 'issue' or 'revoke'.")
+            return HttpResponseBadRequest(_("Unknown action: use 'issue' or 'revoke'."))
     return render(request, "accounts/api_token.html", {
         "new_key": new_key, "created_at": selectors.api_token_created_at(user=request.user),
     })
@@ -170,3 +173,21 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
+
+
+@require_POST
+def language_set(request):
+    """The nav's language switcher (POST, CSRF): remember the choice in the language cookie and, for a
+    signed-in user, on the account (``User.language``, used at every later login). Then go back."""
+    language = request.POST.get("language", "")
+    if not check_for_language(language) or language not in dict(settings.LANGUAGES):
+        return HttpResponseBadRequest(_("This language is not offered."))
+    if request.user.is_authenticated:
+        services.user_language_set(user=request.user, language=language)
+    response = redirect(_next_url(request))
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, language, max_age=settings.LANGUAGE_COOKIE_AGE,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE, secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+    )
+    return response

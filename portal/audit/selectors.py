@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.audit.models import AuditEvent
 
@@ -25,7 +26,7 @@ def audit_event_list(
 ) -> QuerySet[AuditEvent]:
     """Events filtered by center, user, action (prefix), object and date (inclusive), newest first."""
     if not user_can_read_audit(user):
-        raise PermissionDenied("Only site auditors read the audit trail.")
+        raise PermissionDenied(_("Only site auditors read the audit trail."))
     qs = AuditEvent.objects.select_related("center").order_by("-sequence")
     if center_id:
         qs = qs.filter(center_id=center_id)

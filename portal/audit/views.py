@@ -10,23 +10,26 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 
 from portal.audit.selectors import audit_event_list, user_can_read_audit
 from portal.audit.services import audit_record
 from portal.centers.models import Center
 
+# Machine export: ``occurred_at`` is UTC ISO-8601 (``+00:00``) whatever the reader's language or zone;
+# ``center_time_zone`` names the zone the portal shows that center's times in.
 CSV_COLUMNS = ["sequence", "occurred_at", "actor_username", "center", "action", "object_type", "object_id",
-               "before", "after", "ip_address", "request_id", "hash"]
+               "before", "after", "ip_address", "request_id", "hash", "center_time_zone"]
 
 
 class FilterForm(forms.Form):
-    center = forms.ModelChoiceField(queryset=Center.objects.all(), required=False)
-    user = forms.CharField(required=False, max_length=150, label="User name")
-    action = forms.CharField(required=False, max_length=64, help_text="Prefix, e.g. image.read")
-    object_type = forms.CharField(required=False, max_length=64)
-    object_id = forms.CharField(required=False, max_length=64)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    center = forms.ModelChoiceField(label=_("Center"), queryset=Center.objects.all(), required=False)
+    user = forms.CharField(required=False, max_length=150, label=_("User name"))
+    action = forms.CharField(label=_("Action"), required=False, max_length=64, help_text=_("Prefix, e.g. image.read"))
+    object_type = forms.CharField(label=_("Object type"), required=False, max_length=64)
+    object_id = forms.CharField(label=_("Object id"), required=False, max_length=64)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
 
 def _events(request):
@@ -72,6 +75,7 @@ def event_export(request):
                 e.action, e.object_type, e.object_id,
                 json.dumps(e.before) if e.before is not None else "",
                 json.dumps(e.after) if e.after is not None else "", e.ip_address or "", e.request_id, e.hash,
+                e.center.time_zone if e.center else "UTC",
             ])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

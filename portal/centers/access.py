@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from portal.audit.services import audit_record
@@ -49,7 +50,7 @@ def access_refused(*, user, kind: str, object_id, center_id, action: Action, rea
     it is filed under the object's center and copies nothing of the object."""
     audit_record(actor=user, action="access.refused", center=center_id, object_type=kind,
                  object_id=str(object_id), after={"action": str(action), "reason": reason})
-    return NotFound("Not found.")
+    return NotFound(_("Not found."))
 
 
 def absent_or_refused(queryset, *, user, kind: str, object_id, action: Action, message: str,
@@ -85,7 +86,7 @@ def center_gate(*, user, center_id, action: Action, kind: str, object_id) -> set
     if not roles_allow(roles, action):
         if action in REFUSED_OPENLY:
             raise PermissionDenied
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     return roles
 
 
@@ -94,7 +95,7 @@ def access_center(*, user, id, action: Action = Action.CENTER_READ) -> Center:
     ``center_gate``)."""
     center = Center.objects.filter(pk=id).first()
     if center is None:
-        raise NotFound("No such center.")
+        raise NotFound(_("No such center."))
     center_gate(user=user, center_id=center.pk, action=action, kind="centers.center", object_id=center.pk)
     return center
 

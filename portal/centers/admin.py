@@ -5,7 +5,7 @@ from portal.centers.models import Center, Membership
 
 @admin.register(Center)
 class CenterAdmin(admin.ModelAdmin):
-    list_display = ("code", "name")
+    list_display = ("code", "name", "time_zone")
 
 
 @admin.register(Membership)

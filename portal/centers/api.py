@@ -14,6 +14,8 @@ class CenterOutput(serializers.Serializer):
     id = serializers.UUIDField()
     code = serializers.CharField()
     name = serializers.CharField()
+    time_zone = serializers.CharField(help_text="IANA zone the portal shows this center's times in; "
+                                                "API times are UTC ISO-8601.")
     roles = serializers.ListField(child=serializers.CharField())
 
 

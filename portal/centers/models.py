@@ -3,26 +3,35 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from portal.centers.timezones import validate_time_zone
 from portal.core.models import UUIDModel
 
 
 class Role(models.TextChoices):
-    UPLOADER = "uploader", "Uploader (clinic staff)"
-    REVIEWER = "reviewer", "Reviewer"
-    VALIDATOR = "validator", "Validator (blinded)"
-    STAIN_TECHNICIAN = "stain_technician", "Stain technician"
-    CENTER_ADMIN = "center_admin", "Center administrator"
+    UPLOADER = "uploader", _("Uploader (clinic staff)")
+    REVIEWER = "reviewer", _("Reviewer")
+    VALIDATOR = "validator", _("Validator (blinded)")
+    STAIN_TECHNICIAN = "stain_technician", _("Stain technician")
+    CENTER_ADMIN = "center_admin", _("Center administrator")
 
 
 class Center(UUIDModel):
     """A clinic. Every patient, session and image belongs to exactly one center."""
 
-    code = models.CharField(max_length=8, unique=True, help_text="Short code used in pseudonyms, e.g. C03.")
-    name = models.CharField(max_length=200)
+    code = models.CharField(_("code"), max_length=8, unique=True,
+                            help_text=_("Short code used in pseudonyms, e.g. C03."))
+    name = models.CharField(_("name"), max_length=200)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text=_("IANA time zone name, e.g. Asia/Shanghai. Times are stored in UTC and shown in this zone."),
+    )
 
     class Meta:
         ordering = ["code"]
+        verbose_name = _("center")
+        verbose_name_plural = _("centers")
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"

@@ -48,9 +48,10 @@ def user_roles(user) -> dict[str, set[str]]:
 
 
 def centers_with_roles(user, centers: Iterable[Center]) -> list[dict]:
-    """``{"id", "code", "name", "roles"}`` for each of ``centers``, with the roles ``user`` holds there."""
+    """``{"id", "code", "name", "time_zone", "roles"}`` for each of ``centers``, with the roles ``user`` holds there."""
     centers = list(centers)
     roles: dict = {}
     for center_id, role in Membership.objects.filter(user=user, center__in=centers).values_list("center_id", "role"):
         roles.setdefault(center_id, set()).add(role)
-    return [{"id": c.id, "code": c.code, "name": c.name, "roles": sorted(roles.get(c.id, ()))} for c in centers]
+    return [{"id": c.id, "code": c.code, "name": c.name, "time_zone": c.time_zone, "roles": sorted(roles.get(c.id, ()))}
+            for c in centers]

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,12 +21,15 @@ def _django_validation_extra(exc: DjangoValidationError) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Map domain errors and Django validation errors to ``{"message", "extra"}`` with a 4xx."""
+    """Map domain errors and Django validation errors to ``{"message", "extra"}`` with a 4xx.
+
+    ``message`` is for people, in the request's language (``Accept-Language``, the language cookie or the
+    user's choice); ``extra`` keeps machine-readable keys and values (field names, codes, statuses)."""
     if isinstance(exc, DomainError):
         return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(
-            {"message": "; ".join(exc.messages) or "Invalid input.", "extra": _django_validation_extra(exc)},
+            {"message": "; ".join(exc.messages) or _("Invalid input."), "extra": _django_validation_extra(exc)},
             status=400,
         )
     if isinstance(exc, Http404):
@@ -39,5 +43,5 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(data, dict) and "detail" in data and len(data) == 1:
         response.data = {"message": str(data["detail"]), "extra": {}}
     elif isinstance(exc, drf_exceptions.ValidationError):
-        response.data = {"message": "Invalid input.", "extra": {"fields": data}}
+        response.data = {"message": _("Invalid input."), "extra": {"fields": data}}
     return response

@@ -5,6 +5,7 @@ import re
 import uuid
 
 from django.conf import settings
+from django.utils import translation
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -35,3 +36,18 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+class TranslationResetMiddleware:
+    """After each response, drop the language the request activated (``LocaleMiddleware`` and
+    ``accounts.middleware.UserLanguageMiddleware``), so work done later on the same thread (a test,
+    a management command) uses the default language, not the last visitor's."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            return self.get_response(request)
+        finally:
+            translation.deactivate()

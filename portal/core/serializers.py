@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.http import QueryDict
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 _STRING_FIELDS = (serializers.CharField, serializers.UUIDField, serializers.DateField, serializers.DateTimeField,
@@ -22,37 +23,37 @@ def _type_error(field: serializers.Field, value: Any) -> str | None:
     if value is None:
         return None  # DRF's allow_null decides
     if isinstance(field, serializers.BooleanField):
-        return None if isinstance(value, bool) else "Expected true or false."
+        return None if isinstance(value, bool) else _("Expected true or false.")
     if isinstance(field, serializers.ChoiceField) and not isinstance(field, serializers.MultipleChoiceField):
         kinds = {type(key) for key in field.choices}
         if isinstance(value, bool) or not isinstance(value, tuple(kinds) or (str,)):
-            return "Expected one of the listed values, with its type."
+            return _("Expected one of the listed values, with its type.")
         return None
     if isinstance(field, serializers.IntegerField):
-        return None if isinstance(value, int) and not isinstance(value, bool) else "Expected an integer."
+        return None if isinstance(value, int) and not isinstance(value, bool) else _("Expected an integer.")
     if isinstance(field, serializers.FloatField | serializers.DecimalField):
-        return None if isinstance(value, int | float) and not isinstance(value, bool) else "Expected a number."
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else _("Expected a number.")
     if isinstance(field, _STRING_FIELDS):
-        return None if isinstance(value, str) else "Expected a string."
+        return None if isinstance(value, str) else _("Expected a string.")
     if isinstance(field, serializers.ListField | serializers.ListSerializer):
         if not isinstance(value, list):
-            return "Expected a list."
+            return _("Expected a list.")
         child = field.child
         for item in value:
             problem = _type_error(child, item)
             if problem:
-                return f"List item: {problem[0].lower()}{problem[1:]}"
+                return _("List item: %(problem)s") % {"problem": f"{problem[0].lower()}{problem[1:]}"}
         return None
     if isinstance(field, serializers.DictField):
         if not isinstance(value, Mapping):
-            return "Expected an object."
+            return _("Expected an object.")
         for item in value.values():
             problem = _type_error(field.child, item)
             if problem:
-                return f"Object value: {problem[0].lower()}{problem[1:]}"
+                return _("Object value: %(problem)s") % {"problem": f"{problem[0].lower()}{problem[1:]}"}
         return None
     if isinstance(field, serializers.Serializer):
-        return None if isinstance(value, Mapping) else "Expected an object."
+        return None if isinstance(value, Mapping) else _("Expected an object.")
     return None  # JSONField and anything else: any JSON value
 
 

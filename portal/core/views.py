@@ -6,6 +6,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django.views.defaults import page_not_found
 from django.views.generic import TemplateView
@@ -22,11 +24,11 @@ from portal.core.selectors import notifications_for
 from portal.core.services import notification_mark_read, notifications_mark_all_read
 
 ROLE_ABILITIES = {
-    Role.UPLOADER: "Create pseudonymized patients and image sessions, upload images, start analyses.",
-    Role.REVIEWER: "Review detections cell by cell, correct them, draw missed cells, export pick lists.",
-    Role.VALIDATOR: "Score randomized cells in blinded validation studies and sign your scores.",
-    Role.STAIN_TECHNICIAN: "Enter PRM1/PNA stain results for the cells of validation studies.",
-    Role.CENTER_ADMIN: "Manage your center's users and models, adjudicate reviews, run validation studies.",
+    Role.UPLOADER: gettext_lazy("Create pseudonymized patients and image sessions, upload images, start analyses."),
+    Role.REVIEWER: gettext_lazy("Review detections cell by cell, correct them, draw missed cells, export pick lists."),
+    Role.VALIDATOR: gettext_lazy("Score randomized cells in blinded validation studies and sign your scores."),
+    Role.STAIN_TECHNICIAN: gettext_lazy("Enter PRM1/PNA stain results for the cells of validation studies."),
+    Role.CENTER_ADMIN: gettext_lazy("Manage your center's users and models, adjudicate reviews, run validation studies."),
 }
 
 
@@ -86,7 +88,7 @@ class ApiDocsView(LoginRequiredMixin, TemplateView):
 def not_found(request, exception=None):
     """404 for every URL no view answers: JSON under ``/api/`` (as the API's own 404s), else the page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+        return JsonResponse({"message": _("Not found."), "extra": {}}, status=404)
     return page_not_found(request, exception)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from portal.centers.access import absent_or_refused, access_refused, center_gate
 from portal.centers.policy import MODEL_OUTPUT_ACTIONS, Action
@@ -42,7 +43,7 @@ def access_in_session(
     obj = queryset.filter(pk=id).first()
     if obj is None:
         raise absent_or_refused(queryset, user=user, kind=kind, object_id=id, action=action, center_of=center_of,
-                                message=f"No such {kind.rsplit('.', 1)[-1]}.")
+                                message=_("No such %(rsplit)s.") % {"rsplit": kind.rsplit(".", 1)[-1]})
     session_gate(user=user, center_id=center_of(obj), session_id=session_of(obj), action=action, kind=kind,
                  object_id=id)
     return obj
@@ -53,7 +54,7 @@ def access_patient(*, user, id, action: Action = Action.IMAGING_READ) -> Patient
     patient = Patient.objects.filter(pk=id).select_related("center").first()
     if patient is None:
         raise absent_or_refused(Patient.objects, user=user, kind="imaging.patient", object_id=id, action=action,
-                                message="No such patient.")
+                                message=_("No such patient."))
     center_gate(user=user, center_id=patient.center_id, action=action, kind="imaging.patient", object_id=id)
     return patient
 

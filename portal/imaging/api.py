@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -95,7 +96,7 @@ class PatientListApi(APIView):
 
     @extend_schema(parameters=_params("center", "code"), responses=PatientOutput(many=True))
     def get(self, request):
-        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read patients.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message=_("No role that may read patients."))
         f = _filters(request)
         qs = selectors.patient_list(user=request.user, center_id=f.get("center"), code=f.get("code", ""))
         return _paginate(self, request, qs, PatientOutput)[2]
@@ -103,7 +104,7 @@ class PatientListApi(APIView):
     @extend_schema(request=PatientCreateInputSerializer, responses={201: PatientOutput})
     def post(self, request):
         access_centers(user=request.user, action=Action.IMAGING_WRITE,
-                       message="Only uploaders and center admins create patients.")
+                       message=_("Only uploaders and center admins create patients."))
         data = self.PatientCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         center = access_center(user=request.user, id=data.validated_data["center"], action=Action.IMAGING_WRITE)
@@ -198,7 +199,7 @@ class SessionListApi(APIView):
     @extend_schema(parameters=_params("center", "patient", "patient_code", "date_from", "date_to"),
                    responses=SessionOutput(many=True))
     def get(self, request):
-        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read sessions.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message=_("No role that may read sessions."))
         f = _filters(request)
         qs = selectors.session_list(user=request.user, center_id=f.get("center"), patient_id=f.get("patient"),
                                     patient_code=f.get("patient_code", ""), date_from=f.get("date_from"),
@@ -208,7 +209,7 @@ class SessionListApi(APIView):
     @extend_schema(request=SessionCreateInputSerializer, responses={201: SessionOutput})
     def post(self, request):
         access_centers(user=request.user, action=Action.IMAGING_WRITE,
-                       message="Only uploaders and center admins create sessions.")
+                       message=_("Only uploaders and center admins create sessions."))
         data = self.SessionCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -333,13 +334,13 @@ class ImageListApi(APIView):
                                       "needs_um_per_px"),
                    responses=ImageOutput(many=True))
     def get(self, request):
-        access_centers(user=request.user, action=Action.IMAGING_READ, message="No role that may read images.")
+        access_centers(user=request.user, action=Action.IMAGING_READ, message=_("No role that may read images."))
         f = _filters(request)
         qs = selectors.image_list(user=request.user, center_id=f.get("center"), session_id=f.get("session"),
                                   patient_code=f.get("patient_code", ""), status=f.get("status", ""),
                                   date_from=f.get("date_from"), date_to=f.get("date_to"),
                                   needs_um_per_px=f.get("needs_um_per_px"))
-        _, page, response = _paginate(self, request, qs, ImageOutput)
+        _queryset, page, response = _paginate(self, request, qs, ImageOutput)
         services.image_thumbnails_shown_record(user=request.user, images=page, request=request, context="api")
         return response
 
@@ -376,7 +377,7 @@ class _ImageFileApi(APIView):
         except (FileNotFoundError, OSError):
             handle = None
         if handle is None:
-            raise DomainError("The image file is missing on the server.", status_code=404)
+            raise DomainError(_("The image file is missing on the server."), status_code=404)
         services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
         suffix = PurePosixPath(name).suffix.lower()
         is_tiff = suffix in (".tif", ".tiff")

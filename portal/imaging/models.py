@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from portal.centers.models import Center
 from portal.core.models import UUIDModel
@@ -12,21 +13,19 @@ from portal.core.models import UUIDModel
 class BirthYearBucket(models.TextChoices):
     """Five-year buckets only: a full date of birth is an identifier."""
 
-    UNKNOWN = "", "Not given"
-    B1950 = "1950-1954", "1950–1954"
-    B1955 = "1955-1959", "1955–1959"
-    B1960 = "1960-1964", "1960–1964"
-    B1965 = "1965-1969", "1965–1969"
-    B1970 = "1970-1974", "1970–1974"
-    B1975 = "1975-1979", "1975–1979"
-    B1980 = "1980-1984", "1980–1984"
-    B1985 = "1985-1989", "1985–1989"
-    B1990 = "1990-1994", "1990–1994"
-    B1995 = "1995-1999", "1995–1999"
-    B2000 = "2000-2004", "2000–2004"
-    B2005 = "2005-2009", "2005–2009"
-
-
+    UNKNOWN = "", _("Not given")
+    B1950 = "1950-1954", _("1950–1954")
+    B1955 = "1955-1959", _("1955–1959")
+    B1960 = "1960-1964", _("1960–1964")
+    B1965 = "1965-1969", _("1965–1969")
+    B1970 = "1970-1974", _("1970–1974")
+    B1975 = "1975-1979", _("1975–1979")
+    B1980 = "1980-1984", _("1980–1984")
+    B1985 = "1985-1989", _("1985–1989")
+    B1990 = "1990-1994", _("1990–1994")
+    B1995 = "1995-1999", _("1995–1999")
+    B2000 = "2000-2004", _("2000–2004")
+    B2005 = "2005-2009", _("2005–2009")
 class Patient(UUIDModel):
     """A pseudonymized patient: a portal-generated code, no name, no date of birth, no free text."""
 
@@ -43,18 +42,14 @@ class Patient(UUIDModel):
 
 
 class Modality(models.TextChoices):
-    BRIGHTFIELD = "brightfield", "Brightfield"
-    HOFFMAN = "hoffman", "Hoffman modulation contrast"
-    PHASE_CONTRAST = "phase_contrast", "Phase contrast"
-
-
+    BRIGHTFIELD = "brightfield", _("Brightfield")
+    HOFFMAN = "hoffman", _("Hoffman modulation contrast")
+    PHASE_CONTRAST = "phase_contrast", _("Phase contrast")
 class StageRotation(models.IntegerChoices):
-    R0 = 0, "0°"
-    R90 = 90, "90°"
-    R180 = 180, "180°"
-    R270 = 270, "270°"
-
-
+    R0 = 0, _("0°")
+    R90 = 90, _("90°")
+    R180 = 180, _("180°")
+    R270 = 270, _("270°")
 class ImageSession(UUIDModel):
     """One acquisition of a patient's sample on a microscope."""
 
@@ -92,24 +87,20 @@ class ImageSession(UUIDModel):
 
 
 class UmPerPxSource(models.TextChoices):
-    OME_TIFF = "ome_tiff", "OME-TIFF PhysicalSizeX"
-    IMAGEJ_TIFF = "imagej_tiff", "ImageJ TIFF description + XResolution"
-    TIFF_RESOLUTION = "tiff_resolution", "TIFF resolution unit cm/inch"
-    PNG_PHYS = "png_phys", "PNG pHYs chunk"
-    JPEG_DENSITY = "jpeg_density", "JPEG density"
-    SESSION = "session", "Session setting"
-    MANUAL = "manual", "Set by a user"
-    NONE = "none", "Unknown"
-
-
+    OME_TIFF = "ome_tiff", _("OME-TIFF PhysicalSizeX")
+    IMAGEJ_TIFF = "imagej_tiff", _("ImageJ TIFF description + XResolution")
+    TIFF_RESOLUTION = "tiff_resolution", _("TIFF resolution unit cm/inch")
+    PNG_PHYS = "png_phys", _("PNG pHYs chunk")
+    JPEG_DENSITY = "jpeg_density", _("JPEG density")
+    SESSION = "session", _("Session setting")
+    MANUAL = "manual", _("Set by a user")
+    NONE = "none", _("Unknown")
 class ImageStatus(models.TextChoices):
-    UPLOADED = "uploaded", "Uploaded"
-    QUEUED = "queued", "Queued for analysis"
-    ANALYZING = "analyzing", "Analyzing"
-    ANALYZED = "analyzed", "Analyzed"
-    FAILED = "failed", "Analysis failed"
-
-
+    UPLOADED = "uploaded", _("Uploaded")
+    QUEUED = "queued", _("Queued for analysis")
+    ANALYZING = "analyzing", _("Analyzing")
+    ANALYZED = "analyzed", _("Analyzed")
+    FAILED = "failed", _("Analysis failed")
 def image_upload_path(instance: Image, filename: str) -> str:
     return f"images/{instance.center_id}/{instance.session_id}/{instance.id}{_suffix(filename)}"
 

@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -59,7 +60,7 @@ CODE_LENGTH = 5
 
 def _require_writer(user, center_id) -> None:
     if not user_may(user, center_id, Action.IMAGING_WRITE):
-        raise PermissionDenied("Only uploaders and center administrators may do this.")
+        raise PermissionDenied(_("Only uploaders and center administrators may do this."))
 
 
 # --- patients -------------------------------------------------------------------------------------
@@ -77,8 +78,8 @@ def patient_create(*, center: Center, user, birth_year_bucket: str = "", request
     """Create a pseudonymized patient with a fresh random code (retried on the rare collision)."""
     _require_writer(user, center.pk)
     if birth_year_bucket not in BirthYearBucket.values:
-        raise DomainError("Unknown birth year bucket.", extra={"allowed": BirthYearBucket.values})
-    for _ in range(20):
+        raise DomainError(_("Unknown birth year bucket."), extra={"allowed": BirthYearBucket.values})
+    for _attempt in range(20):
         patient = Patient(center=center, code=patient_code_generate(center=center),
                           birth_year_bucket=birth_year_bucket, created_by=user)
         patient.full_clean(exclude=["code"])
@@ -90,7 +91,7 @@ def patient_create(*, center: Center, user, birth_year_bucket: str = "", request
             return patient
         except IntegrityError:
             continue
-    raise DomainError("Could not generate a unique patient code; try again.", status_code=409)
+    raise DomainError(_("Could not generate a unique patient code; try again."), status_code=409)
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def session_create(*, patient: Patient, user, request=None, **fields) -> ImageSe
     _require_writer(user, patient.center_id)
     unknown = set(fields) - set(SESSION_FIELDS)
     if unknown:
-        raise DomainError(f"Unknown session field(s): {', '.join(sorted(unknown))}.")
+        raise DomainError(_('Unknown session field(s): %(join)s.') % {"join": ', '.join(sorted(unknown))})
     session = ImageSession(center_id=patient.center_id, patient=patient, created_by=user, **fields)
     session.full_clean()
     with transaction.atomic():
@@ -154,7 +155,7 @@ def session_update(*, session: ImageSession, user, request=None, **fields) -> Im
     _require_writer(user, session.center_id)
     unknown = set(fields) - set(SESSION_FIELDS) - {"acquisition_date"}
     if unknown:
-        raise DomainError(f"Unknown session field(s): {', '.join(sorted(unknown))}.")
+        raise DomainError(_('Unknown session field(s): %(join)s.') % {"join": ', '.join(sorted(unknown))})
     if session.frozen_at is not None:
         changed = sorted(n for n, v in fields.items() if n in FROZEN_SESSION_FIELDS and getattr(session, n) != v)
         if changed:
@@ -195,10 +196,10 @@ def image_um_per_px_set(*, image: Image, user, um_per_px: float, request=None) -
     try:
         value = float(um_per_px)
     except (TypeError, ValueError):
-        raise DomainError("um_per_px must be a number.") from None
+        raise DomainError(_("um_per_px must be a number.")) from None
     if not (settings.UM_PER_PX_MIN <= value <= settings.UM_PER_PX_MAX):
         raise DomainError(
-            f"um_per_px must be between {settings.UM_PER_PX_MIN} and {settings.UM_PER_PX_MAX} µm/px.",
+            _('um_per_px must be between %(UM_PER_PX_MIN)s and %(UM_PER_PX_MAX)s µm/px.') % {"UM_PER_PX_MIN": settings.UM_PER_PX_MIN, "UM_PER_PX_MAX": settings.UM_PER_PX_MAX},
             extra={"um_per_px": value},
         )
     before = {"um_per_px": image.um_per_px, "source": image.um_per_px_source}
@@ -298,7 +299,7 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
     existing = Image.objects.filter(center_id=session.center_id, original_sha256=sha).first()
     if existing is not None:  # only ever looked up within the session's own center
         raise DomainError(
-            "already uploaded in this center", extra={"image": str(existing.pk), "session": str(existing.session_id)},
+            _("already uploaded in this center"), extra={"image": str(existing.pk), "session": str(existing.session_id)},
             status_code=409,
         )
     images: list[Image] = []
@@ -340,7 +341,7 @@ def _store_one_file(*, session: ImageSession, user, data: bytes, name: str, requ
                              after=_image_summary(image), request=request)
     except IntegrityError:
         _remove(written)
-        raise DomainError("already uploaded in this center", status_code=409) from None
+        raise DomainError(_("already uploaded in this center"), status_code=409) from None
     except BaseException:
         _remove(written)
         raise
@@ -359,9 +360,9 @@ def images_upload(*, session: ImageSession, files, user, request=None) -> Upload
     _require_writer(user, session.center_id)
     files = list(files)
     if not files:
-        raise DomainError("No files were sent (use the multipart field 'files').")
+        raise DomainError(_("No files were sent (use the multipart field 'files')."))
     if len(files) > settings.UPLOAD_MAX_FILES:
-        raise DomainError(f"At most {settings.UPLOAD_MAX_FILES} files per upload.", extra={"files": len(files)})
+        raise DomainError(_('At most %(UPLOAD_MAX_FILES)s files per upload.') % {"UPLOAD_MAX_FILES": settings.UPLOAD_MAX_FILES}, extra={"files": len(files)})
     result = UploadResult()
     for upload in files:
         name = safe_display_name(getattr(upload, "name", ""))
@@ -400,7 +401,7 @@ def _announce_stored(*, session: ImageSession, images: list[Image], user) -> Non
 def image_status_set(*, image_ids, status: str) -> int:
     """Set the analysis status of images (the jobs app reports progress through this); returns the count."""
     if status not in ImageStatus.values:
-        raise DomainError(f"Unknown image status {status!r}.", extra={"allowed": ImageStatus.values})
+        raise DomainError(_('Unknown image status %(status)s.') % {"status": repr(status)}, extra={"allowed": ImageStatus.values})
     return Image.objects.filter(pk__in=list(image_ids)).update(status=status)
 
 

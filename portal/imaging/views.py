@@ -62,7 +62,7 @@ def patient_create(request):
     if request.method == "POST" and form.is_valid():
         patient = services.patient_create(center=form.cleaned_data["center"], user=request.user,
                                           birth_year_bucket=form.cleaned_data["birth_year_bucket"], request=request)
-        messages.success(request, f"Patient {patient.code} created. Note this code in your own records.")
+        messages.success(request, _('Patient %(code)s created. Note this code in your own records.') % {"code": patient.code})
         return redirect(f"{reverse('imaging:session-create')}?patient={patient.pk}")
     return render(request, "imaging/patient_form.html", {"form": form})
 
@@ -106,7 +106,7 @@ def session_create(request):
         data = dict(form.cleaned_data)
         patient = data.pop("patient")
         session = services.session_create(patient=patient, user=request.user, request=request, **data)
-        messages.success(request, "Session created. Upload its images below.")
+        messages.success(request, _("Session created. Upload its images below."))
         return redirect("imaging:session-upload", pk=session.pk)
     return render(request, "imaging/session_form.html", {"form": form, "notes_warning": NOTES_WARNING})
 
@@ -163,11 +163,11 @@ def image_um_per_px(request, pk):
         try:
             services.image_um_per_px_set(image=image, user=request.user, request=request,
                                          um_per_px=form.cleaned_data["um_per_px"])
-            messages.success(request, "Pixel size set.")
+            messages.success(request, _("Pixel size set."))
         except DomainError as exc:
             messages.error(request, exc.message)
     else:
-        messages.error(request, "Pixel size must be a number between 0.02 and 5 µm/px.")
+        messages.error(request, _("Pixel size must be a number between 0.02 and 5 µm/px."))
     return redirect("imaging:session-detail", pk=image.session_id)
 
 

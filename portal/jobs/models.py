@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from portal.centers.models import Center
 from portal.core.models import UUIDModel
@@ -11,13 +12,11 @@ from portal.mlmodels.models import ModelVersion
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 class InferenceJob(UUIDModel):
     """Analysis of a session's images (or a subset) by one model version with fixed parameters."""
 
@@ -54,12 +53,10 @@ class InferenceJob(UUIDModel):
 
 
 class JobImageStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
 class JobImage(models.Model):
     """One image of a job, claimed by a worker with a conditional update and kept alive by a heartbeat."""
 

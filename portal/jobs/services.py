@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -51,7 +52,7 @@ def job_parameters_clean(parameters: dict | None) -> dict:
     parameters = dict(parameters or {})
     unknown = sorted(set(parameters) - set(PARAMETER_SPEC))
     if unknown:
-        raise DomainError("Unknown job parameters.", extra={"unknown": unknown, "allowed": sorted(PARAMETER_SPEC)})
+        raise DomainError(_("Unknown job parameters."), extra={"unknown": unknown, "allowed": sorted(PARAMETER_SPEC)})
     clean = {}
     for key, value in parameters.items():
         kind, low, high = PARAMETER_SPEC[key]
@@ -62,9 +63,9 @@ def job_parameters_clean(parameters: dict | None) -> dict:
                 raise ValueError(value)
             value = kind(value)
         except (TypeError, ValueError):
-            raise DomainError(f"Parameter {key} must be a number.", extra={"parameter": key})
+            raise DomainError(_('Parameter %(key)s must be a number.') % {"key": key}, extra={"parameter": key})
         if not (low <= value <= high):
-            raise DomainError(f"Parameter {key} must be between {low} and {high}.", extra={"parameter": key})
+            raise DomainError(_('Parameter %(key)s must be between %(low)s and %(high)s.') % {"key": key, "low": low, "high": high}, extra={"parameter": key})
         clean[key] = value
     return clean
 
@@ -121,12 +122,12 @@ def job_create(
     unfinished job already covers one of the images with the same model.
     """
     if user is not None and not user_may(user, session.center_id, Action.JOBS_RUN):
-        raise DomainError("You may not start analyses in this center.", status_code=403)
+        raise DomainError(_("You may not start analyses in this center."), status_code=403)
     model_version = model_version or model_active_for_center(center=session.center)
     if model_version is None:
-        raise DomainError("No model is active for this center; register or activate one first.")
+        raise DomainError(_("No model is active for this center; register or activate one first."))
     if model_version.center_id not in (None, session.center_id):
-        raise DomainError("This model belongs to another center.")
+        raise DomainError(_("This model belongs to another center."))
     clean = job_parameters_clean(parameters)
     with transaction.atomic():
         session = ImageSession.objects.select_for_update().get(pk=session.pk)
@@ -136,15 +137,15 @@ def job_create(
             ids = {img.pk for img in images} if images is not None else set(image_ids)
             chosen = list(session.images.filter(pk__in=ids))
             if len(chosen) != len(ids):
-                raise DomainError("Some images are not part of this session.", status_code=404,
+                raise DomainError(_("Some images are not part of this session."), status_code=404,
                                   extra={"unknown": sorted(str(i) for i in ids - {c.pk for c in chosen})})
         if not chosen:
-            raise DomainError("The session has no images to analyse.")
+            raise DomainError(_("The session has no images to analyse."))
         busy = JobImage.objects.filter(
             job__status__in=UNFINISHED, job__model_version=model_version, image__in=chosen
         ).values_list("job_id", flat=True).first()
         if busy is not None:
-            raise Conflict("An unfinished job already analyses these images with this model.",
+            raise Conflict(_("An unfinished job already analyses these images with this model."),
                            extra={"job_id": str(busy)})
         now = timezone.now()
         job = InferenceJob(
@@ -226,10 +227,10 @@ def _release_images(job: InferenceJob) -> None:
 def job_cancel(*, job: InferenceJob, user, request=None) -> InferenceJob:
     """Cancel a queued job now; a running job stops before its next image."""
     if user is not None and not user_may(user, job.center_id, Action.JOBS_RUN):
-        raise DomainError("You may not cancel analyses in this center.", status_code=403)
+        raise DomainError(_("You may not cancel analyses in this center."), status_code=403)
     job = InferenceJob.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
-        raise Conflict(f"The job has already {job.status}.", extra={"status": job.status})
+        raise Conflict(_('The job has already %(status)s.') % {"status": job.status}, extra={"status": job.status})
     before = {"status": job.status}
     if job.status == JobStatus.QUEUED:
         job.status = JobStatus.CANCELLED

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal.centers.policy import Action
@@ -31,7 +32,7 @@ def session_start(request, session_id):
     except DomainError as exc:
         messages.error(request, exc.message)
         return _back(request, "core:home")
-    messages.success(request, f"Analysis of {job.images_total} image(s) queued.")
+    messages.success(request, _('Analysis of %(images_total)s image(s) queued.') % {"images_total": job.images_total})
     return _back(request, job_detail_url(job))
 
 
@@ -61,5 +62,5 @@ def job_cancel(request, job_id):
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Cancellation requested.")
+        messages.success(request, _("Cancellation requested."))
     return _back(request, job_detail_url(job))

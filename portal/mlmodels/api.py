@@ -1,6 +1,7 @@
 """Model registry API: list, upload a zipped bundle, detail, activate, delete an unused version."""
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -48,7 +49,7 @@ class ModelListApi(APIView):
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request):
         if not selectors.user_sees_registry(request.user):
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         rows = selectors.model_version_list(user=request.user)
         return Response(ModelVersionOutput(rows, many=True).data)
 
@@ -99,7 +100,7 @@ class ModelActivateApi(APIView):
         data.is_valid(raise_exception=True)
         center_id = data.validated_data.get("center_id", model_version.center_id)
         if center_id is None and not request.user.is_superuser:
-            raise DomainError("Give the center_id of a center you administer.", status_code=403)
+            raise DomainError(_("Give the center_id of a center you administer."), status_code=403)
         center = access_model_center(user=request.user, id=center_id)
         row = services.model_activate(model_version=model_version, center=center, user=request.user)
         return Response(self.ModelActivateOutputSerializer(

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -38,7 +39,7 @@ def model_can_manage(*, user, center: Center | None) -> bool:
 def _require_manage(*, user, center: Center | None) -> None:
     if not model_can_manage(user=user, center=center):
         what = "site-wide models" if center is None else "this center's models"
-        raise DomainError(f"Only an administrator may manage {what}.", status_code=403)
+        raise DomainError(_('Only an administrator may manage %(what)s.') % {"what": what}, status_code=403)
 
 
 def model_is_used(*, model_version: ModelVersion) -> bool:
@@ -52,11 +53,11 @@ def _register(*, info: BundleInfo, center: Center | None, user, activate: bool) 
     if existing is not None:
         if existing.weights_sha256 != info.weights_sha256:
             raise Conflict(
-                f"Model {info.name} {info.version} is already registered with other weights.",
+                _('Model %(name)s %(version)s is already registered with other weights.') % {"name": info.name, "version": info.version},
                 extra={"registered_sha256": existing.weights_sha256, "uploaded_sha256": info.weights_sha256},
             )
         if existing.center_id != (center.pk if center else None):
-            raise Conflict(f"Model {info.name} {info.version} is already registered for another owner.")
+            raise Conflict(_('Model %(name)s %(version)s is already registered for another owner.') % {"name": info.name, "version": info.version})
         model_version = existing
     else:
         stored = bundle_copy_into_store(info, settings.MODEL_STORE_PREFIX)
@@ -72,7 +73,7 @@ def _register(*, info: BundleInfo, center: Center | None, user, activate: bool) 
         except IntegrityError:  # registered concurrently: same outcome as the branch above
             model_version = ModelVersion.objects.get(name=info.name, version=info.version)
             if model_version.weights_sha256 != info.weights_sha256:
-                raise Conflict(f"Model {info.name} {info.version} is already registered with other weights.")
+                raise Conflict(_('Model %(name)s %(version)s is already registered with other weights.') % {"name": info.name, "version": info.version})
         else:
             audit_record(actor=user, action="model_version.create", center=center, obj=model_version,
                          after=_snapshot(model_version))
@@ -103,7 +104,7 @@ def model_upload_bundle(*, uploaded_file: UploadedFile, center: Center | None, u
     """Register a zipped bundle uploaded through the API or the registry page."""
     _require_manage(user=user, center=center)
     if uploaded_file.size is not None and uploaded_file.size > settings.MODEL_UPLOAD_MAX_BYTES:
-        raise DomainError("The bundle is too large.", extra={"max_bytes": settings.MODEL_UPLOAD_MAX_BYTES})
+        raise DomainError(_("The bundle is too large."), extra={"max_bytes": settings.MODEL_UPLOAD_MAX_BYTES})
     with tempfile.TemporaryDirectory(prefix="bundle-upload-") as tmp:
         zip_path = Path(tmp) / "upload.zip"
         with open(zip_path, "wb") as out:
@@ -118,7 +119,7 @@ def model_activate(*, model_version: ModelVersion, center: Center | None, user=N
     """Make ``model_version`` the active model of ``center`` (None: the site default)."""
     _require_manage(user=user, center=center)
     if model_version.center_id is not None and model_version.center_id != (center.pk if center else None):
-        raise DomainError("A center's own model can only be activated for that center.")
+        raise DomainError(_("A center's own model can only be activated for that center."))
     current = ActiveModel.objects.select_for_update().filter(center=center).first()
     before = str(current.model_version_id) if current else None
     if current is None:
@@ -138,9 +139,9 @@ def model_delete(*, model_version: ModelVersion, user) -> None:
     model_version = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
     _require_manage(user=user, center=model_version.center)
     if model_is_used(model_version=model_version):
-        raise Conflict("This model version has been used by jobs; it is immutable and cannot be deleted.")
+        raise Conflict(_("This model version has been used by jobs; it is immutable and cannot be deleted."))
     if ActiveModel.objects.filter(model_version=model_version).exists():
-        raise Conflict("This model version is active; activate another one first.")
+        raise Conflict(_("This model version is active; activate another one first."))
     snapshot = _snapshot(model_version)
     folder = model_version.bundle_path
     audit_record(actor=user, action="model_version.delete", center=model_version.center, obj=model_version,

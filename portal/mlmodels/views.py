@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from portal.centers.models import Center
@@ -15,10 +17,10 @@ from portal.mlmodels.access import access_model_center, access_model_version
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="Bundle (.zip)")
-    center = forms.ModelChoiceField(queryset=Center.objects.none(), required=False,
-                                    empty_label="Site-wide (superuser)")
-    activate = forms.BooleanField(required=False, initial=True, label="Make it the active model")
+    file = forms.FileField(label=gettext_lazy("Bundle (.zip)"))
+    center = forms.ModelChoiceField(label=gettext_lazy("Center"), queryset=Center.objects.none(), required=False,
+                                    empty_label=gettext_lazy("Site-wide (superuser)"))
+    activate = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Make it the active model"))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,9 +32,9 @@ class UploadForm(forms.Form):
 
 def _visible_or_404(user):
     if user.is_auditor and not user.is_superuser:
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     if not selectors.user_sees_registry(user):
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
 
 
 @login_required
@@ -43,7 +45,7 @@ def model_list(request):
     form = UploadForm(user=request.user)
     if request.method == "POST":
         if not can_upload:
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         form = UploadForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
             try:
@@ -54,7 +56,7 @@ def model_list(request):
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, f"Registered {model_version}.")
+                messages.success(request, _('Registered %(model_version)s.') % {"model_version": model_version})
                 return redirect("mlmodels:list")
     active = selectors.active_models_by_center(user=request.user)
     rows = [
@@ -79,11 +81,11 @@ def model_activate(request, model_version_id):
     try:
         center = access_model_center(user=request.user, id=center_id)
     except ValidationError:  # not a UUID
-        raise NotFound("No such center.")
+        raise NotFound(_("No such center."))
     try:
         services.model_activate(model_version=model_version, center=center, user=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{model_version} is now active for {center or 'the whole site'}.")
+        messages.success(request, _('%(model_version)s is now active for %(center_or_the_whole_site)s.') % {"model_version": model_version, "center_or_the_whole_site": center or 'the whole site'})
     return redirect("mlmodels:list")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from portal.centers.models import Center
 from portal.core.models import UUIDModel
@@ -10,15 +11,11 @@ from portal.imaging.models import Image
 
 
 class ResultSource(models.TextChoices):
-    MODEL = "model", "Model"
-    MANUAL = "manual", "Drawn by a reviewer"
-
-
+    MODEL = "model", _("Model")
+    MANUAL = "manual", _("Drawn by a reviewer")
 class ResultSetStatus(models.TextChoices):
-    PARTIAL = "partial", "Being written"
-    COMPLETE = "complete", "Complete"
-
-
+    PARTIAL = "partial", _("Being written")
+    COMPLETE = "complete", _("Complete")
 class ResultSet(UUIDModel):
     """The detections of one run on one image (a job's run, or a reviewer's manual instances)."""
 

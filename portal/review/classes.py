@@ -7,6 +7,8 @@ The class list itself comes from ``inference.labels`` (no torch import).
 """
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from inference.labels import CLASS_NAMES, TARGET_CLASS, coco_categories
 
 __all__ = ["CLASS_COLORS", "CLASS_LABELS", "CLASS_NAMES", "TARGET_CLASS", "coco_categories", "hex_to_rgb"]
@@ -19,7 +21,16 @@ CLASS_COLORS: dict[str, str] = {
     "erythrocyte": "#d55e00",
     "leukocyte": "#f0e442",
 }
-CLASS_LABELS: dict[str, str] = {n: n.replace("_", " ") for n in CLASS_NAMES}
+# What people read (translated; the names above stay the machine identifiers in exports and the API).
+CLASS_LABELS: dict[str, str] = {
+    "round_spermatid": _("round spermatid"),
+    "spermatocyte": _("spermatocyte"),
+    "elongated_spermatid": _("elongated spermatid"),
+    "spermatozoon": _("spermatozoon"),
+    "erythrocyte": _("erythrocyte"),
+    "leukocyte": _("leukocyte"),
+}
+assert set(CLASS_LABELS) == set(CLASS_NAMES), "every class needs a label"
 
 
 def hex_to_rgb(color: str) -> list[int]:

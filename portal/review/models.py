@@ -18,11 +18,9 @@ from portal.results.models import Detection, ResultSet
 
 
 class Verdict(models.TextChoices):
-    ACCEPT = "accept", "Accept"
-    REJECT = "reject", "Reject"
-    UNCERTAIN = "uncertain", "Uncertain"
-
-
+    ACCEPT = "accept", _("Accept")
+    REJECT = "reject", _("Reject")
+    UNCERTAIN = "uncertain", _("Uncertain")
 class Decision(UUIDModel):
     """One reviewer's current call on one detection (``class_name`` blank: the detection's own class)."""
 

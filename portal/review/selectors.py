@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from portal.centers.access import center_ids_for
 from portal.centers.policy import Action, roles_allow
@@ -28,22 +29,22 @@ def coco_options_from_query(*, images: str, login_session) -> dict:
     """``images=reviewed|all`` and the reviewer's threshold (kept in their login session), for
     ``exports.coco_export``."""
     if images not in ("reviewed", "all"):
-        raise DomainError("images must be 'reviewed' or 'all'.", extra={"field": "images"})
+        raise DomainError(_("images must be 'reviewed' or 'all'."), extra={"field": "images"})
     return {"include_unreviewed": images == "all", "threshold": review_threshold_get(login_session)}
 
 
 def sessions_from_query(*, user, raw_ids: list[str], action: Action = Action.REVIEW_EXPORT) -> list[ImageSession]:
     """The sessions an export names (``?session=<id>`` repeated), each reached through ``access_session``."""
     if not raw_ids:
-        raise DomainError("Name at least one session: ?session=<id>.", extra={"field": "session"})
+        raise DomainError(_("Name at least one session: ?session=<id>."), extra={"field": "session"})
     if len(raw_ids) > 50:
-        raise DomainError("At most 50 sessions per export.")
+        raise DomainError(_("At most 50 sessions per export."))
     sessions = []
     for raw in raw_ids:
         try:
             sid = uuid.UUID(raw)
         except ValueError:
-            raise DomainError(f"{raw!r} is not a session id.", extra={"field": "session"})
+            raise DomainError(_('%(raw)s is not a session id.') % {"raw": repr(raw)}, extra={"field": "session"})
         sessions.append(access_session(user=user, id=sid, action=action))
     return sessions
 

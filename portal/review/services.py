@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.core.errors import Conflict, DomainError
@@ -44,15 +45,15 @@ from portal.review.selectors import (
 
 def _check_verdict(verdict: str, class_name: str) -> None:
     if verdict not in Verdict.values:
-        raise DomainError(f"Unknown verdict {verdict!r}.", extra={"allowed": list(Verdict.values)})
+        raise DomainError(_('Unknown verdict %(verdict)s.') % {"verdict": repr(verdict)}, extra={"allowed": list(Verdict.values)})
     if class_name and class_name not in CLASS_NAMES:
-        raise DomainError(f"Unknown class {class_name!r}.", extra={"allowed": list(CLASS_NAMES)})
+        raise DomainError(_('Unknown class %(class_name)s.') % {"class_name": repr(class_name)}, extra={"allowed": list(CLASS_NAMES)})
 
 
 def _check_current(detection: Detection) -> None:
     """Decisions are taken only on what the viewer shows: the image's current result sets."""
     if detection.result_set_id not in current_result_set_ids([detection.result_set.image]):
-        raise Conflict("This detection belongs to a superseded result set; reload the image.",
+        raise Conflict(_("This detection belongs to a superseded result set; reload the image."),
                        extra={"result_set": str(detection.result_set_id)})
 
 
@@ -158,7 +159,7 @@ def manual_instance_create(*, user, image: Image, polygon, class_name: str = TAR
                            request=None) -> Detection:
     """Store a drawn instance in the image's manual result set, accepted by the reviewer who drew it."""
     if class_name not in CLASS_NAMES:
-        raise DomainError(f"Unknown class {class_name!r}.", extra={"allowed": list(CLASS_NAMES)})
+        raise DomainError(_('Unknown class %(class_name)s.') % {"class_name": repr(class_name)}, extra={"allowed": list(CLASS_NAMES)})
     points, m = _measured(polygon, image)
     with transaction.atomic():
         Image.objects.select_for_update().filter(pk=image.pk).first()  # one manual set per image
@@ -193,9 +194,9 @@ def _check_editable(user, det: Detection) -> None:
     from portal.centers.policy import Action
 
     if det.source != ResultSource.MANUAL:
-        raise Conflict("Only drawn instances can be edited or deleted; judge model detections instead.")
+        raise Conflict(_("Only drawn instances can be edited or deleted; judge model detections instead."))
     if det.created_by_id != user.pk and not user_may(user, det.result_set.center_id, Action.REVIEW_ADJUDICATE):
-        raise DomainError("Only the reviewer who drew this instance or a center admin may change it.",
+        raise DomainError(_("Only the reviewer who drew this instance or a center admin may change it."),
                           status_code=403)
 
 
@@ -203,7 +204,7 @@ def manual_instance_update(*, user, detection: Detection, polygon=None, class_na
                            request=None) -> Detection:
     _check_editable(user, detection)
     if class_name is not None and class_name not in CLASS_NAMES:
-        raise DomainError(f"Unknown class {class_name!r}.", extra={"allowed": list(CLASS_NAMES)})
+        raise DomainError(_('Unknown class %(class_name)s.') % {"class_name": repr(class_name)}, extra={"allowed": list(CLASS_NAMES)})
     image = detection.result_set.image
     with transaction.atomic():
         det = Detection.objects.select_for_update().get(pk=detection.pk)
@@ -223,7 +224,7 @@ def manual_instance_update(*, user, detection: Detection, polygon=None, class_na
 def manual_instance_delete(*, user, detection: Detection, request=None) -> None:
     _check_editable(user, detection)
     if PickListItem.objects.filter(detection=detection).exists():
-        raise Conflict("This instance is on a pick list and cannot be deleted; reject it instead.")
+        raise Conflict(_("This instance is on a pick list and cannot be deleted; reject it instead."))
     with transaction.atomic():
         audit_record(actor=user, action="review.instance.delete", center=detection.result_set.center_id,
                      obj=detection, before=_det_snapshot(detection), after=None, request=request)
@@ -239,7 +240,7 @@ def pick_list_create(*, user, session: ImageSession, class_name: str = TARGET_CL
     chosen_ids = [c.detection_id for c in calls.values()
                   if c.call is not None and c.call.verdict == "accept" and c.call.class_name == class_name]
     if not chosen_ids:
-        raise Conflict(f"No finally accepted {class_name} in this session yet.", extra={"rule": FINAL_CALL_RULE})
+        raise Conflict(_('No finally accepted %(class_name)s in this session yet.') % {"class_name": class_name}, extra={"rule": FINAL_CALL_RULE})
     dets = list(Detection.objects.filter(pk__in=chosen_ids))
     finals = final_masks_for(chosen_ids)  # a reviewer's corrected mask, where FINAL_MASK_RULE says so
     for det in dets:
@@ -286,7 +287,7 @@ def image_preview_ensure(*, image: Image) -> bytes:
         with default_storage.open(name, "rb") as handle:
             return handle.read()
     if not image.display_file:
-        raise DomainError("This image has no display version yet.", status_code=404)
+        raise DomainError(_("This image has no display version yet."), status_code=404)
     with image.display_file.open("rb") as handle, PILImage.open(handle) as im:
         im = im.convert("RGB")
         factor = max(1, -(-max(im.size) // PREVIEW_PX))  # ceil

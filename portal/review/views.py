@@ -13,6 +13,8 @@ from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
@@ -26,11 +28,19 @@ from portal.imaging.selectors import display_name_for, display_names_for, user_i
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
-from portal.review.lib.finalcall import FINAL_CALL_RULE
 from portal.review.lib.geometry import TYPICAL_HRS_DIAMETER_UM
 from portal.review.lib.stage import STAGE_CONVENTION
 
 ZERO_ID = "00000000-0000-0000-0000-000000000000"  # the viewer puts a detection id in its place
+# portal.review.lib.finalcall.FINAL_CALL_RULE (English, as the exports state it) for people, translated;
+# the same words
+# (portal/review/tests/test_final_call_text.py keeps them equal).
+FINAL_CALL_RULE_TEXT = gettext_lazy(
+    "Final call = the center admin's adjudication where given, otherwise the unanimous decision of all "
+    "reviewers who decided (same verdict and class, at least one reviewer); uncertain or disputed "
+    "instances are left out."
+)
+
 THUMB_PX = 240
 CROP_PX = 96
 CROP_CONTEXT = 0.6  # margin around the box, as a fraction of its size
@@ -90,7 +100,7 @@ def session_detail(request, pk):
         "analysis": selectors.session_analysis_counts(session), "threshold": threshold,
         "reviewed_images": sum(1 for s in summaries if s["reviewed"]),
         "images_over_8_bit": sum(1 for s in summaries if s["image"].bit_depth > exports.EXPORTED_BIT_DEPTH),
-        "can_export": can_export, "rule": FINAL_CALL_RULE,
+        "can_export": can_export, "rule": FINAL_CALL_RULE_TEXT,
         "pick_lists": selectors.pick_lists_of(session) if can_export else [],
         "classes": [{"name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]} for n in CLASS_NAMES],
     })
@@ -126,7 +136,7 @@ def viewer(request, image_id):
         "image_display_name": display_name_for(request.user, image),
         "classes": [{"id": k + 1, "name": n, "label": CLASS_LABELS[n], "color": CLASS_COLORS[n]}
                     for k, n in enumerate(CLASS_NAMES)],
-        "rule": FINAL_CALL_RULE,
+        "rule": FINAL_CALL_RULE_TEXT,
         "can_decide": user_may(request.user, image.center_id, Action.REVIEW_DECIDE),
         "can_adjudicate": user_may(request.user, image.center_id, Action.REVIEW_ADJUDICATE),
     })
@@ -320,8 +330,8 @@ def pick_list_geojson(request, pick_list_id):
     image_ids = {str(r["image"].pk): r["image"] for r in rows}
     wanted = request.GET.get("image") or (next(iter(image_ids)) if len(image_ids) == 1 else "")
     if wanted not in image_ids:
-        return HttpResponseBadRequest("Name one image of this pick list: ?image=<id> (QuPath reads one image per "
-                                      "file).")
+        return HttpResponseBadRequest(_("Name one image of this pick list: ?image=<id> (QuPath reads one image per "
+                                      "file)."))
     image = image_ids[wanted]
     audit_record(actor=request.user, action="review.picklist.export", center=pick_list.center_id, obj=pick_list,
                  after={"format": "geojson", "image": wanted}, request=request)

@@ -14,9 +14,12 @@ draft; ``validation.pick``: clinic staff of a center taking part in a draft stud
 """
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from portal.centers.access import absent_or_refused, access_refused, center_ids_for, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import center_ids_for_user
+from portal.centers.timezones import center_time_zone_activate
 from portal.core.errors import NotFound
 from portal.validation.models import Cell, StainImage, Study, StudyField, StudyStatus, StudyValidator
 
@@ -27,7 +30,7 @@ def _refuse(*, user, study: Study, action: Action, kind: str = "validation.study
     if not center_ids & set(center_ids_for_user(user)):
         return access_refused(user=user, kind=kind, object_id=object_id or study.pk, center_id=study.center_id,
                               action=action, reason="other_center")
-    return NotFound("No such study.")
+    return NotFound(_("No such study."))
 
 
 def _allowed(user, study: Study, action: Action) -> bool:
@@ -53,9 +56,10 @@ def access_study(*, user, id, action: Action) -> Study:
     study = Study.objects.select_related("center", "model_version").filter(pk=id).first()
     if study is None:
         raise absent_or_refused(Study.objects, user=user, kind="validation.study", object_id=id, action=action,
-                                message="No such study.")
+                                message=_("No such study."))
     if not _allowed(user, study, action):
         raise _refuse(user=user, study=study, action=action)
+    center_time_zone_activate(study.center)  # the study's pages show its center's time (centers.timezones)
     return study
 
 
@@ -72,7 +76,7 @@ def access_cell(*, user, study_id, public_id: str) -> Cell:
     cell = Cell.objects.filter(study_id=study_id, public_id=public_id).select_related("study").first()
     if cell is None:
         raise absent_or_refused(Cell.objects, user=user, kind="validation.cell", object_id=public_id,
-                                action=Action.VALIDATION_VALIDATE, message="No such cell.",
+                                action=Action.VALIDATION_VALIDATE, message=_("No such cell."),
                                 center_of=lambda c: c.study.center_id, study_id=study_id, public_id=public_id)
     study = cell.study
     if cell.assignments.filter(validator__user=user).exists():
@@ -92,7 +96,7 @@ def access_field(*, user, study_id, public_id: str) -> StudyField:
     field = StudyField.objects.filter(study_id=study_id, public_id=public_id).select_related("study", "image").first()
     if field is None:
         raise absent_or_refused(StudyField.objects, user=user, kind="validation.studyfield", object_id=public_id,
-                                action=Action.VALIDATION_VALIDATE, message="No such field.",
+                                action=Action.VALIDATION_VALIDATE, message=_("No such field."),
                                 center_of=lambda f: f.study.center_id, study_id=study_id, public_id=public_id)
     study = field.study
     if study.status == StudyStatus.DRAFT:

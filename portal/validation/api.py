@@ -132,7 +132,7 @@ class StudyListApi(APIView):
     @extend_schema(request=StudyListInputSerializer, responses={201: StudyOutputSerializer})
     def post(self, request):
         if not selectors.user_runs_studies(request.user):
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         data = self.StudyListInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -280,7 +280,7 @@ class StudyPicksApi(APIView):
         data.is_valid(raise_exception=True)
         field = selectors.field_by_public_id(study, data.validated_data["field"])
         if field is None:
-            raise DomainError("No such field.", status_code=404)
+            raise DomainError(_("No such field."), status_code=404)
         pick = services.pick_add(actor=request.user, study=study, field=field, x_px=data.validated_data["x_px"],
                                  y_px=data.validated_data["y_px"], request=request)
         return Response(PickSerializer({"id": pick.pk, "field": field.public_id, "x_px": pick.x_px,

@@ -27,42 +27,30 @@ def new_seed() -> int:
 
 
 class StudyStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open for scoring"
-    LOCKED = "locked", "Locked"
-    UNBLINDED = "unblinded", "Unblinded"
-
-
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open for scoring")
+    LOCKED = "locked", _("Locked")
+    UNBLINDED = "unblinded", _("Unblinded")
 class GroundTruthRule(models.TextChoices):
-    PRM1 = "prm1", "PRM1 only"
-    PNA = "pna", "PNA only"
-    BOTH = "both", "PRM1 and PNA both positive"
-    EITHER = "either", "PRM1 and/or PNA positive"
-
-
+    PRM1 = "prm1", _("PRM1 only")
+    PNA = "pna", _("PNA only")
+    BOTH = "both", _("PRM1 and PNA both positive")
+    EITHER = "either", _("PRM1 and/or PNA positive")
 class Prm1Method(models.TextChoices):
-    MRNA_IN_SITU = "mrna_in_situ", "PRM1 mRNA in situ hybridization"
-    PROTEIN_IHC = "protein_immunostaining", "PRM1 protein immunostaining"
-
-
+    MRNA_IN_SITU = "mrna_in_situ", _("PRM1 mRNA in situ hybridization")
+    PROTEIN_IHC = "protein_immunostaining", _("PRM1 protein immunostaining")
 class Design(models.TextChoices):
-    PICKED_CELLS = "picked_cells", "Picked cells (model picks vs embryologist picks)"
-    WHOLE_FIELD = "whole_field", "Whole field (all candidates + missed cells)"
-
-
+    PICKED_CELLS = "picked_cells", _("Picked cells (model picks vs embryologist picks)")
+    WHOLE_FIELD = "whole_field", _("Whole field (all candidates + missed cells)")
 class Morphology(models.TextChoices):
-    YES = "yes", "Spermatid"
-    NO = "no", "Not a spermatid"
-    UNSURE = "unsure", "Unsure"
-
-
+    YES = "yes", _("Spermatid")
+    NO = "no", _("Not a spermatid")
+    UNSURE = "unsure", _("Unsure")
 class Stain(models.TextChoices):
-    POSITIVE = "pos", "Positive"
-    NEGATIVE = "neg", "Negative"
-    NOT_ASSESSABLE = "na", "Not assessable"
-
-
-PROTEIN_PRM1_WARNING = (
+    POSITIVE = "pos", _("Positive")
+    NEGATIVE = "neg", _("Negative")
+    NOT_ASSESSABLE = "na", _("Not assessable")
+PROTEIN_PRM1_WARNING = _(
     "PRM1 protein appears from elongating spermatid steps on; round spermatids are PRM1-protein "
     "negative. Protein immunostaining therefore undercounts true round spermatids as positives; "
     "mRNA in situ (from step-1 round spermatids on) is the appropriate PRM1 ground truth."
@@ -124,7 +112,7 @@ class Study(UUIDModel):
 
     @property
     def prm1_warning(self) -> str:
-        return PROTEIN_PRM1_WARNING if self.prm1_method == Prm1Method.PROTEIN_IHC else ""
+        return str(PROTEIN_PRM1_WARNING) if self.prm1_method == Prm1Method.PROTEIN_IHC else ""
 
 
 class StudyValidator(models.Model):

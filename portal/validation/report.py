@@ -81,6 +81,8 @@ def results_csv(study, results: dict[str, Any], cell_rows: list[dict[str, Any]])
     w.writerow(["prm1_method", study.prm1_method])
     w.writerow(["model_version", str(study.model_version)])
     w.writerow(["score_threshold", study.score_threshold])
+    # times below are UTC ISO-8601; pages show them in the study center's zone, named here
+    w.writerow(["times", "UTC ISO-8601", "center_time_zone", study.center.time_zone])
     w.writerow(["model_output_sha256", study.model_output_sha256, "verified" if results.get("model_output_verified") else "NOT VERIFIED"])
     w.writerow(["scores_sha256", study.scores_sha256, "verified" if results.get("scores_verified") else "NOT VERIFIED"])
     for s in study.signatures.select_related("user"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from portal.centers.access import center_ids_for
 from portal.centers.models import Center, Role
@@ -136,7 +137,7 @@ def _by_ids(queryset, ids, label: str) -> list:
     ids = list(dict.fromkeys(ids))
     found = list(queryset.filter(pk__in=ids))
     if len(found) != len(ids):
-        raise DomainError(f"Unknown or inaccessible {label}.", extra={"field": label}, status_code=404)
+        raise DomainError(_('Unknown or inaccessible %(label)s.') % {"label": label}, extra={"field": label}, status_code=404)
     return found
 
 
@@ -146,14 +147,14 @@ def resolve_study_input(user, v: dict) -> dict:
     admin_centers = Center.objects.filter(id__in=center_ids_for(user, Action.VALIDATION_MANAGE))
     center = admin_centers.filter(pk=v["center"]).first()
     if center is None:
-        raise DomainError("Unknown or inaccessible center.", extra={"field": "center"}, status_code=404)
+        raise DomainError(_("Unknown or inaccessible center."), extra={"field": "center"}, status_code=404)
     centers = _by_ids(admin_centers, v.get("centers") or [center.pk], "centers")
     center_ids = [c.pk for c in centers] + [center.pk]
     sessions = _by_ids(ImageSession.objects.filter(center_id__in=center_ids), v["sessions"], "sessions")
     images = _by_ids(Image.objects.filter(center_id__in=center_ids), v.get("images") or [], "images")
     model_version = ModelVersion.objects.filter(pk=v["model_version"]).first()
     if model_version is None or model_version.center_id not in (None, center.pk):
-        raise DomainError("Unknown or inaccessible model version.", extra={"field": "model_version"}, status_code=404)
+        raise DomainError(_("Unknown or inaccessible model version."), extra={"field": "model_version"}, status_code=404)
     keys = ("name", "design", "score_threshold", "candidate_threshold", "ground_truth_rule", "prm1_method",
             "subsample_size", "validators_per_cell", "crop_um", "bootstrap_draws")
     return {"center": center, "centers": centers, "sessions": sessions, "images": images,

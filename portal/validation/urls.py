@@ -21,6 +21,7 @@ urlpatterns = [
     path("studies/<uuid:study_id>/report/", views.ReportView.as_view(), name="report"),
     path("studies/<uuid:study_id>/report.csv", views.ReportCsvView.as_view(), name="report-csv"),
     path("studies/<uuid:study_id>/report-tables.zip", views.ReportZipView.as_view(), name="report-zip"),
+    path("studies/<uuid:study_id>/report.pdf", views.ReportPdfView.as_view(), name="report-pdf"),
     path("studies/<uuid:study_id>/cells/<str:cell_id>/crop.png", views.CellCropView.as_view(), name="cell-crop"),
     path("studies/<uuid:study_id>/fields/<str:field_id>/image.png", views.FieldImageView.as_view(),
          name="field-image"),

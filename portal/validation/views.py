@@ -7,14 +7,17 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from portal.audit.services import audit_record
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
-from portal.validation import crops, report, selectors, services
+from portal.validation import crops, pdf, report, selectors, services
 from portal.validation.access import (
     access_cell,
     access_field,
@@ -47,23 +50,23 @@ class StudyIndexView(LoginRequiredMixin, View):
 
 
 class StudyForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    center = forms.ModelChoiceField(queryset=Center.objects.none(), help_text="The center running the study.")
-    centers = forms.ModelMultipleChoiceField(queryset=Center.objects.none(), required=False,
-                                             help_text="Other centers taking part.")
-    sessions = forms.ModelMultipleChoiceField(queryset=None)
-    model_version = forms.ModelChoiceField(queryset=None)
-    design = forms.ChoiceField(choices=Design.choices)
-    score_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5)
-    candidate_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.05,
-                                           help_text="Whole field: candidates are detections of any class at or above this score.")
-    ground_truth_rule = forms.ChoiceField(choices=GroundTruthRule.choices, initial=GroundTruthRule.EITHER)
-    prm1_method = forms.ChoiceField(choices=Prm1Method.choices, help_text=PROTEIN_PRM1_WARNING)
-    subsample_size = forms.IntegerField(min_value=1, required=False,
-                                        help_text="Whole field: score a random subset of this many candidates (seed stored).")
-    validators_per_cell = forms.IntegerField(min_value=1, max_value=20, initial=2)
-    crop_um = forms.FloatField(min_value=5, max_value=200, initial=24.0, label="Crop width (µm)")
-    bootstrap_draws = forms.IntegerField(min_value=100, max_value=20000, initial=2000)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    center = forms.ModelChoiceField(label=gettext_lazy("Center"), queryset=Center.objects.none(), help_text=gettext_lazy("The center running the study."))
+    centers = forms.ModelMultipleChoiceField(label=gettext_lazy("Other centers"), queryset=Center.objects.none(), required=False,
+                                             help_text=gettext_lazy("Other centers taking part."))
+    sessions = forms.ModelMultipleChoiceField(label=gettext_lazy("Image sessions"), queryset=None)
+    model_version = forms.ModelChoiceField(label=gettext_lazy("Model version"), queryset=None)
+    design = forms.ChoiceField(label=gettext_lazy("Design"), choices=Design.choices)
+    score_threshold = forms.FloatField(label=gettext_lazy("Score threshold"), min_value=0, max_value=1, initial=0.5)
+    candidate_threshold = forms.FloatField(label=gettext_lazy("Candidate threshold"), min_value=0, max_value=1, initial=0.05,
+                                           help_text=gettext_lazy("Whole field: candidates are detections of any class at or above this score."))
+    ground_truth_rule = forms.ChoiceField(label=gettext_lazy("Ground truth"), choices=GroundTruthRule.choices, initial=GroundTruthRule.EITHER)
+    prm1_method = forms.ChoiceField(label=gettext_lazy("PRM1 method"), choices=Prm1Method.choices, help_text=PROTEIN_PRM1_WARNING)
+    subsample_size = forms.IntegerField(label=gettext_lazy("Subsample size"), min_value=1, required=False,
+                                        help_text=gettext_lazy("Whole field: score a random subset of this many candidates (seed stored)."))
+    validators_per_cell = forms.IntegerField(label=gettext_lazy("Validators per cell"), min_value=1, max_value=20, initial=2)
+    crop_um = forms.FloatField(label=gettext_lazy("Crop width (µm)"), min_value=5, max_value=200, initial=24.0)
+    bootstrap_draws = forms.IntegerField(label=gettext_lazy("Bootstrap draws"), min_value=100, max_value=20000, initial=2000)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -77,12 +80,12 @@ class StudyForm(forms.Form):
 class StudyCreateView(LoginRequiredMixin, View):
     def get(self, request):
         if not selectors.user_runs_studies(request.user):
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         return render(request, "validation/study_form.html", {"form": StudyForm(user=request.user)})
 
     def post(self, request):
         if not selectors.user_runs_studies(request.user):
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         form = StudyForm(request.POST, user=request.user)
         if form.is_valid():
             d = dict(form.cleaned_data)
@@ -117,16 +120,16 @@ class StudyAdminView(LoginRequiredMixin, View):
         try:
             if action in self.actions:
                 self.actions[action](actor=request.user, study=study, request=request)
-                messages.success(request, f"Study {action} done.")
+                messages.success(request, _('Study %(action)s done.') % {"action": action})
             elif action == "add_validator":
                 membership = services.study_validator_add_by_username(
                     actor=request.user, study=study, username=request.POST.get("username", ""), request=request)
-                messages.success(request, f"{membership.user.get_username()} added.")
+                messages.success(request, _('%(get_username)s added.') % {"get_username": membership.user.get_username()})
             elif action == "remove_validator":
                 services.study_validator_remove_by_username(
                     actor=request.user, study=study, username=request.POST.get("username", ""), request=request)
             else:
-                raise DomainError("Unknown action.")
+                raise DomainError(_("Unknown action."))
         except DomainError as exc:
             messages.error(request, exc.message)
         return redirect("validation:study", study_id=study.pk)
@@ -158,7 +161,7 @@ class _SignedTransitionView(LoginRequiredMixin, View):
             messages.error(request, exc.message)
             return render(request, "validation/confirm_transition.html", self._context(study),
                           status=exc.status_code)
-        messages.success(request, f"{self.title}: done and signed.")
+        messages.success(request, _('%(title)s: done and signed.') % {"title": self.title})
         return redirect("validation:study", study_id=study.pk)
 
 
@@ -217,7 +220,7 @@ class MissedView(LoginRequiredMixin, View):
         membership = access_study_validator(user=request.user, id=study_id)
         study = membership.study
         if study.design != Design.WHOLE_FIELD:
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         config = {
             "fields": [{"field": f.public_id, "width": f.image.width, "height": f.image.height,
                         "image_url": reverse("validation:field-image", args=[study.pk, f.public_id]),
@@ -248,7 +251,7 @@ class SignView(LoginRequiredMixin, View):
         except DomainError as exc:
             messages.error(request, exc.message)
             return render(request, "validation/sign.html", self._context(study, membership, request), status=exc.status_code)
-        messages.success(request, "Your scores are signed.")
+        messages.success(request, _("Your scores are signed."))
         return redirect("validation:sign", study_id=study.pk)
 
 
@@ -287,19 +290,38 @@ class StainImageView(LoginRequiredMixin, View):
             return _png(handle.read())
 
 
+def _report_context(study) -> dict:
+    """What report.html renders, for the HTML page and the PDF alike."""
+    results = study.results or {}
+    return {
+        "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
+        "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
+        "diff": results.get("ppv_difference"), **selectors.report_context(study),
+        **report.report_sections(study, results, services.study_cell_rows),
+    }
+
+
 class ReportView(LoginRequiredMixin, View):
-    """Print-ready report of an unblinded study."""
+    """Print-ready report of an unblinded study (times in the study center's zone, named)."""
 
     def get(self, request, study_id):
         study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
-        results = study.results or {}
         audit_record(actor=request.user, action="validation.report.read", center=study.center, obj=study, request=request)
-        return render(request, "validation/report.html", {
-            "study": study, "results": results, "metric_rows": report.all_metric_rows(results),
-            "confusion": report.confusion_tables(results), "agreement": results.get("agreement", {}),
-            "diff": results.get("ppv_difference"), **selectors.report_context(study),
-            **report.report_sections(study, results, services.study_cell_rows),
-        })
+        return render(request, "validation/report.html", _report_context(study))
+
+
+class ReportPdfView(LoginRequiredMixin, View):
+    """The same report as a PDF file (WeasyPrint; CJK fonts), in the request's language; audited."""
+
+    def get(self, request, study_id):
+        study = access_study(user=request.user, id=study_id, action=Action.VALIDATION_REPORT)
+        audit_record(actor=request.user, action="validation.report.pdf", center=study.center, obj=study,
+                     request=request)
+        html = render_to_string("validation/report.html", _report_context(study), request=request)
+        footer = _("Blinded validation report: %(name)s") % {"name": study.name}
+        response = HttpResponse(pdf.report_pdf(html=html, footer=footer), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="validation-{study.pk}.pdf"'
+        return response
 
 
 class ReportCsvView(LoginRequiredMixin, View):

@@ -2,6 +2,13 @@
 // queued or running (no reload, no extra server). CSP-safe: no inline code, no style attributes.
 (function () {
   "use strict";
+  const gettext = window.gettext || ((s) => s);
+  const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (m, k) => String(obj[k])));
+  var JOB_STATUS = {
+    queued: gettext("Queued"), running: gettext("Running"), succeeded: gettext("Succeeded"),
+    failed: gettext("Failed"), cancelled: gettext("Cancelled")
+  };
   var PLACEHOLDER = "00000000-0000-0000-0000-000000000000";
   var FAST_MS = 2000, SLOW_MS = 15000;
 
@@ -21,12 +28,12 @@
     var list = root.querySelector(".session-jobs-list");
     list.textContent = "";
     if (!data.jobs.length) {
-      list.appendChild(el("p", "No analysis yet.", "hint"));
+      list.appendChild(el("p", gettext("No analysis yet."), "hint"));
       return;
     }
     var table = el("table");
     var head = el("tr");
-    ["Started", "Model", "Status", "Progress", "Images", ""].forEach(function (h) {
+    [gettext("Started"), gettext("Model"), gettext("Status"), gettext("Progress"), gettext("Images"), ""].forEach(function (h) {
       var th = el("th", h); th.scope = "col"; head.appendChild(th);
     });
     var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
@@ -35,18 +42,23 @@
       var row = el("tr");
       row.dataset.jobId = job.id;
       row.dataset.status = job.status;
-      var link = el("a", new Date(job.created_at).toLocaleString());
+      // the page's language, the session's center's zone (named), as the server-rendered times
+      var link = el("a", new Date(job.created_at).toLocaleString(document.documentElement.lang || undefined,
+        {timeZone: root.dataset.timeZone || "UTC", timeZoneName: "short"}));
       link.href = root.dataset.jobUrlTemplate.replace(PLACEHOLDER, job.id);
       var started = el("td"); started.appendChild(link); row.appendChild(started);
       row.appendChild(el("td", job.model_version));
-      var status = job.status + (job.cancel_requested && job.status === "running" ? " (cancelling)" : "");
-      var statusCell = el("td", status, "job-status job-" + job.status);
+      var status = (JOB_STATUS[job.status] || job.status) +
+        (job.cancel_requested && job.status === "running" ? gettext(" (cancelling)") : "");
+      var statusCell = el("td", status, "job-status job-" + job.status);  // i18n: not shown
       if (job.error_message) statusCell.appendChild(el("div", job.error_message, "error"));
       // images analysed at an unknown or untrained pixel size: a visible warning, not a silent answer
       var warned = job.images.filter(function (img) { return img.scale_warning; });
       if (warned.length) {
-        var note = el("div", warned.length + " image(s) with a scale warning: " + warned[0].scale_warning +
-          (warned.length > 1 ? " (see the images)" : ""), "flag scale-warning");
+        var noteText = interpolate(ngettext("%(count)s image with a scale warning: %(warning)s",
+          "%(count)s images with a scale warning: %(warning)s (see the images)", warned.length),
+          {count: warned.length, warning: warned[0].scale_warning}, true);
+        var note = el("div", noteText, "flag scale-warning");  // i18n: not shown
         note.setAttribute("role", "note");
         statusCell.appendChild(note);
       }
@@ -57,18 +69,18 @@
       var pcell = el("td"); pcell.appendChild(progress);
       pcell.appendChild(el("span", " " + job.images_done + " / " + job.images_total, "job-count"));
       row.appendChild(pcell);
-      var details = el("details"); details.appendChild(el("summary", job.images.length + " image(s)"));
+      var details = el("details"); details.appendChild(el("summary", interpolate(ngettext("%(count)s image", "%(count)s images", job.images.length), {count: job.images.length}, true)));
       var ul = el("ul", null, "job-images");
       job.images.forEach(function (img) {
-        var li = el("li", img.image_id.slice(0, 8) + ": " + img.status, "image-" + img.status);
-        if (img.scale_warning) li.appendChild(el("div", img.scale_warning, "flag scale-warning"));
+        var li = el("li", img.image_id.slice(0, 8) + ": " + (IMAGE_STATUS[img.status] ? IMAGE_STATUS[img.status][1] : img.status), "image-" + img.status);
+        if (img.scale_warning) li.appendChild(el("div", img.scale_warning, "flag scale-warning"));  // i18n: not shown
         ul.appendChild(li);
       });
       details.appendChild(ul);
       var icell = el("td"); icell.appendChild(details); row.appendChild(icell);
       var actions = el("td");
       if ((job.status === "queued" || job.status === "running") && !job.cancel_requested) {
-        var button = el("button", "Cancel"); button.type = "button";
+        var button = el("button", gettext("Cancel")); button.type = "button";
         button.addEventListener("click", function () { cancel(root, job.id); });
         actions.appendChild(button);
       }
@@ -81,8 +93,8 @@
 
   /* The image cards of the page follow their newest job's per-image status (cancelled jobs aside). */
   var IMAGE_STATUS = {
-    pending: ["queued", "Queued for analysis"], running: ["analyzing", "Analyzing"],
-    done: ["analyzed", "Analyzed"], failed: ["failed", "Analysis failed"]
+    pending: ["queued", gettext("Queued for analysis")], running: ["analyzing", gettext("Analyzing")],
+    done: ["analyzed", gettext("Analyzed")], failed: ["failed", gettext("Analysis failed")]
   };
   function updateImageCards(data) {
     var seen = {};
@@ -107,7 +119,7 @@
   }
 
   function poll(root, once) {
-    fetch(root.dataset.progressUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+    fetch(root.dataset.progressUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})  // i18n: not shown
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();

@@ -1,6 +1,8 @@
 "use strict";
 /* Picking (embryologist, draft) and missed cells (validator, whole field) on images without overlay. */
 (function () {
+  const gettext = window.gettext || ((s) => s);
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (m, k) => String(obj[k])));
   const api = window.validationApi;
   const cfg = api.config("pick-config");
   const container = document.getElementById("fields");
@@ -12,7 +14,7 @@
     const marker = document.createElement("button");
     marker.type = "button";
     marker.className = "marker";
-    marker.setAttribute("aria-label", "Point at " + Math.round(x) + ", " + Math.round(y));
+    marker.setAttribute("aria-label", interpolate(gettext("Point at %(x)s, %(y)s"), {x: Math.round(x), y: Math.round(y)}, true));
     marker.style.left = (100 * x / entry.width) + "%";
     marker.style.top = (100 * y / entry.height) + "%";
     if (cfg.mode === "pick" && pickId !== undefined) {
@@ -21,7 +23,7 @@
         try {
           await api.call("DELETE", cfg.list_url + pickId + "/");
           marker.remove();
-          status.textContent = "Pick removed.";
+          status.textContent = gettext("Pick removed.");
         } catch (error) { status.textContent = error.message; }
       });
     }
@@ -33,7 +35,7 @@
     wrap.className = "field";
     const img = document.createElement("img");
     img.src = field.image_url;
-    img.alt = "Image " + field.field;
+    img.alt = interpolate(gettext("Image %(field)s"), {field: field.field}, true);
     img.width = field.width;
     img.height = field.height;
     wrap.appendChild(img);
@@ -47,11 +49,11 @@
         if (cfg.mode === "pick") {
           const pick = await api.call("POST", cfg.list_url, { field: field.field, x_px: x, y_px: y });
           addMarker(field.field, pick.x_px, pick.y_px, pick.id);
-          status.textContent = "Pick added.";
+          status.textContent = gettext("Pick added.");
         } else {
           const cell = await api.call("POST", field.post_url, { x_px: x, y_px: y });
           addMarker(field.field, x, y);
-          status.textContent = "Cell " + cell.cell + " added to your list.";
+          status.textContent = interpolate(gettext("Cell %(cell)s added to your list."), {cell: cell.cell}, true);
         }
       } catch (error) { status.textContent = error.message; }
     });

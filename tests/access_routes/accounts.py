@@ -6,6 +6,10 @@ ROUTES = [
     # Logged-in users are sent on (redirect_authenticated_user).
     Route(name="accounts:login", per_center=False, checks=[GET(own=statuses(302, anonymous=200))]),
     Route(name="accounts:logout", per_center=False, checks=[POST(own=statuses(302, anonymous=302))]),
+    # the language switcher: the user's own setting (and the cookie), open before login too
+    Route(name="accounts:language", per_center=False,
+          checks=[POST(payload=lambda o: {"language": "zh-hans"}, fmt="multipart",
+                       own=statuses(302, anonymous=302))]),
     # Matrix logins are already verified by a second factor: both pages send the user on.
     Route(name="accounts:otp-verify", per_center=False, checks=[GET(own=statuses(302, anonymous=302))]),
     Route(name="accounts:otp-enrol", per_center=False, checks=[GET(own=statuses(302, anonymous=302))]),

@@ -1,4 +1,5 @@
-"""Access declarations of the project-level routes: home, health, current user, API schema/docs, admin."""
+"""Access declarations of the project-level routes: home, health, current user, API schema/docs, JavaScript catalog,
+admin."""
 from tests.access_matrix import GET, POST, Route, statuses
 
 
@@ -29,6 +30,8 @@ ROUTES = [
           checks=[GET(own=statuses(200, anonymous=401))]),
     Route(name="api-docs", per_center=False, note="Swagger UI page: signed-in users only",
           checks=[GET(own=statuses(200, anonymous=302))]),
+    Route(name="javascript-catalog", per_center=False, note="translations of the page scripts: public text only",
+          checks=[GET(own=statuses(200, anonymous=200))]),
     Route(name="admin:*", url="/admin/", per_center=False,
           note="Django admin: staff only; every admin route is covered by this glob",
           checks=[GET(own=statuses(302, anonymous=302, superuser=200))]),

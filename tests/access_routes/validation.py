@@ -197,6 +197,8 @@ ROUTES = [
           checks=[GET(own=_html({"center_admin": 200, "validator": 200}))]),
     Route(name="validation:report-zip", build=_unblinded, kwargs=_study_kw,
           checks=[GET(own=_html({"center_admin": 200, "validator": 200}))]),
+    Route(name="validation:report-pdf", build=_unblinded, kwargs=_study_kw,
+          checks=[GET(own=_html({"center_admin": 200, "validator": 200}))]),
     Route(name="validation:cell-crop", build=_open,
           kwargs=lambda o: {"study_id": o["study"].pk, "cell_id": o["cell"].public_id},
           checks=[GET(own=_html({"validator": 200, "stain": 200, "center_admin": 200}))]),

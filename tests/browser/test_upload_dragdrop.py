@@ -50,7 +50,7 @@ def test_uploader_drops_files_on_the_drop_zone(live_server, transactional_db, se
         page.goto(f"{base}/imaging/sessions/{session.pk}/upload/")
         state = page.evaluate(DROP_FILES, [png])
         assert state == {"highlighted": True, "after": False}  # the zone lights up while dragging over it
-        expect(page.locator("#upload-status")).to_have_text("2 file(s) ready to upload.")
+        expect(page.locator("#upload-status")).to_have_text("2 files ready to upload.")  # ngettext plural
         page.click("#upload-button")
         expect(page.locator("#upload-results li.ok")).to_have_count(1)
         expect(page.locator("#upload-results li.ok")).to_contain_text("40×32")

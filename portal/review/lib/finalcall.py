@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FINAL_CALL_RULE_ID = "adjudication-else-unanimous"
+# English, as exports state it; pages show review.views.FINAL_CALL_RULE_TEXT, its translatable twin.
 FINAL_CALL_RULE = (
     "Final call = the center admin's adjudication where given, otherwise the unanimous decision of all "
     "reviewers who decided (same verdict and class, at least one reviewer); uncertain or disputed "

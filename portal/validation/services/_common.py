@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -20,13 +21,13 @@ MISSED_MIN_DISTANCE_FALLBACK_PX = 15.0
 
 def _require_admin(actor, study: Study) -> None:
     if not user_may(actor, study.center_id, Action.VALIDATION_MANAGE):
-        raise DomainError("Only an administrator of the study's center may do this.", status_code=403)
+        raise DomainError(_("Only an administrator of the study's center may do this."), status_code=403)
 
 
 def _require_status(study: Study, *allowed: str, action: str) -> None:
     if study.status not in allowed:
         raise Conflict(
-            f"Cannot {action}: the study is {study.get_status_display().lower()}.",
+            _('Cannot %(action)s: the study is %(get_status_display)s.') % {"action": action, "get_status_display": study.get_status_display().lower()},
             extra={"status": study.status},
         )
 
@@ -47,7 +48,7 @@ def _refuse(*, actor, study: Study, action: str, detail: dict, request=None, mes
     """Audit a refused write (in its own transaction, so it survives) and raise 409."""
     audit_record(actor=actor, action=f"{action}.refused", center=study.center, obj=study,
                  after={"reason": message, "status": study.status, **detail}, request=request)
-    raise Conflict(message, extra={"status": study.status})
+    raise Conflict(_(message), extra={"status": study.status})  # the audit keeps the English text
 
 
 def _writable_for_scores(*, actor, study: Study, action: str, detail: dict, request=None) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.centers.access import center_ids_for, user_may
@@ -90,25 +91,25 @@ def study_create(
 ) -> Study:
     """Create a draft study run by ``center`` (the actor must administer it)."""
     if not user_may(actor, center.pk, Action.VALIDATION_MANAGE):
-        raise DomainError("Only a center administrator may create a study for that center.", status_code=403)
+        raise DomainError(_("Only a center administrator may create a study for that center."), status_code=403)
     sessions = list(sessions)
     images = list(images or [])
     center_set = {c.pk: c for c in (centers or [])}
     center_set.setdefault(center.pk, center)
     if not sessions:
-        raise DomainError("Choose at least one image session.", extra={"field": "sessions"})
+        raise DomainError(_("Choose at least one image session."), extra={"field": "sessions"})
     for session in sessions:
         if session.center_id not in center_set:
-            raise DomainError("A session belongs to a center that is not taking part.", extra={"field": "sessions"})
+            raise DomainError(_("A session belongs to a center that is not taking part."), extra={"field": "sessions"})
     session_ids = {s.pk for s in sessions}
     for image in images:
         if image.session_id not in session_ids:
-            raise DomainError("An image is not in the chosen sessions.", extra={"field": "images"})
+            raise DomainError(_("An image is not in the chosen sessions."), extra={"field": "images"})
     if model_version.center_id not in (None, center.pk):
-        raise DomainError("That model version belongs to another center.", extra={"field": "model_version"})
+        raise DomainError(_("That model version belongs to another center."), extra={"field": "model_version"})
     if design == Design.WHOLE_FIELD and candidate_threshold > score_threshold:
         raise DomainError(
-            "The candidate threshold must not exceed the score threshold.", extra={"field": "candidate_threshold"}
+            _("The candidate threshold must not exceed the score threshold."), extra={"field": "candidate_threshold"}
         )
     study = Study(
         name=name.strip(),
@@ -140,7 +141,7 @@ def _check_not_reviewer(study: Study, user) -> None:
     session_ids = list(study.sessions.values_list("id", flat=True))
     if user.pk in decider_ids_for_sessions(session_ids):
         raise DomainError(
-            "This user reviewed detections of the study's sessions and cannot validate it.",
+            _("This user reviewed detections of the study's sessions and cannot validate it."),
             extra={"user": user.get_username()},
         )
 
@@ -160,7 +161,7 @@ def study_validator_add(*, actor, study: Study, user, request=None) -> StudyVali
         raise DomainError(VALIDATOR_NOT_FOUND, extra={"field": "username"})
     _check_not_reviewer(study, user)
     if study.picks.filter(picked_by=user).exists():
-        raise DomainError("The embryologist who picked the comparator cells cannot validate the study.")
+        raise DomainError(_("The embryologist who picked the comparator cells cannot validate the study."))
     membership, created = StudyValidator.objects.get_or_create(study=study, user=user)
     study_blinding_sync(study=study)
     if created:
@@ -173,7 +174,7 @@ def study_validator_add(*, actor, study: Study, user, request=None) -> StudyVali
 def study_validator_remove(*, actor, study: Study, user, request=None) -> None:
     _require_admin(actor, study)
     _require_status(study, StudyStatus.DRAFT, action="change validators")
-    deleted, _ = StudyValidator.objects.filter(study=study, user=user).delete()
+    deleted, _by_model = StudyValidator.objects.filter(study=study, user=user).delete()
     study_blinding_sync(study=study)
     if deleted:
         audit_record(actor=actor, action="validation.validator.remove", center=study.center, obj=study,
@@ -233,12 +234,12 @@ def pick_add(*, actor, study: Study, field: StudyField, x_px: float, y_px: float
     """Picked-cells design: the embryologist picks a cell by eye on the image shown without overlay."""
     _require_status(study, StudyStatus.DRAFT, action="pick cells")
     if study.design != Design.PICKED_CELLS:
-        raise DomainError("Picks belong to the picked-cells design.")
+        raise DomainError(_("Picks belong to the picked-cells design."))
     image = field.image
     if not _can_pick(actor, study, image):
-        raise DomainError("You may not pick cells in this study.", status_code=403)
+        raise DomainError(_("You may not pick cells in this study."), status_code=403)
     if not (0 <= x_px < image.width and 0 <= y_px < image.height):
-        raise DomainError("The point is outside the image.", extra={"width": image.width, "height": image.height})
+        raise DomainError(_("The point is outside the image."), extra={"width": image.width, "height": image.height})
     pick = Pick(study=study, image=image, x_px=x_px, y_px=y_px, picked_by=actor)
     pick.full_clean()
     pick.save()
@@ -252,7 +253,7 @@ def pick_remove(*, actor, study: Study, pick_id: int, request=None) -> None:
     _require_status(study, StudyStatus.DRAFT, action="remove picks")
     pick = study.picks.filter(pk=pick_id, picked_by=actor).first()
     if pick is None:
-        raise DomainError("No such pick.", status_code=404)
+        raise DomainError(_("No such pick."), status_code=404)
     before = {"x_px": pick.x_px, "y_px": pick.y_px}
     pick.delete()
     audit_record(actor=actor, action="validation.pick.remove", center=study.center, object_type="validation.pick",

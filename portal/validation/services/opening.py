@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from portal.core.errors import DomainError
 from portal.imaging import services as imaging_services
@@ -76,10 +77,10 @@ def study_open(*, actor, study: Study, request=None) -> Study:
     _require_status(study, StudyStatus.DRAFT, action="open the study")
     validators = list(study.validators.select_related("user"))
     if not validators:
-        raise DomainError("Add at least one validator first.")
+        raise DomainError(_("Add at least one validator first."))
     if len(validators) < study.validators_per_cell:
         raise DomainError(
-            f"The study needs {study.validators_per_cell} validators per cell but has {len(validators)}.",
+            _('The study needs %(validators_per_cell)s validators per cell but has %(len)s.') % {"validators_per_cell": study.validators_per_cell, "len": len(validators)},
             extra={"validators": len(validators), "validators_per_cell": study.validators_per_cell},
         )
     for membership in validators:
@@ -96,7 +97,7 @@ def study_open(*, actor, study: Study, request=None) -> Study:
         frozen_sets[field.pk] = result_set
     if missing_results or missing_display:
         raise DomainError(
-            "Every image needs a complete result of the study's model version and a display rendering.",
+            _("Every image needs a complete result of the study's model version and a display rendering."),
             extra={"images_without_results": len(missing_results), "images_without_display": len(missing_display)},
         )
 
@@ -137,7 +138,7 @@ def study_open(*, actor, study: Study, request=None) -> Study:
             cells.append(Cell(study=study, field=field, center_id=field.image.center_id, x_px=pick.x_px,
                               y_px=pick.y_px, from_embryologist=True, added_by=pick.picked_by))
     if not cells:
-        raise DomainError("The study has no cells to score (no model picks, picks or candidates).")
+        raise DomainError(_("The study has no cells to score (no model picks, picks or candidates)."))
 
     _render_crops(study, cells)
     Cell.objects.bulk_create(cells)

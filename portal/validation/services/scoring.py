@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from portal.audit.services import audit_record
 from portal.centers.access import user_may
@@ -52,19 +54,19 @@ def assignment_score(
     _writable_for_scores(actor=actor, study=study, action="validation.score", detail=detail, request=request)
     if Signature.objects.filter(study=study, user=actor).exists():
         _refuse(actor=actor, study=study, action="validation.score", detail=detail, request=request,
-                message="You have signed your scores; they can no longer change.")
+                message=gettext_noop("You have signed your scores; they can no longer change."))
     with transaction.atomic():
         assignment = (
             Assignment.objects.select_for_update().filter(validator=membership, cell__public_id=public_id).first()
         )
         if assignment is None:
-            raise DomainError("No such cell.", status_code=404)
+            raise DomainError(_("No such cell."), status_code=404)
         before = {"morphology": assignment.morphology, "prm1": assignment.prm1, "pna": assignment.pna}
         for name, value, choices in (("morphology", morphology, Morphology), ("prm1", prm1, Stain), ("pna", pna, Stain)):
             if value is None:
                 continue
             if value != "" and value not in choices.values:
-                raise DomainError(f"{name} must be one of {', '.join(choices.values)}.", extra={"field": name})
+                raise DomainError(_('%(name)s must be one of %(join)s.') % {"name": name, "join": ', '.join(choices.values)}, extra={"field": name})
             setattr(assignment, name, value)
         assignment.scored_at = timezone.now()
         assignment.full_clean()
@@ -83,7 +85,7 @@ def stain_enter(*, actor, study: Study, public_id: str, prm1: str | None = None,
     with transaction.atomic():
         cell = study.cells.filter(public_id=public_id).first()
         if cell is None or not user_may(actor, cell.center_id, Action.VALIDATION_STAIN):
-            raise DomainError("No such cell.", status_code=404)
+            raise DomainError(_("No such cell."), status_code=404)
         result = StainResult.objects.select_for_update().filter(cell=cell).first()
         before = {"prm1": result.prm1, "pna": result.pna} if result else None
         if result is None:
@@ -92,7 +94,7 @@ def stain_enter(*, actor, study: Study, public_id: str, prm1: str | None = None,
             if value is None:
                 continue
             if value != "" and value not in Stain.values:
-                raise DomainError(f"{name} must be one of {', '.join(Stain.values)}.", extra={"field": name})
+                raise DomainError(_('%(name)s must be one of %(join)s.') % {"name": name, "join": ', '.join(Stain.values)}, extra={"field": name})
             setattr(result, name, value)
         result.entered_by = actor
         result.full_clean()
@@ -113,18 +115,18 @@ def missed_cell_add(*, actor, study: Study, membership: StudyValidator, field: S
     detail = {"field": field.public_id, "x_px": x_px, "y_px": y_px}
     _writable_for_scores(actor=actor, study=study, action="validation.missed_cell", detail=detail, request=request)
     if study.design != Design.WHOLE_FIELD:
-        raise DomainError("Missed cells are added in whole-field studies only.")
+        raise DomainError(_("Missed cells are added in whole-field studies only."))
     if Signature.objects.filter(study=study, user=actor).exists():
         _refuse(actor=actor, study=study, action="validation.missed_cell", detail=detail, request=request,
-                message="You have signed your scores; your list can no longer change.")
+                message=gettext_noop("You have signed your scores; your list can no longer change."))
     image = field.image
     if not (0 <= x_px < image.width and 0 <= y_px < image.height):
-        raise DomainError("The point is outside the image.", extra={"width": image.width, "height": image.height})
+        raise DomainError(_("The point is outside the image."), extra={"width": image.width, "height": image.height})
     with transaction.atomic():
         Study.objects.select_for_update().filter(pk=study.pk).first()
         limit = distance_limit_px(image.um_per_px, MISSED_MIN_DISTANCE_UM, MISSED_MIN_DISTANCE_FALLBACK_PX)
         if any_closer([(c.x_px, c.y_px) for c in field.cells.all()], x_px, y_px, limit):
-            raise Conflict("A cell at this point is already in the list.")
+            raise Conflict(_("A cell at this point is already in the list."))
         cell = Cell(study=study, field=field, center_id=image.center_id, x_px=x_px, y_px=y_px,
                     from_validator=True, added_by=actor)
         _render_crops(study, [cell])

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from portal.accounts.services import password_check
 from portal.audit.services import audit_record
@@ -49,7 +50,7 @@ def signature_password_verify(*, actor, study: Study, password: str, action: str
     if not password_check(user=actor, password=password, request=request):
         audit_record(actor=actor, action=f"{action}.failed", center=study.center, obj=study,
                      after={"reason": "wrong password"}, request=request)
-        raise DomainError("The password is not correct.", extra={"field": "password"}, status_code=400)
+        raise DomainError(_("The password is not correct."), extra={"field": "password"}, status_code=400)
 
 
 def study_sign(*, actor, study: Study, membership: StudyValidator, password: str, request=None) -> Signature:
@@ -60,10 +61,10 @@ def study_sign(*, actor, study: Study, membership: StudyValidator, password: str
     signature_password_verify(actor=actor, study=study, password=password, action="validation.sign", request=request)
     with transaction.atomic():
         if Signature.objects.filter(study=study, user=actor).exists():
-            raise Conflict("You have already signed this study.")
+            raise Conflict(_("You have already signed this study."))
         unscored = membership.assignments.filter(morphology="").count()
         if unscored:
-            raise DomainError(f"{unscored} cells have no morphology call yet.", extra={"unscored": unscored})
+            raise DomainError(_('%(unscored)s cells have no morphology call yet.') % {"unscored": unscored}, extra={"unscored": unscored})
         signature = Signature.objects.create(
             study=study, user=actor, full_name=actor.get_full_name() or actor.get_username(),
             signed_at=timezone.now(), scores_sha256=scores_hash_for(membership),
@@ -97,10 +98,10 @@ def study_lock(*, actor, study: Study, request=None) -> Study:
     signatures = {s.user_id: s for s in study.signatures.all()}
     unsigned = [v.user.get_username() for v in study.validators.select_related("user") if v.user_id not in signatures]
     if unsigned:
-        raise Conflict("Every validator must sign before the study is locked.", extra={"unsigned": unsigned})
+        raise Conflict(_("Every validator must sign before the study is locked."), extra={"unsigned": unsigned})
     for membership in study.validators.select_related("user"):
         if scores_hash_for(membership) != signatures[membership.user_id].scores_sha256:
-            raise Conflict("A validator's scores no longer match their signature.",
+            raise Conflict(_("A validator's scores no longer match their signature."),
                            extra={"validator": membership.user.get_username()})
     study.scores_sha256 = all_scores_hash(study)
     _study_transition(actor=actor, study=study, status=StudyStatus.LOCKED, stamp="locked", request=request,

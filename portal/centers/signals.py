@@ -1,0 +1,12 @@
+"""Receivers of the centers app: remember the user's default time zone in the session at login."""
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+
+from portal.centers.timezones import SESSION_KEY, user_time_zone
+
+
+@receiver(user_logged_in, dispatch_uid="centers.time_zone_at_login")
+def remember_time_zone(sender, request, user, **kwargs) -> None:
+    """Store the zone of the user's centers in the session (``portal.centers.timezones`` rule 2)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = user_time_zone(user)
