@@ -5,6 +5,7 @@
 (function () {
   "use strict";
   const gettext = window.gettext || ((t) => t);
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (m, k) => String(obj[k])));
 
   var cfgEl = document.getElementById("viewer-config");
   if (!cfgEl) { return; }
@@ -145,9 +146,10 @@
       a[inst.agreement] = (a[inst.agreement] || 0) + 1;
       if (inst.mine) { mine++; }
     });
-    $("agreement").textContent = a.agree + " agree, " + a.disagree + " disagree, " + a.single +
-      " one reviewer, " + a.none + " undecided";
-    $("my-progress").textContent = mine + " of " + total;
+    $("agreement").textContent = interpolate(
+      gettext("%(agree)s agree, %(disagree)s disagree, %(single)s one reviewer, %(none)s undecided"),
+      { agree: a.agree, disagree: a.disagree, single: a.single, none: a.none }, true);
+    $("my-progress").textContent = interpolate(gettext("%(mine)s of %(total)s"), { mine: mine, total: total }, true);
     renderList();
   }
 
@@ -240,7 +242,7 @@
     }
     // screen-space overlays: verdict badges, labels, selection, draft, scale bar
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.font = "12px system-ui, sans-serif";
+    ctx.font = "12px system-ui, sans-serif";  // i18n: not shown
     ctx.textBaseline = "bottom";
     for (var k = 0; k < onScreen.length; k++) { drawMarks(onScreen[k]); }
     if (S.showLabels) { drawLabels(onScreen); }
@@ -380,7 +382,7 @@
   function drawScaleBar() {
     var um = S.data.image.um_per_px;
     var el = $("scale-bar-label");
-    if (!um) { el.textContent = "no pixel size"; return; }
+    if (!um) { el.textContent = gettext("no pixel size"); return; }
     var len = niceLength(um / S.scale);
     var px = len / um * S.scale;
     var x = 16, y = S.ch - 18;
@@ -420,13 +422,13 @@
   // ---------------------------------------------------------------- panels
   function describe(inst) {
     var parts = [label(effClass(inst))];
-    if (inst.score !== null && inst.score !== undefined) { parts.push("score " + inst.score.toFixed(2)); }
-    parts.push("Ø " + fmt(inst.diameter_um, 1) + " µm", "area " + fmt(inst.area_um2, 1) + " µm²");
+    if (inst.score !== null && inst.score !== undefined) { parts.push(interpolate(gettext("score %(score)s"), { score: inst.score.toFixed(2) }, true)); }
+    parts.push("Ø " + fmt(inst.diameter_um, 1) + " µm", interpolate(gettext("area %(area)s µm²"), { area: fmt(inst.area_um2, 1) }, true));
     return parts.join(" · ");
   }
 
   function showHover(inst) {
-    $("hover-info").textContent = inst ? describe(inst) : "Point at a cell to see its diameter and area.";
+    $("hover-info").textContent = inst ? describe(inst) : gettext("Point at a cell to see its diameter and area.");
   }
 
   function select(inst, opts) {
@@ -438,20 +440,26 @@
     var panel = $("selection");
     if (!inst) {
       panel.hidden = true; $("selection-empty").hidden = false;
-      $("selection-live").textContent = "No cell selected.";
+      $("selection-live").textContent = gettext("No cell selected.");
       requestRender(); return;
     }
     panel.hidden = false; $("selection-empty").hidden = true;
     if (opts && opts.center) { centerOn(inst, false); }
     var pos = S.visible.indexOf(inst);
-    $("sel-title").textContent = "Cell " + (pos + 1) + " of " + S.visible.length + (isManual(inst) ? " (drawn by " + (inst.created_by || "?") + ")" : "");
+    $("sel-title").textContent = isManual(inst)
+      ? interpolate(gettext("Cell %(n)s of %(total)s (drawn by %(user)s)"), { n: pos + 1, total: S.visible.length, user: inst.created_by || "?" }, true)
+      : interpolate(gettext("Cell %(n)s of %(total)s"), { n: pos + 1, total: S.visible.length }, true);
     $("sel-class").textContent = label(effClass(inst)) + (effClass(inst) !== inst.class_name ? " (model: " + label(inst.class_name) + ")" : "");
     $("sel-score").textContent = inst.score === null || inst.score === undefined ? "drawn" : inst.score.toFixed(3);
     $("sel-diameter").textContent = fmt(inst.diameter_um, 2) + " µm";
     $("sel-area").textContent = fmt(inst.area_um2, 1) + " µm²";
     $("sel-centroid").textContent = fmt(inst.centroid_px[0], 1) + ", " + fmt(inst.centroid_px[1], 1) + " px" +
       (inst.centroid_um ? " · " + fmt(inst.centroid_um[0], 1) + ", " + fmt(inst.centroid_um[1], 1) + " µm" : "");
-    $("sel-mine").textContent = inst.mine ? inst.mine.verdict + (inst.mine.class_name ? " as " + label(inst.mine.class_name) : "") : "not decided";
+    $("sel-mine").textContent = inst.mine
+      ? (inst.mine.class_name
+        ? interpolate(gettext("%(verdict)s as %(class)s"), { verdict: gettext(inst.mine.verdict), "class": label(inst.mine.class_name) }, true)
+        : gettext(inst.mine.verdict))
+      : gettext("not decided");
     $("sel-others").textContent = inst.others.accept + " accept, " + inst.others.reject + " reject, " + inst.others.uncertain + " uncertain";
     $("sel-agreement").textContent = inst.agreement;
     $("sel-final").textContent = inst.final ? inst.final.verdict + " " + label(inst.final.class_name) + " (" + inst.final.decided_by + ")" : "open";
@@ -468,7 +476,8 @@
     }
     var del = $("btn-delete");
     if (del) { del.disabled = !inst.editable; }
-    $("selection-live").textContent = "Selected: " + describe(inst) + ". Your decision: " + $("sel-mine").textContent + ".";
+    $("selection-live").textContent = interpolate(gettext("Selected: %(cell)s. Your decision: %(decision)s."),
+      { cell: describe(inst), decision: $("sel-mine").textContent }, true);
     requestRender();
   }
 
@@ -486,7 +495,7 @@
   }
 
   function api(method, url, body) {
-    var opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json", "X-CSRFToken": csrf() } };
+    var opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json", "X-CSRFToken": csrf() } };  // i18n: not shown
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     return fetch(url, opts).then(function (r) {
       if (r.status === 204) { return null; }
@@ -499,11 +508,11 @@
 
   /* Writes run one after another, in the order they were made. */
   function enqueue(fn) {
-    S.pending++; setStatus("Saving…");
+    S.pending++; setStatus(gettext("Saving…"));
     var p = S.queue.then(fn);
     S.queue = p.catch(function () {}).then(function () {
       S.pending--;
-      if (S.pending === 0 && !$("save-status").classList.contains("error")) { setStatus("All changes saved"); }
+      if (S.pending === 0 && !$("save-status").classList.contains("error")) { setStatus(gettext("All changes saved")); }
       else { setStatus($("save-status").textContent, $("save-status").classList.contains("error")); }
     });
     return p;
@@ -517,7 +526,7 @@
   }
 
   function decide(inst, verdict, className, fromUndo) {
-    if (!S.data.me.can_decide) { setStatus("You may view this image but not decide (read-only).", true); return; }
+    if (!S.data.me.can_decide) { setStatus(gettext("You may view this image but not decide (read-only)."), true); return; }
     var prev = inst.mine ? { verdict: inst.mine.verdict, class_name: inst.mine.class_name } : null;
     if (!fromUndo) { S.undo.push({ type: "decision", inst: inst, prev: prev }); }
     inst.mine = verdict ? { verdict: verdict, class_name: className || "" } : null;
@@ -528,7 +537,7 @@
         .then(function (st) { applyState(inst, st); updateAgreement(); if (S.selected === inst) { select(inst); } })
         .catch(function (e) {
           inst.mine = prev; recomputeVisible(); updateAgreement(); select(S.selected);
-          setStatus("Not saved: " + e.message, true);
+          setStatus(gettext("Not saved:") + " " + e.message, true);
         });
     });
   }
@@ -538,7 +547,7 @@
     return enqueue(function () {
       return (verdict ? api("PUT", url, { verdict: verdict, class_name: className || "" }) : api("DELETE", url))
         .then(function (st) { applyState(inst, st); recomputeVisible(); updateAgreement(); select(inst); })
-        .catch(function (e) { setStatus("Not saved: " + e.message, true); });
+        .catch(function (e) { setStatus(gettext("Not saved:") + " " + e.message, true); });
     });
   }
 
@@ -563,7 +572,7 @@
   }
 
   function createInstance(polygon, className, fromUndo) {
-    if (!S.data.me.can_annotate) { setStatus("You may view this image but not draw (read-only).", true); return; }
+    if (!S.data.me.can_annotate) { setStatus(gettext("You may view this image but not draw (read-only)."), true); return; }
     return enqueue(function () {
       return api("POST", cfg.apiInstanceCreate, { polygon: polygon, class_name: className })
         .then(function (obj) {
@@ -573,7 +582,7 @@
           $("drawn-count").textContent = String(S.instances.filter(isManual).length);
           return inst;
         })
-        .catch(function (e) { setStatus("Not saved: " + e.message, true); });
+        .catch(function (e) { setStatus(gettext("Not saved:") + " " + e.message, true); });
     });
   }
 
@@ -586,12 +595,12 @@
           if (!fromUndo) { S.undo.push({ type: "edit", inst: inst, prev: prevPolygon }); }
           select(inst);
         })
-        .catch(function (e) { inst.polygon = prevPolygon; setStatus("Not saved: " + e.message, true); requestRender(); });
+        .catch(function (e) { inst.polygon = prevPolygon; setStatus(gettext("Not saved:") + " " + e.message, true); requestRender(); });
     });
   }
 
   function deleteInstance(inst, fromUndo) {
-    if (!inst || !inst.editable) { setStatus("Only drawn cells can be deleted; reject model detections instead.", true); return; }
+    if (!inst || !inst.editable) { setStatus(gettext("Only drawn cells can be deleted; reject model detections instead."), true); return; }
     return enqueue(function () {
       return api("DELETE", urlFor(cfg.apiInstance, inst.id))
         .then(function () {
@@ -600,13 +609,13 @@
           recomputeVisible(); updateAgreement(); select(null);
           $("drawn-count").textContent = String(S.instances.filter(isManual).length);
         })
-        .catch(function (e) { setStatus("Not deleted: " + e.message, true); });
+        .catch(function (e) { setStatus(gettext("Not deleted:") + " " + e.message, true); });
     });
   }
 
   function undo() {
     var step = S.undo.pop();
-    if (!step) { setStatus("Nothing to undo."); return; }
+    if (!step) { setStatus(gettext("Nothing to undo.")); return; }
     if (step.type === "decision") {
       var p = step.prev;
       select(step.inst, { center: true });
@@ -648,9 +657,9 @@
     });
     canvas.setAttribute("data-tool", tool);
     var hints = {
-      select: "Click a cell to select it; drag to pan.",
-      polygon: "Click to add vertices; Enter or double-click closes the polygon; Backspace removes the last vertex; Escape cancels.",
-      circle: "Click (or press Enter for the view centre) to place a " + cfg.typicalDiameterUm + " µm circle.",
+      select: gettext("Click a cell to select it; drag to pan."),
+      polygon: gettext("Click to add vertices; Enter or double-click closes the polygon; Backspace removes the last vertex; Escape cancels."),
+      circle: interpolate(gettext("Click (or press Enter for the view centre) to place a %(diameter)s µm circle."), { diameter: cfg.typicalDiameterUm }, true),
       edit: gettext("Drag the handles of the selected cell (any cell: the change is stored as your correction)."),
       brush: gettext("Paint onto the selected cell; , and . change the brush size."),
       eraser: gettext("Erase from the selected cell; , and . change the eraser size."),
@@ -662,7 +671,7 @@
   }
 
   function finishPolygon() {
-    if (S.draft.length < 3) { setStatus("A polygon needs at least 3 vertices.", true); return; }
+    if (S.draft.length < 3) { setStatus(gettext("A polygon needs at least 3 vertices."), true); return; }
     var pts = S.draft.map(function (p) { return [Math.round(p[0] * 100) / 100, Math.round(p[1] * 100) / 100]; });
     S.draft = [];
     createInstance(pts, drawClass());
@@ -973,7 +982,7 @@
       cells.forEach(function (text, k) {
         var td = document.createElement("td");
         if (k === 1) {
-          var sw = document.createElement("span"); sw.className = "swatch swatch-" + effClass(inst); sw.setAttribute("aria-hidden", "true");
+          var sw = document.createElement("span"); sw.className = "swatch swatch-" + effClass(inst); sw.setAttribute("aria-hidden", "true");  // i18n: not shown
           td.appendChild(sw);
         }
         td.appendChild(document.createTextNode(text));
@@ -1058,7 +1067,7 @@
       var inst = S.instances[(((k + delta * m) % n) + n) % n];
       if (passes(inst) && !inst.mine) { select(inst, { center: true }); return; }
     }
-    setStatus("Every cell shown is decided; j and k go through all of them.");
+    setStatus(gettext("Every cell shown is decided; j and k go through all of them."));
   }
 
   function autoAdvance() {
@@ -1078,7 +1087,7 @@
 
   function gotoImage(delta) {
     var id = delta > 0 ? S.data.image.next_id : S.data.image.prev_id;
-    if (!id) { setStatus(delta > 0 ? "This is the last image of the session." : "This is the first image of the session."); return; }
+    if (!id) { setStatus(delta > 0 ? gettext("This is the last image of the session.") : gettext("This is the first image of the session.")); return; }
     S.queue.then(function () { window.location.assign(urlFor(cfg.viewerUrl, id)); });
   }
 
@@ -1194,9 +1203,9 @@
       return;
     }
     var onRange = ev.target && ev.target.type === "range";
-    if (onRange && (k.indexOf("Arrow") === 0 || k === "Home" || k === "End" || k === "PageUp" || k === "PageDown")) { return; }
+    if (onRange && (k.indexOf("Arrow") === 0 || k === "Home" || k === "End" || k === "PageUp" || k === "PageDown")) { return; }  // i18n: not shown
     var onSelect = ev.target && ev.target.tagName === "SELECT";
-    if (onSelect && k.indexOf("Arrow") === 0) { return; }
+    if (onSelect && k.indexOf("Arrow") === 0) { return; }  // i18n: not shown
     var onButton = ev.target && (ev.target.tagName === "BUTTON" || ev.target.tagName === "A");
     switch (k) {
       case "n": stepUndecided(1); break;
@@ -1210,7 +1219,7 @@
       case "u": if (sel) { decide(sel, "uncertain", sel.mine ? sel.mine.class_name : ""); autoAdvance(); } break;
       case "1": case "2": case "3": case "4": case "5": case "6":
         var c = S.classes[parseInt(k, 10) - 1];
-        if (S.tool === "polygon" || S.tool === "circle") { $("draw-class").value = c.name; setStatus("Drawing " + label(c.name) + "."); }
+        if (S.tool === "polygon" || S.tool === "circle") { $("draw-class").value = c.name; setStatus(interpolate(gettext("Drawing %(class)s."), { "class": label(c.name) }, true)); }
         else if (sel) { decide(sel, "accept", c.name); autoAdvance(); }
         break;
       case "z": undo(); break;
@@ -1233,19 +1242,19 @@
       case "ArrowRight": if (onButton) { handled = false; } else { panBy(-60, 0); } break;
       case "ArrowUp": if (onButton) { handled = false; } else { panBy(0, 60); } break;
       case "ArrowDown": if (onButton) { handled = false; } else { panBy(0, -60); } break;
-      case "Enter":
+      case "Enter":  // i18n: not shown
         if (onButton) { handled = false; }
         else if (S.tool === "polygon") { finishPolygon(); }
         else if (S.tool === "circle") { var q = toImage(S.cw / 2, S.ch / 2); createInstance(circleAt(q[0], q[1]), drawClass()); }
         else { handled = false; }
         break;
-      case "Escape":
+      case "Escape":  // i18n: not shown
         if (S.draft.length) { S.draft = []; requestRender(); } else if (S.tool !== "select") { setTool("select"); } else { select(null); }
         break;
-      case "Backspace":
+      case "Backspace":  // i18n: not shown
         if (S.tool === "polygon" && S.draft.length) { S.draft.pop(); requestRender(); } else { handled = false; }
         break;
-      case "Delete":
+      case "Delete":  // i18n: not shown
         if (sel && sel.editable) { deleteInstance(sel); } else { handled = false; }
         break;
       case "?": $("shortcuts").open = !$("shortcuts").open; break;
@@ -1323,7 +1332,7 @@
     var value = S.threshold;
     enqueue(function () {
       return api("PUT", cfg.apiThreshold, { threshold: value }).catch(function (e) {
-        setStatus("Threshold not saved: " + e.message, true);
+        setStatus(gettext("Threshold not saved:") + " " + e.message, true);
       });
     });
   }
@@ -1360,7 +1369,7 @@
   setTool("select");
   slider.value = String(S.threshold);
   $("score-threshold-value").textContent = S.threshold.toFixed(2);
-  setStatus("Loading…");
+  setStatus(gettext("Loading…"));
   /* Large images: a reduced preview is painted first and replaced by the full-resolution PNG when decoded. */
   var apiP = api("GET", cfg.apiImage).then(function (d) { S.stats.apiMs = performance.now() - t0; return d; });
   var fullP = loadBitmap(cfg.displayUrl).then(function (b) { S.stats.imageMs = performance.now() - t0; return b; });
@@ -1369,7 +1378,7 @@
     fullP.then(function (b) { return { bmp: b, full: true }; })
   ]).catch(function () { return fullP.then(function (b) { return { bmp: b, full: true }; }); })
     : fullP.then(function (b) { return { bmp: b, full: true }; });
-  firstP = firstP.catch(function (e) { setStatus("Image not shown: " + e.message, true); return { bmp: null, full: true }; });
+  firstP = firstP.catch(function (e) { setStatus(gettext("Image not shown:") + " " + e.message, true); return { bmp: null, full: true }; });
   function swapFull() {
     if (S.data && S.fullBitmap && !S.bitmapFull) {
       S.bitmap = S.fullBitmap; S.bitmapFull = true; S.stats.fullMs = performance.now() - t0;
@@ -1404,7 +1413,7 @@
       recomputeVisible(); updateAgreement();
       $("drawn-count").textContent = String(S.instances.filter(isManual).length);
       if (!data.me.can_decide) { document.body.classList.add("read-only"); }
-      setStatus(data.me.can_decide ? "Ready" : "Read-only: you may view this session but not decide.");
+      setStatus(data.me.can_decide ? gettext("Ready") : gettext("Read-only: you may view this session but not decide."));
       showDone();
       openDeepLink();
       render();
@@ -1412,7 +1421,7 @@
       swapFull();
       document.body.setAttribute("data-viewer-ready", "1");
     })
-    .catch(function (e) { setStatus("Could not load the image: " + e.message, true); });
+    .catch(function (e) { setStatus(gettext("Could not load the image:") + " " + e.message, true); });
 
   window.reviewViewer = {
     state: S, render: render, zoomAt: zoomAt, fit: fit, panBy: panBy, select: select, step: step,

@@ -60,7 +60,7 @@
   }
 
   function poll() {
-    fetch(root.dataset.progressUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+    fetch(root.dataset.progressUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})  // i18n: not shown
       .then((r) => r.ok ? r.json() : Promise.reject(r.status))
       .then((data) => { render(data); if (data.active) window.setTimeout(poll, 1500); })
       .catch(() => window.setTimeout(poll, 10000));

@@ -4,6 +4,8 @@
  * on its way), and the page moves on by itself only after the cell's last answer (morphology, PRM1 and
  * PNA all given), or when the validator asks for it (→, J, Next). */
 (function () {
+  const gettext = window.gettext || ((t) => t);
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (m, k) => String(obj[k])));
   const api = window.validationApi;
   const cfg = api.config("score-config");
   const img = document.getElementById("crop");
@@ -20,7 +22,6 @@
   /* The whole field around the cell on screen, zoomable and pannable, with a ring on that cell and a scale
    * bar. It draws the plain field image only: no overlay, class or score (the context endpoint has none). */
   const fieldView = (function () {
-    const gettext = window.gettext || ((t) => t);
     const canvas = document.getElementById("field-canvas");
     if (!canvas) { return { show: function () {} }; }
     const wrap = document.getElementById("field-wrap");
@@ -82,7 +83,7 @@
       const len = niceLength(um / V.scale), px = len / um * V.scale, x = 14, y = V.ch - 16;
       ctx.fillStyle = "rgba(0,0,0,0.6)"; ctx.fillRect(x - 6, y - 22, px + 12, 30);
       ctx.fillStyle = "#fff"; ctx.fillRect(x, y, px, 4);
-      ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+      ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "bottom";  // i18n: not shown
       ctx.fillText(len + " µm", x + px / 2, y - 3); ctx.textAlign = "start";
       label.textContent = len + " µm";
       canvas.setAttribute("data-marker", Math.round(mx) + "," + Math.round(my));
@@ -90,7 +91,7 @@
     function bitmapOf(url) {
       if (!bitmaps.has(url)) {
         bitmaps.set(url, fetch(url, { credentials: "same-origin" }).then(function (r) {
-          if (!r.ok) { throw new Error("field image " + r.status); }
+          if (!r.ok) { throw new Error(interpolate(gettext("The field image did not load (HTTP %(status)s)."), { status: r.status }, true)); }
           return r.blob();
         }).then(function (b) { return createImageBitmap(b); }));
       }
@@ -139,7 +140,7 @@
   function render() {
     progress.max = Math.max(cells.length, 1);
     progress.value = done();
-    progressText.textContent = done() + " of " + cells.length + " cells scored";
+    progressText.textContent = interpolate(gettext("%(done)s of %(total)s cells scored"), { done: done(), total: cells.length }, true);
     if (!cells.length) { return; }
     const cell = cells[current];
     img.src = cell.crop_url;
@@ -180,7 +181,7 @@
     try {
       const updated = await api.call("PUT", cfg.cells_url + encodeURIComponent(cell.cell) + "/", body);
       cells[index] = updated;
-      status.textContent = "Saved.";
+      status.textContent = gettext("Saved.");
       if (!wasComplete && complete(updated) && index === current && current < cells.length - 1) { current += 1; }
       render();
     } catch (error) {
@@ -192,7 +193,7 @@
   function enqueue(action) {
     pending += 1;
     document.body.setAttribute("data-pending", String(pending));
-    if (pending > 0 && cfg.writable) { status.textContent = "Saving…"; }
+    if (pending > 0 && cfg.writable) { status.textContent = gettext("Saving…"); }
     queue = queue.then(action).catch(function (error) { status.textContent = error.message; }).then(function () {
       pending -= 1;
       document.body.setAttribute("data-pending", String(pending));

@@ -157,7 +157,7 @@
       context.strokeStyle = "#00e5ff";
       context.stroke();
       context.fillStyle = "#00e5ff";
-      context.font = "bold 14px sans-serif";
+      context.font = "bold 14px sans-serif";  // i18n: not shown
       context.fillText(String(i + 1), p[0] * scale + 8, p[1] * scale - 8);
       context.restore();
     });
@@ -540,7 +540,7 @@
 
   /* fetch that keeps the error body (the per-row errors are in ``extra``). */
   async function send(method, url, body) {
-    const headers = { "Accept": "application/json", "X-CSRFToken": csrf() };
+    const headers = { "Accept": "application/json", "X-CSRFToken": csrf() };  // i18n: not shown
     let payload = body;
     if (!(body instanceof FormData)) {
       headers["Content-Type"] = "application/json";
