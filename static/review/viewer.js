@@ -995,7 +995,7 @@
     if (rows.length > MAX_LIST_ROWS) {
       var more = document.createElement("tr"), td = document.createElement("td");
       td.colSpan = 5; td.className = "hint";
-      td.textContent = (rows.length - MAX_LIST_ROWS) + " " + gettext("more: filter or sort to see them");
+      td.textContent = interpolate(gettext("%(n)s more: filter or sort to see them"), { n: rows.length - MAX_LIST_ROWS }, true);
       more.appendChild(td); body.appendChild(more);
     }
     $("cell-list-count").textContent = String(rows.length);
