@@ -15,6 +15,7 @@ class Entry:
     """One catalog entry."""
 
     msgid: str = ""
+    msgctxt: str = ""
     msgid_plural: str = ""
     msgstr: dict[int, str] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
@@ -52,7 +53,9 @@ def read_po(path: Path) -> list[Entry]:
             value = ast.literal_eval(line)
         else:
             key, value = word, ast.literal_eval(rest)
-        if key == "msgid":
+        if key == "msgctxt":
+            current.msgctxt += value
+        elif key == "msgid":
             current.msgid += value
         elif key == "msgid_plural":
             current.msgid_plural += value

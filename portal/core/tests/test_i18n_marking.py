@@ -5,6 +5,7 @@ The scanner's rules are in ``portal/core/i18n_check.py``; ``manage.py i18n_check
 from __future__ import annotations
 
 import gettext
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -74,6 +75,8 @@ def test_the_compiled_catalogs_match_the_po_files():
         for entry in read_po(po):
             if entry.msgid_plural:
                 assert compiled.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr[0], entry.msgid
+            elif entry.msgctxt:
+                assert compiled.pgettext(entry.msgctxt, entry.msgid) == entry.msgstr[0], entry.msgid
             else:
                 assert compiled.gettext(entry.msgid) == entry.msgstr[0], entry.msgid
 
@@ -89,3 +92,12 @@ def test_clinical_terms_are_translated_consistently():
             assert "审核" in msgstr, (msgid, msgstr)
         if msgid.startswith("Validation"):
             assert "验证" in msgstr, (msgid, msgstr)
+
+
+def test_no_script_declares_the_gettext_shim_at_top_level():
+    # Several of our scripts load on one page (e.g. validation/common.js with score.js); a top-level
+    # `const gettext` in two of them is a redeclaration SyntaxError that stops the second script.
+    top_level = re.compile(r"^(?:const|let|var|function)\s+(?:gettext|ngettext|interpolate)\b", re.MULTILINE)
+    offenders = [str(path.relative_to(ROOT)) for path in sorted((ROOT / "static").rglob("*.js"))
+                 if "vendor" not in path.parts and top_level.search(path.read_text(encoding="utf-8"))]
+    assert not offenders, "move the shim into the script's function scope: " + ", ".join(offenders)
