@@ -1,6 +1,8 @@
 """Access to the core app's objects: a notification is reached by its own user only."""
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from portal.core.errors import NotFound
 from portal.core.models import Notification
 
@@ -13,7 +15,7 @@ def access_notification(*, user, id) -> Notification:
 
     notification = Notification.objects.filter(pk=id).first()
     if notification is None or not getattr(user, "is_authenticated", False):
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     if notification.user_id != user.pk:
         raise access_refused(user=user, kind="core.notification", object_id=notification.pk,
                              center_id=notification.center_id, action=Action.CENTER_READ, reason="not_recipient")

@@ -4,6 +4,8 @@ any session: a dataset's instances are the model's output as reviewed); sessions
 reached through ``portal.imaging.access.access_session``."""
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from portal.centers.access import center_gate
 from portal.centers.policy import Action
 from portal.core.errors import NotFound
@@ -15,11 +17,11 @@ def access_dataset_version(*, user, id, action: Action = Action.DATASETS_READ) -
     """A dataset version of a center where ``user`` may do ``action``."""
     version = DatasetVersion.objects.select_related("line", "center").filter(pk=id).first()
     if version is None:
-        raise NotFound("No such dataset version.")
+        raise NotFound(_("No such dataset version."))
     if getattr(user, "is_superuser", False):
         return version
     center_gate(user=user, center_id=version.center_id, action=action, kind="datasets.datasetversion",
                 object_id=id)
     if user_is_blinded(user):  # instances come from model output: never for a user blinded from a session
-        raise NotFound("No such dataset version.")
+        raise NotFound(_("No such dataset version."))
     return version

@@ -309,7 +309,7 @@ def _correction_snapshot(c: MaskCorrection) -> dict:
 def _full_mask(*, image: Image, polygon=None, mask=None):
     """The whole-image mask of an edit given as a polygon or as a crop RLE (exactly one of them)."""
     if (polygon is None) == (mask is None):
-        raise DomainError("Give either a polygon or a mask.", extra={"field": "polygon"})
+        raise DomainError(_("Give either a polygon or a mask."), extra={"field": "polygon"})
     try:
         if polygon is not None:
             points = clean_polygon(polygon, width=image.width, height=image.height)
@@ -368,7 +368,7 @@ def correction_revert(*, user, detection: Detection, request=None) -> MaskCorrec
         newest = (MaskCorrection.objects.select_for_update()
                   .filter(detection=detection, reviewer=user, reverted_at__isnull=True).order_by("-created_at").first())
         if newest is None:
-            raise Conflict("There is no correction of yours to undo on this cell.")
+            raise Conflict(_("There is no correction of yours to undo on this cell."))
         newest.reverted_at = timezone.now()
         newest.save(update_fields=["reverted_at"])
         audit_record(actor=user, action="review.correction.revert", center=newest.center_id, obj=newest,
@@ -412,9 +412,9 @@ def correction_merge(*, user, detection: Detection, other: Detection, request=No
     ``user``'s correction of ``detection``; ``user``'s decision on ``other`` becomes reject (it is now part
     of ``detection``). Reverting the correction gives ``other`` its decision back."""
     if other.pk == detection.pk:
-        raise DomainError("Choose two different cells to merge.", extra={"field": "other"})
+        raise DomainError(_("Choose two different cells to merge."), extra={"field": "other"})
     if other.result_set.image_id != detection.result_set.image_id:
-        raise DomainError("Only cells of the same image can be merged.", extra={"field": "other"})
+        raise DomainError(_("Only cells of the same image can be merged."), extra={"field": "other"})
     _check_current(detection)
     _check_current(other)
     full = _mask_seen_by(user=user, detection=detection) | _mask_seen_by(user=user, detection=other)

@@ -3,6 +3,8 @@
 center's, or — for anything that shows model output — a user blinded from any session)."""
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from portal.centers.access import center_gate
 from portal.centers.policy import Action
 from portal.core.errors import NotFound
@@ -17,12 +19,12 @@ def access_training_job(*, user, id, action: Action = Action.TRAINING_READ) -> T
     job = TrainingJob.objects.select_related("dataset_version__line", "base_model", "candidate", "center").filter(
         pk=id).first()
     if job is None:
-        raise NotFound("No such training job.")
+        raise NotFound(_("No such training job."))
     if getattr(user, "is_superuser", False):
         return job
     center_gate(user=user, center_id=job.center_id, action=action, kind="training.trainingjob", object_id=id)
     if not user_sees_registry(user):  # losses and models are model output: never for blinded users
-        raise NotFound("No such training job.")
+        raise NotFound(_("No such training job."))
     return job
 
 
@@ -32,7 +34,7 @@ def access_candidate(*, user, id, action: Action = Action.TRAINING_READ) -> Mode
     model_version = access_model_version(user=user, id=id)
     if getattr(user, "is_superuser", False) or model_version.center_id is None:
         if model_version.center_id is None and action != Action.TRAINING_READ:
-            raise NotFound("No such model version.")
+            raise NotFound(_("No such model version."))
         return model_version
     center_gate(user=user, center_id=model_version.center_id, action=action, kind="mlmodels.modelversion",
                 object_id=id)

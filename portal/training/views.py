@@ -37,7 +37,7 @@ def _uuid(raw) -> str | None:
 def _require_registry(user) -> None:
     access_centers(user=user, action=Action.TRAINING_READ)
     if not user_sees_registry(user):  # blinded from a session: no model output anywhere
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
 
 
 @login_required
@@ -147,7 +147,7 @@ def gate(request, model_version_id):
     center_id = _uuid(request.POST.get("center_id") or request.GET.get("center")) or (
         str(candidate.center_id) if candidate.center_id else None)
     if center_id is None:
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     center = access_center(user=request.user, id=center_id, action=Action.TRAINING_READ)
     if request.method == "POST":
         access_candidate(user=request.user, id=model_version_id, action=Action.MODELS_PROMOTE)
@@ -217,7 +217,7 @@ def compare(request, image_id):
     if chosen[0] is None and chosen[1] is None:
         chosen = [sets[1] if len(sets) > 1 else None, sets[0] if sets else None]
     if request.GET.get("a") and chosen[0] is None or request.GET.get("b") and chosen[1] is None:
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     from portal.training.compare import result_set_panel
 
     panels = [result_set_panel(rs, image) if rs else None for rs in chosen]

@@ -121,7 +121,7 @@ def access_stain_field(*, user, study_id, public_id: str) -> StudyField:
     field = (StudyField.objects.filter(study_id=study_id, public_id=public_id)
              .select_related("study", "image").first())
     if field is None:
-        raise NotFound("No such field.")
+        raise NotFound(_("No such field."))
     if not _stain_field_allowed(user, field):
         raise _refuse(user=user, study=field.study, action=Action.VALIDATION_STAIN, kind="validation.studyfield",
                       object_id=public_id)
@@ -133,7 +133,7 @@ def access_stain_image(*, user, study_id, id) -> StainImage:
     stain_image = (StainImage.objects.filter(study_id=study_id, pk=id)
                    .select_related("study", "field", "field__study", "field__image").first())
     if stain_image is None:
-        raise NotFound("No such stain image.")
+        raise NotFound(_("No such stain image."))
     if not _stain_field_allowed(user, stain_image.field):
         raise _refuse(user=user, study=stain_image.study, action=Action.VALIDATION_STAIN,
                       kind="validation.stainimage", object_id=str(stain_image.pk))
