@@ -130,6 +130,7 @@ def viewer(request, image_id):
         "viewerUrl": reverse("review:viewer", kwargs={"image_id": "00000000-0000-0000-0000-000000000000"}),
         "typicalDiameterUm": TYPICAL_HRS_DIAMETER_UM,
         "targetClass": TARGET_CLASS,
+        "classLabels": {name: str(CLASS_LABELS[name]) for name in CLASS_NAMES},  # in the request's language
     }
     return render(request, "review/viewer.html", {
         "image": image, "session": image.session, "config": config,

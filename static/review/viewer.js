@@ -105,7 +105,14 @@
     return inst.class_name;
   }
   function colorOf(name) { return (S.classIndex[name] || { color: "#ffffff" }).color; }
-  function label(name) { return name.replace(/_/g, " "); }
+  function label(name) { return (cfg.classLabels && cfg.classLabels[name]) || name.replace(/_/g, " "); }
+  // Decision and agreement codes of the API, as shown to people.
+  var DECISION_TEXT = { accept: gettext("accept"), reject: gettext("reject"), uncertain: gettext("uncertain"),
+    undecided: gettext("undecided") };
+  var AGREEMENT_TEXT = { agree: gettext("agree"), disagree: gettext("disagree"), single: gettext("one reviewer"),
+    none: gettext("none") };
+  function decisionText(code) { return DECISION_TEXT[code] || code; }
+  function agreementText(code) { return AGREEMENT_TEXT[code] || code; }
   function fmt(v, n) { return v === null || v === undefined ? "–" : Number(v).toFixed(n); }
   function isManual(inst) { return inst.source === "manual"; }
 
@@ -457,8 +464,8 @@
       (inst.centroid_um ? " · " + fmt(inst.centroid_um[0], 1) + ", " + fmt(inst.centroid_um[1], 1) + " µm" : "");
     $("sel-mine").textContent = inst.mine
       ? (inst.mine.class_name
-        ? interpolate(gettext("%(verdict)s as %(class)s"), { verdict: gettext(inst.mine.verdict), "class": label(inst.mine.class_name) }, true)
-        : gettext(inst.mine.verdict))
+        ? interpolate(gettext("%(verdict)s as %(class)s"), { verdict: decisionText(inst.mine.verdict), "class": label(inst.mine.class_name) }, true)
+        : decisionText(inst.mine.verdict))
       : gettext("not decided");
     $("sel-others").textContent = inst.others.accept + " accept, " + inst.others.reject + " reject, " + inst.others.uncertain + " uncertain";
     $("sel-agreement").textContent = inst.agreement;
@@ -978,7 +985,7 @@
       if (inst === S.selected) { tr.className = "selected"; tr.setAttribute("aria-selected", "true"); }
       var cells = [String(order[inst.id]), label(effClass(inst)),
         inst.score === null || inst.score === undefined ? gettext("drawn") : inst.score.toFixed(2),
-        gettext(decisionOf(inst)), disputed(inst) ? gettext("disputed") : gettext(inst.agreement)];
+        decisionText(decisionOf(inst)), disputed(inst) ? gettext("disputed") : agreementText(inst.agreement)];
       cells.forEach(function (text, k) {
         var td = document.createElement("td");
         if (k === 1) {
@@ -1406,7 +1413,7 @@
       });
       S.stats.decodeMs = performance.now() - td;
       S.stats.loadMs = performance.now() - t0;
-      $("image-position").textContent = data.image.position + " of " + data.image.count;
+      $("image-position").textContent = interpolate(gettext("%(position)s of %(count)s"), { position: data.image.position, count: data.image.count }, true);
       if ($("img-prev")) { $("img-prev").disabled = !data.image.prev_id; }
       if ($("img-next")) { $("img-next").disabled = !data.image.next_id; }
       resize(); fit();
