@@ -3,7 +3,7 @@
 center's, or — for anything that shows model output — a user blinded from any session)."""
 from __future__ import annotations
 
-from portal.centers.access import center_gate
+from portal.centers.access import absent_or_refused, center_gate
 from portal.centers.policy import Action
 from portal.core.errors import NotFound
 from portal.mlmodels.access import access_model_version
@@ -17,7 +17,8 @@ def access_training_job(*, user, id, action: Action = Action.TRAINING_READ) -> T
     job = TrainingJob.objects.select_related("dataset_version__line", "base_model", "candidate", "center").filter(
         pk=id).first()
     if job is None:
-        raise NotFound("No such training job.")
+        raise absent_or_refused(TrainingJob.objects, user=user, kind="training.trainingjob", object_id=id,
+                                action=action, message="No such training job.")
     if getattr(user, "is_superuser", False):
         return job
     center_gate(user=user, center_id=job.center_id, action=action, kind="training.trainingjob", object_id=id)
