@@ -22,7 +22,7 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -146,7 +146,12 @@ def backup_restore(*, src: Path) -> BackupSummary:
     args, env = _postgres_env()
     if not _database_is_empty():
         raise DomainError("The database is not empty: restore into a new, empty database.")
-    # Every file first checked against the manifest, so a damaged backup stores nothing.
+    # Every name must stay inside the backup's media folder, and every file match the manifest, so a
+    # damaged or tampered backup stores nothing.
+    for entry in manifest["media"]:
+        name = PurePosixPath(str(entry.get("name", "")))
+        if not name.parts or name.is_absolute() or ".." in name.parts or "\\" in str(name):
+            raise DomainError(f"media name {entry.get('name')!r} in the manifest leaves the backup folder.")
     for entry in manifest["media"]:
         with open(src / "media" / entry["name"], "rb") as handle:
             if _sha256_of(handle) != entry["sha256"]:

@@ -143,7 +143,7 @@ class ModelCardApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, model_version_id):
         model_version = access_candidate(user=request.user, id=model_version_id)
-        return Response(model_card(model_version))
+        return Response(model_card(model_version, user=request.user))
 
 
 class GateQuerySerializer(serializers.Serializer):
