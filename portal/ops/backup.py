@@ -38,7 +38,7 @@ SCOPE_OPTIONS = "-c app.center_ids=* -c app.audit_all=on"
 
 @dataclass(frozen=True)
 class BackupSummary:
-    path: Path
+    folder: Path
     media_files: int
     media_bytes: int
     audit_sequence: int
@@ -123,7 +123,7 @@ def backup_create(*, dest: Path) -> BackupSummary:
         "audit_head": head, "media": files,
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    return BackupSummary(path=dest, media_files=len(files), media_bytes=total, audit_sequence=head.get("sequence", 0))
+    return BackupSummary(folder=dest, media_files=len(files), media_bytes=total, audit_sequence=head.get("sequence", 0))
 
 
 def _database_is_empty() -> bool:
@@ -176,6 +176,6 @@ def backup_restore(*, src: Path) -> BackupSummary:
 
     for head in json.loads((src / "audit_checkpoint.json").read_text(encoding="utf-8")).values():
         checkpoint_write({key: head[key] for key in ("chain_id", "sequence", "hash", "summary", "signature")})
-    return BackupSummary(path=src, media_files=len(manifest["media"]), media_bytes=total,
+    return BackupSummary(folder=src, media_files=len(manifest["media"]), media_bytes=total,
                          audit_sequence=manifest.get("audit_head", {}).get("sequence", 0))
 

@@ -279,6 +279,9 @@ class CorrectionApi(APIView):
             ref_name = "ReviewCorrectionInput"
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReviewCorrectionOutput"
+
         detection = serializers.UUIDField()
         current = _CorrectionOut(allow_null=True)
         history = _CorrectionOut(many=True)
@@ -321,6 +324,9 @@ class SplitApi(APIView):
             ref_name = "ReviewSplitInput"
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReviewSplitOutput"
+
         correction = _CorrectionOut()
         new_instance = _InstanceOut()
 
@@ -345,6 +351,9 @@ class MergeApi(APIView):
             ref_name = "ReviewMergeInput"
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReviewMergeOutput"
+
         correction = _CorrectionOut()
         other = StateOutput()
 
@@ -369,6 +378,9 @@ class ImageDoneApi(APIView):
             ref_name = "ReviewImageDoneInput"
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReviewImageDoneOutput"
+
         image = serializers.UUIDField()
         done = serializers.BooleanField()
         next_open_id = serializers.UUIDField(allow_null=True, help_text="the next image I have not marked done")

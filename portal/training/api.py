@@ -53,6 +53,7 @@ class TrainingJobListApi(APIView):
     """Training jobs of the user's centers; POST starts one (center admins)."""
 
     permission_classes = [IsCenterMember]
+    pagination_class = Pagination  # the schema shows the page envelope
 
     class TrainingJobCreateInputSerializer(JsonInputSerializer):
         dataset_version_id = serializers.UUIDField()

@@ -271,8 +271,7 @@ class CheckpointMirror:
             if initial:
                 continue
             name = f"{self.prefix}/{entry.name}"
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            data = (Path(self.output_dir) / entry.name).read_bytes()  # the worker's own checkpoint file
             if default_storage.exists(name):
                 default_storage.delete(name)
             default_storage.save(name, ContentFile(data))

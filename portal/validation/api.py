@@ -383,6 +383,9 @@ class MyCellContextApi(APIView):
     overlay), its size and pixel size, and a marker at this cell only (whole pixels)."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ValidationCellContextOutput"
+
         cell = serializers.CharField()
         field = serializers.CharField()
         image_url = serializers.CharField()
