@@ -182,16 +182,18 @@ def cache_evict(*, keep: Path | None = None, max_bytes: int | None = None) -> in
 
 
 def bundle_cached_dir(*, prefix: str, weights_sha256: str, verify: Callable[[Path], None]) -> Path:
-    """A local copy of the model bundle stored under ``prefix``, kept in ``bundles/<weights sha256>/``.
+    """A local copy of the model bundle stored under ``prefix``, kept in ``bundles/<weights sha256>-<prefix
+    hash>/`` (two bundles with the same weights but another config or class list never share a copy).
 
     Filled once per host under an exclusive lock (other workers wait, then use it); ``verify(dir)`` runs
     on the fetched copy before it is marked complete, so a corrupt bundle is never kept."""
     root = _cache_root() / "bundles"
     root.mkdir(parents=True, exist_ok=True)
-    target = root / weights_sha256
+    key = f"{weights_sha256}-{hashlib.sha256(prefix.encode()).hexdigest()[:16]}"
+    target = root / key
     if (target / ".complete").is_file():
         return target
-    with open(root / f"{weights_sha256}.lock", "a+") as lock:
+    with open(root / f"{key}.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / ".complete").is_file():
             return target

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from portal.centers.access import center_gate
+from portal.centers.access import absent_or_refused, center_gate
 from portal.centers.policy import Action
 from portal.core.errors import NotFound
 from portal.datasets.models import DatasetVersion
@@ -17,7 +17,8 @@ def access_dataset_version(*, user, id, action: Action = Action.DATASETS_READ) -
     """A dataset version of a center where ``user`` may do ``action``."""
     version = DatasetVersion.objects.select_related("line", "center").filter(pk=id).first()
     if version is None:
-        raise NotFound(_("No such dataset version."))
+        raise absent_or_refused(DatasetVersion.objects, user=user, kind="datasets.datasetversion", object_id=id,
+                                action=action, message=_("No such dataset version."))
     if getattr(user, "is_superuser", False):
         return version
     center_gate(user=user, center_id=version.center_id, action=action, kind="datasets.datasetversion",

@@ -84,6 +84,7 @@ class DatasetListApi(APIView):
     """Dataset versions of the user's centers; POST snapshots sessions as the next version of a line."""
 
     permission_classes = [IsCenterMember]
+    pagination_class = Pagination  # the schema shows the page envelope
 
     class DatasetCreateInputSerializer(JsonInputSerializer):
         center_id = serializers.UUIDField()

@@ -211,7 +211,8 @@ def _stage_positions_from_csv(request, images) -> tuple[dict, list[dict]]:
         text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         return {}, [{"row": "", "message": _("The CSV file must be UTF-8 text.")}]
-    parsed = parse_stage_csv(text, images=[(str(i.pk), i.original_name) for i in images])
+    names = selectors.display_names_for(request.user, images)  # match by a file name only where the user may see it
+    parsed = parse_stage_csv(text, images=[(str(i.pk), names.get(i.pk, "")) for i in images])
     return parsed.positions, [{"row": e["row"], "message": str(STAGE_CSV_MESSAGES[e["code"]]) % e["params"]}
                               for e in parsed.errors]
 

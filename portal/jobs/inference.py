@@ -31,12 +31,12 @@ class ImageReadError(Exception):
 
 
 def predictor_for(*, model_version, device: str):
-    """The engine's predictor for ``model_version``, built once per process and kept by weights sha256.
+    """The engine's predictor for ``model_version``, built once per process and kept by model version and weights sha256.
 
     The weights file is hashed before loading: a file that differs from the registered sha256 raises
     ``ModelLoadError`` (and is never cached), so a corrupt or swapped file cannot produce results.
     """
-    key = (model_version.weights_sha256, device)
+    key = (model_version.pk, model_version.weights_sha256, device)  # same weights, other config: other key
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)

@@ -24,8 +24,9 @@ def job_recipient_ids(job: InferenceJob) -> list:
     ids = [session.created_by_id, job.created_by_id]
     ids += list(Membership.objects.filter(center_id=job.center_id, role=Role.REVIEWER)
                 .order_by("user_id").values_list("user_id", flat=True))
+    members = set(Membership.objects.filter(center_id=job.center_id).values_list("user_id", flat=True))
     blinded = set(SessionBlinding.objects.filter(session=session).values_list("user_id", flat=True))
-    return [uid for uid in dict.fromkeys(ids) if uid is not None and uid not in blinded]
+    return [uid for uid in dict.fromkeys(ids) if uid in members and uid not in blinded]
 
 
 def notify_job_finished(*, job_id, status: str, **_signal) -> None:

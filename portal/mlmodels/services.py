@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
@@ -43,8 +43,15 @@ def _require_manage(*, user, center: Center | None) -> None:
 
 
 def model_is_used(*, model_version: ModelVersion) -> bool:
-    """True once a job or result set refers to the model version: it is then immutable."""
-    return model_version.jobs.exists() or model_version.result_sets.exists()
+    """True once a job, result set, training job or promotion refers to the model version (any relation
+    that protects it from deletion): it is then immutable."""
+    if model_version.jobs.exists() or model_version.result_sets.exists():
+        return True
+    for relation in model_version._meta.related_objects:  # higher apps' links (training), without importing them
+        if relation.on_delete is models.PROTECT and relation.related_model.objects.filter(
+                **{relation.field.name: model_version}).exists():
+            return True
+    return False
 
 
 @transaction.atomic

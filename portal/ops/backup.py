@@ -22,7 +22,7 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -38,7 +38,7 @@ SCOPE_OPTIONS = "-c app.center_ids=* -c app.audit_all=on"
 
 @dataclass(frozen=True)
 class BackupSummary:
-    path: Path
+    folder: Path
     media_files: int
     media_bytes: int
     audit_sequence: int
@@ -123,7 +123,7 @@ def backup_create(*, dest: Path) -> BackupSummary:
         "audit_head": head, "media": files,
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    return BackupSummary(path=dest, media_files=len(files), media_bytes=total, audit_sequence=head.get("sequence", 0))
+    return BackupSummary(folder=dest, media_files=len(files), media_bytes=total, audit_sequence=head.get("sequence", 0))
 
 
 def _database_is_empty() -> bool:
@@ -146,7 +146,12 @@ def backup_restore(*, src: Path) -> BackupSummary:
     args, env = _postgres_env()
     if not _database_is_empty():
         raise DomainError("The database is not empty: restore into a new, empty database.")
-    # Every file first checked against the manifest, so a damaged backup stores nothing.
+    # Every name must stay inside the backup's media folder, and every file match the manifest, so a
+    # damaged or tampered backup stores nothing.
+    for entry in manifest["media"]:
+        name = PurePosixPath(str(entry.get("name", "")))
+        if not name.parts or name.is_absolute() or ".." in name.parts or "\\" in str(name):
+            raise DomainError(f"media name {entry.get('name')!r} in the manifest leaves the backup folder.")
     for entry in manifest["media"]:
         with open(src / "media" / entry["name"], "rb") as handle:
             if _sha256_of(handle) != entry["sha256"]:
@@ -171,6 +176,6 @@ def backup_restore(*, src: Path) -> BackupSummary:
 
     for head in json.loads((src / "audit_checkpoint.json").read_text(encoding="utf-8")).values():
         checkpoint_write({key: head[key] for key in ("chain_id", "sequence", "hash", "summary", "signature")})
-    return BackupSummary(path=src, media_files=len(manifest["media"]), media_bytes=total,
+    return BackupSummary(folder=src, media_files=len(manifest["media"]), media_bytes=total,
                          audit_sequence=manifest.get("audit_head", {}).get("sequence", 0))
 

@@ -36,7 +36,8 @@ def _bearer_token_matches(request) -> bool:
 def metrics(request):
     """Prometheus metrics for a scraper holding ``METRICS_TOKEN``, or a signed-in superuser."""
     user = request.user
-    if not (_bearer_token_matches(request) or (user.is_authenticated and user.is_superuser)):
+    signed_in = user.is_authenticated and user.is_superuser and getattr(user, "is_verified", lambda: False)()
+    if not (_bearer_token_matches(request) or signed_in):
         if user.is_authenticated:
             return JsonResponse({"message": "Only the metrics scraper and superusers read metrics.", "extra": {}},
                                 status=403)

@@ -248,13 +248,18 @@ class _CorrectionOut(serializers.Serializer):
     reverted = serializers.BooleanField()
 
 
+# Runs of a cell's mask: a few per column of a crop at most 1024 wide; a longer list is not a cell (and
+# would cost seconds of validation per request).
+MAX_MASK_RUNS = 16 * MAX_MASK_SIDE_PX
+
+
 class _CropMaskInput(serializers.Serializer):
     origin = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=2, max_length=2,
                                    help_text="[x, y] of the crop's top-left pixel in the image")
     size = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_MASK_SIDE_PX),
                                  min_length=2, max_length=2, help_text="[height, width] of the crop")
     counts = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=1,
-                                   max_length=MAX_MASK_SIDE_PX * MAX_MASK_SIDE_PX + 1,
+                                   max_length=MAX_MASK_RUNS,
                                    help_text="uncompressed COCO RLE of the crop (column-major, background first)")
 
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from portal.centers.access import center_gate
+from portal.centers.access import absent_or_refused, center_gate
 from portal.centers.policy import Action
 from portal.core.errors import NotFound
 from portal.mlmodels.access import access_model_version
@@ -19,7 +19,8 @@ def access_training_job(*, user, id, action: Action = Action.TRAINING_READ) -> T
     job = TrainingJob.objects.select_related("dataset_version__line", "base_model", "candidate", "center").filter(
         pk=id).first()
     if job is None:
-        raise NotFound(_("No such training job."))
+        raise absent_or_refused(TrainingJob.objects, user=user, kind="training.trainingjob", object_id=id,
+                                action=action, message=_("No such training job."))
     if getattr(user, "is_superuser", False):
         return job
     center_gate(user=user, center_id=job.center_id, action=action, kind="training.trainingjob", object_id=id)

@@ -53,6 +53,7 @@ class TrainingJobListApi(APIView):
     """Training jobs of the user's centers; POST starts one (center admins)."""
 
     permission_classes = [IsCenterMember]
+    pagination_class = Pagination  # the schema shows the page envelope
 
     class TrainingJobCreateInputSerializer(JsonInputSerializer):
         dataset_version_id = serializers.UUIDField()
@@ -143,7 +144,7 @@ class ModelCardApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, model_version_id):
         model_version = access_candidate(user=request.user, id=model_version_id)
-        return Response(model_card(model_version))
+        return Response(model_card(model_version, user=request.user))
 
 
 class GateQuerySerializer(serializers.Serializer):

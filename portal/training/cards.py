@@ -17,17 +17,19 @@ from portal.training.selectors import evaluations_of
 
 def _config_text(model_version: ModelVersion) -> str:
     """The bundle's config file as text (the registry's own store), or "" when it cannot be read."""
-    from inference.bundle import load_bundle
+    from inference.bundle import BundleError, load_bundle
+    from portal.jobs.inference import ModelLoadError, model_bundle_local_dir
 
     try:
-        return Path(load_bundle(model_version.bundle_path, verify=False).config_path).read_text(encoding="utf-8")
-    except Exception:  # a registry row without files (tests) or a removed bundle: no config to show
+        bundle_dir = model_bundle_local_dir(model_version)
+        return Path(load_bundle(str(bundle_dir), verify=False).config_path).read_text(encoding="utf-8")
+    except (BundleError, ModelLoadError, FileNotFoundError):  # a registry row without files: no config
         return ""
 
 
-def model_card(model_version: ModelVersion) -> dict:
-    """Everything the card shows, JSON-serialisable."""
-    evaluations = evaluations_of(model_version)
+def model_card(model_version: ModelVersion, *, user) -> dict:
+    """Everything the card shows to ``user``, JSON-serialisable (evaluations: see ``evaluations_of``)."""
+    evaluations = evaluations_of(model_version, user=user)
     return {
         "model_version_id": str(model_version.pk), "name": model_version.name, "version": model_version.version,
         "center_id": str(model_version.center_id) if model_version.center_id else None,

@@ -20,6 +20,7 @@ from portal.centers.models import Center
 from portal.datasets.models import DatasetVersion
 from portal.datasets.services import dataset_version_coco, dataset_version_materialise
 from portal.mlmodels.models import ModelVersion
+from portal.mlmodels.selectors import model_active_for_center
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
 from portal.training.models import ModelEvaluation
 
@@ -51,14 +52,16 @@ def _predict(*, model_version: ModelVersion, version: DatasetVersion, gt: dict, 
 
 
 def model_evaluation_ensure(*, model_version: ModelVersion, dataset_version: DatasetVersion,
-                            center: Center | None = None, device: str | None = None) -> ModelEvaluation:
+                            center: Center | None = None, device: str | None = None,
+                            compute: bool = True) -> ModelEvaluation | None:
     """The evaluation of ``model_version`` on the version's test split (of ``center`` when given),
-    computed once and kept (predictions in storage, metrics in the row)."""
+    computed once and kept (predictions in storage, metrics in the row). With ``compute=False`` (web
+    requests: inference belongs to the worker) a missing evaluation is None."""
     from inference.evaluation.model_card import card_metrics
 
     existing = ModelEvaluation.objects.filter(model_version=model_version, dataset_version=dataset_version,
                                               center=center).first()
-    if existing is not None:
+    if existing is not None or not compute:
         return existing
     gt = test_split_coco(dataset_version_coco(dataset_version), center_id=center.pk if center else None)
     predictions = _predict(model_version=model_version, version=dataset_version, gt=gt,
@@ -88,6 +91,12 @@ def model_card_evaluate(*, model_version: ModelVersion, dataset_version: Dataset
     for center in Center.objects.filter(pk__in=center_ids).order_by("code"):
         out.append(model_evaluation_ensure(model_version=model_version, dataset_version=dataset_version,
                                            center=center, device=device))
+        # the gate compares with the center's active model on the same images: evaluate it here, on the
+        # worker, so that the gate page (a web request) only reads stored predictions
+        current = model_active_for_center(center=center)
+        if current is not None and current.pk != model_version.pk:
+            model_evaluation_ensure(model_version=current, dataset_version=dataset_version, center=center,
+                                    device=device)
     return out
 
 
@@ -103,7 +112,7 @@ def class_ap(metrics: dict) -> dict[str, float | None]:
 
 
 def gate_compare(*, candidate: ModelVersion, current: ModelVersion | None, dataset_version: DatasetVersion,
-                 center: Center, device: str | None = None) -> dict:
+                 center: Center, device: str | None = None, compute: bool = True) -> dict:
     """The promotion gate on ``center``'s held-out images of ``dataset_version`` (business rule):
 
     RS AP50 must not be worse (paired bootstrap over images, 95% interval of candidate − current above
@@ -120,12 +129,16 @@ def gate_compare(*, candidate: ModelVersion, current: ModelVersion | None, datas
     if not gt["images"]:
         return {**base, "passed": False, "reasons": ["This center has no held-out images in the dataset."]}
     ev_b = model_evaluation_ensure(model_version=candidate, dataset_version=dataset_version, center=center,
-                                   device=device)
+                                   device=device, compute=compute)
+    ev_a = None if current is None else model_evaluation_ensure(
+        model_version=current, dataset_version=dataset_version, center=center, device=device, compute=compute)
+    if ev_b is None or (current is not None and ev_a is None):
+        return {**base, "passed": False, "pending": True, "reasons": [
+            "Not evaluated on this center's held-out images yet: the training job evaluates both models; "
+            "promoting evaluates what is missing."]}
     if current is None:
         return {**base, "passed": True, "reasons": [], "candidate_metrics": ev_b.metrics,
                 "note": "no active model to compare with"}
-    ev_a = model_evaluation_ensure(model_version=current, dataset_version=dataset_version, center=center,
-                                   device=device)
     outcome = promotion_comparison(gt=gt, predictions_current=_predictions(ev_a),
                                    predictions_candidate=_predictions(ev_b), class_names=list(CLASS_NAMES),
                                    target_class=TARGET_CLASS, min_difference=GATE_MIN_DIFFERENCE,

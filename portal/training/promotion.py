@@ -51,13 +51,16 @@ def candidate_job(candidate: ModelVersion) -> TrainingJob:
     return job
 
 
-def promotion_gate(*, candidate: ModelVersion, center: Center) -> dict:
-    """The gate of ``candidate`` against ``center``'s active model on the center's held-out images."""
+def promotion_gate(*, candidate: ModelVersion, center: Center, compute: bool = False) -> dict:
+    """The gate of ``candidate`` against ``center``'s active model on the center's held-out images. Pages
+    read stored evaluations only (``compute=False``: a missing one makes the gate "pending"); the signed
+    promotion computes what is missing."""
     job = candidate_job(candidate)
     current = model_active_for_center(center=center)
     if current is not None and current.pk == candidate.pk:
         raise Conflict(_("This model is already the center's active model."))
-    return gate_compare(candidate=candidate, current=current, dataset_version=job.dataset_version, center=center)
+    return gate_compare(candidate=candidate, current=current, dataset_version=job.dataset_version, center=center,
+                        compute=compute)
 
 
 def model_promote(*, user, candidate: ModelVersion, center: Center, password: str, request=None) -> ModelPromotion:
@@ -67,7 +70,7 @@ def model_promote(*, user, candidate: ModelVersion, center: Center, password: st
         raise DomainError(_("This model belongs to another center."))
     _signature(user=user, center=center, password=password, action="training.promote", obj=candidate,
                request=request)
-    gate = promotion_gate(candidate=candidate, center=center)
+    gate = promotion_gate(candidate=candidate, center=center, compute=True)
     summary = {k: v for k, v in gate.items() if not k.endswith("_metrics")}
     if not gate["passed"]:
         audit_record(actor=user, action="training.promote.refused", center=center, obj=candidate,

@@ -33,6 +33,7 @@ from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
 from portal.datasets.models import DatasetVersion
 from portal.datasets.services import dataset_version_coco, dataset_version_materialise
+from portal.jobs.inference import model_bundle_local_dir
 from portal.jobs.models import JobStatus
 from portal.jobs.services import Heartbeat, worker_identity, worker_is_dead
 from portal.mlmodels.models import ModelVersion
@@ -270,8 +271,7 @@ class CheckpointMirror:
             if initial:
                 continue
             name = f"{self.prefix}/{entry.name}"
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            data = (Path(self.output_dir) / entry.name).read_bytes()  # the worker's own checkpoint file
             if default_storage.exists(name):
                 default_storage.delete(name)
             default_storage.save(name, ContentFile(data))
@@ -357,7 +357,7 @@ def training_job_run(*, job_id, worker_id: str | None = None, device: str | None
 
             result = finetune(
                 train_json=str(train_json), image_root=str(root / "data"), output_dir=str(output_dir),
-                base_bundle=job.base_model.bundle_path if job.base_model else None,
+                base_bundle=str(model_bundle_local_dir(job.base_model)) if job.base_model else None,
                 options=_finetune_options(job.options, device), on_progress=_progress_writer(job, worker_id, mirror),
                 should_stop=should_stop)
             mirror.sync()
@@ -372,7 +372,8 @@ def training_job_run(*, job_id, worker_id: str | None = None, device: str | None
                     shutil.rmtree(root, ignore_errors=True)
                 return "cancelled"
             TrainingJob.objects.filter(pk=job.pk).update(stage="registering", iteration=result.iterations_done)
-            candidate = _register_candidate(job=job, result=result, root=root)
+            # a retry after the candidate was registered (evaluation failed, worker died) keeps that candidate
+            candidate = job.candidate or _register_candidate(job=job, result=result, root=root)
             TrainingJob.objects.filter(pk=job.pk).update(stage="evaluating", candidate=candidate)
             from portal.training.evaluation import model_card_evaluate
 

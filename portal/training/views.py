@@ -123,7 +123,7 @@ def _class_rows(metrics: dict) -> list[dict]:
 @login_required
 def card(request, model_version_id):
     model_version = access_candidate(user=request.user, id=model_version_id)
-    data = model_card(model_version)
+    data = model_card(model_version, user=request.user)
     evaluations = [{**e, "charts": _charts(e["metrics"]), "classes": _class_rows(e["metrics"]),
                     "confusion": e["metrics"].get("confusion_matrix") or {},
                     "confusion_rows": list(zip((e["metrics"].get("confusion_matrix") or {}).get("labels", []),
@@ -210,6 +210,8 @@ def compare(request, image_id):
     """Two complete model result sets of an image side by side (default: the newest two). Reached with
     ``review.view``, which already answers "not found" to a user blinded from the session."""
     image = access_image(user=request.user, id=image_id, action=Action.REVIEW_VIEW)
+    if not user_sees_registry(request.user):  # model names and scores: never for a user blinded anywhere
+        raise NotFound("Not found.")
     sets = list(ResultSet.objects.filter(image=image, status="complete", source="model")
                 .select_related("model_version").order_by("-completed_at", "-created_at"))
     by_id = {str(rs.pk): rs for rs in sets}

@@ -121,7 +121,9 @@ def access_stain_field(*, user, study_id, public_id: str) -> StudyField:
     field = (StudyField.objects.filter(study_id=study_id, public_id=public_id)
              .select_related("study", "image").first())
     if field is None:
-        raise NotFound(_("No such field."))
+        raise absent_or_refused(StudyField.objects, user=user, kind="validation.studyfield", object_id=public_id,
+                                action=Action.VALIDATION_STAIN, message=_("No such field."),
+                                center_of=lambda f: f.study.center_id, study_id=study_id, public_id=public_id)
     if not _stain_field_allowed(user, field):
         raise _refuse(user=user, study=field.study, action=Action.VALIDATION_STAIN, kind="validation.studyfield",
                       object_id=public_id)
@@ -133,7 +135,9 @@ def access_stain_image(*, user, study_id, id) -> StainImage:
     stain_image = (StainImage.objects.filter(study_id=study_id, pk=id)
                    .select_related("study", "field", "field__study", "field__image").first())
     if stain_image is None:
-        raise NotFound(_("No such stain image."))
+        raise absent_or_refused(StainImage.objects, user=user, kind="validation.stainimage", object_id=id,
+                                action=Action.VALIDATION_STAIN, message=_("No such stain image."),
+                                center_of=lambda s: s.study.center_id, study_id=study_id, pk=id)
     if not _stain_field_allowed(user, stain_image.field):
         raise _refuse(user=user, study=stain_image.study, action=Action.VALIDATION_STAIN,
                       kind="validation.stainimage", object_id=str(stain_image.pk))

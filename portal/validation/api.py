@@ -499,7 +499,8 @@ class StainCellSerializer(serializers.Serializer):
 def stain_cell(study, cell) -> dict:
     result = getattr(cell, "stain_result", None)
     return {"cell": cell.public_id, "crop_url": reverse("validation:cell-crop", args=[study.pk, cell.public_id]),
-            "field": cell.field.public_id, "x_px": cell.x_px, "y_px": cell.y_px,
+            # whole pixels: a model cell's centroid carries float precision that would tell it from a click
+            "field": cell.field.public_id, "x_px": round(cell.x_px), "y_px": round(cell.y_px),
             "prm1": result.prm1 if result else "", "pna": result.pna if result else ""}
 
 

@@ -975,6 +975,14 @@
     listFrame = requestAnimationFrame(function () { listFrame = 0; renderListNow(); });
   }
 
+  /* A sort, filter or threshold the person just chose shows at once, so the list never lags their input;
+     a frame already asked for is dropped (the list is built once per input event). */
+  function renderListAtOnce() {
+    if (!$("cell-list-body")) { return; }
+    if (listFrame) { cancelAnimationFrame(listFrame); listFrame = 0; }
+    renderListNow();
+  }
+
   function renderListNow() {
     var body = $("cell-list-body"), rows = listRows(), order = {};
     S.visible.forEach(function (inst, i) { order[inst.id] = i + 1; });
@@ -1303,7 +1311,7 @@
     b.addEventListener("click", function () {
       var key = b.getAttribute("data-sort");
       S.listSort = { key: key, dir: S.listSort.key === key ? -S.listSort.dir : 1 };
-      renderList();
+      renderListAtOnce();
     });
   });
   [["list-class", "cls"], ["list-decision", "decision"], ["list-agreement", "agreement"], ["list-min-score", "minScore"]].forEach(function (pair) {
@@ -1311,7 +1319,7 @@
     if (!el) { return; }
     el.addEventListener(el.tagName === "SELECT" ? "change" : "input", function () {
       S.listFilter[pair[1]] = pair[1] === "minScore" ? (parseFloat(el.value) || 0) : el.value;
-      renderList();
+      renderListAtOnce();
     });
   });
   bindClick("img-prev", function () { gotoImage(-1); });
@@ -1332,7 +1340,7 @@
   function onThreshold() {
     S.threshold = parseFloat(slider.value);
     $("score-threshold-value").textContent = S.threshold.toFixed(2);
-    recomputeVisible(); updateAgreement(); requestRender();
+    recomputeVisible(); updateAgreement(); renderListAtOnce(); requestRender();
   }
   /* The threshold is the reviewer's: kept by the server, so the session page counts the same cells. */
   function saveThreshold() {

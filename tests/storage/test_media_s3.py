@@ -101,7 +101,7 @@ def test_a_job_reads_the_model_and_the_images_from_the_bucket(cast, s3_storage, 
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.images_done == 2
 
-    cached_bundle = settings.MEDIA_CACHE_DIR / "bundles" / model.weights_sha256
+    (cached_bundle,) = (settings.MEDIA_CACHE_DIR / "bundles").glob(f"{model.weights_sha256}-*/")
     assert (cached_bundle / ".complete").is_file()
     predictor = load_bundle(cached_bundle).predictor(device="cpu")
     for seed, image in zip((1, 2), images):

@@ -64,9 +64,15 @@ def redis_server(tmp_path):
 
 
 @pytest.fixture
-def broker(redis_server):
-    """Point this process's Celery app at the private Redis (the workers get it through the env)."""
+def broker(redis_server, monkeypatch):
+    """Point this process's Celery app at the private Redis (the workers get it through the env).
+
+    Celery's settings prefer the ``CELERY_BROKER_URL``/``CELERY_RESULT_BACKEND`` environment variables
+    (set by CI) over ``app.conf``: they point at the private Redis too while the fixture lasts."""
     from workers.celery_app import app
+
+    monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", redis_server.url)
 
     saved = (app.conf.broker_url, app.conf.result_backend, app.conf.broker_transport_options)
     app.conf.broker_url = redis_server.url

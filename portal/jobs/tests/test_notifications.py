@@ -56,10 +56,9 @@ def test_a_failed_analysis_notifies_too_and_blinded_users_hear_nothing(cast, tin
     make_image(session, seed=2)
     SessionBlinding.objects.create(user=cast.a.reviewer2, session=session, source="validation.study:test")
     job = services.job_create(session=session, user=cast.a.uploader)
-    from pathlib import Path
+    from portal.testing.jobs import stored_bundle_file_rewrite
 
-    weights = Path(tiny_model.bundle_path) / "model_final.safetensors"
-    weights.write_bytes(weights.read_bytes()[:5000])
+    stored_bundle_file_rewrite(tiny_model, "model_final.safetensors", lambda data: data[:5000])
     with django_capture_on_commit_callbacks(execute=True):
         assert services.job_run(job_id=job.pk, worker_id="w:1") == "failed"
     job.refresh_from_db()

@@ -8,7 +8,7 @@ from portal.mlmodels.selectors import model_active_for_center
 from portal.mlmodels.services import model_register_bundle
 from portal.testing.cast import PASSWORD
 from portal.testing.jobs import tiny_bundle
-from portal.training.models import ModelPromotion, PromotionKind
+from portal.training.models import ModelEvaluation, ModelPromotion, PromotionKind
 from portal.training.promotion import model_promote, model_rollback, promotion_gate, sessions_reanalyse
 from portal.training.services import training_job_create, training_job_run
 
@@ -36,8 +36,14 @@ def test_gate_refuses_a_worse_candidate_and_promotion_and_rollback_are_signed(ca
     worse = _candidate(cast, reviewed_dataset, None, iterations=5)  # from scratch, 5 iterations
     gate = promotion_gate(candidate=worse, center=center)
     assert not gate["passed"] and gate["rs_ap50"]["low"] <= -0.01
-    with pytest.raises(Conflict):
+    # the page only reads what the training job evaluated: a missing evaluation is "pending", never computed
+    ModelEvaluation.objects.filter(model_version=old_center_model, center=center).delete()
+    pending = promotion_gate(candidate=worse, center=center)
+    assert pending["pending"] and not pending["passed"]
+    assert not ModelEvaluation.objects.filter(model_version=old_center_model, center=center).exists()
+    with pytest.raises(Conflict):  # the signed promotion evaluates what is missing, then refuses
         model_promote(user=cast.a.admin, candidate=worse, center=center, password=PASSWORD)
+    assert ModelEvaluation.objects.filter(model_version=old_center_model, center=center).exists()
     assert AuditEvent.objects.filter(action="training.promote.refused").count() == 1
     assert model_active_for_center(center=center) == old_center_model
 

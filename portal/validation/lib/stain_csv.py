@@ -54,7 +54,7 @@ def parse_stain_csv(text: str) -> ParsedCsv:
     parsed = ParsedCsv()
     text = text.lstrip("\ufeff")
     try:
-        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0][:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)

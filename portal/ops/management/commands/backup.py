@@ -20,5 +20,5 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(
-            f"backup in {summary.path}: {summary.media_files} media files ({summary.media_bytes} bytes), "
+            f"backup in {summary.folder}: {summary.media_files} media files ({summary.media_bytes} bytes), "
             f"audit chain at #{summary.audit_sequence}"))

@@ -20,5 +20,5 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(
-            f"restored {summary.path}: {summary.media_files} media files, audit chain at #{summary.audit_sequence}; "
+            f"restored {summary.folder}: {summary.media_files} media files, audit chain at #{summary.audit_sequence}; "
             "now run verify_audit"))
