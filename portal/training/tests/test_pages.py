@@ -72,3 +72,20 @@ def test_the_compare_page_shows_two_result_sets_of_an_image_side_by_side(cast, s
     assert f'value="{old.pk}" selected' in body and f'value="{new.pk}" selected' in body
     assert client.get(reverse("training:compare", kwargs={"image_id": image.pk}),
                       {"a": str(new.pk), "b": "00000000-0000-0000-0000-000000000000"}).status_code == 404
+
+
+def test_the_compare_page_is_refused_to_a_reviewer_blinded_from_another_session(cast, storage, client):
+    """Model names and scores are never shown to someone who validates a study elsewhere, even for a
+    session they review openly."""
+    from portal.imaging.models import SessionBlinding
+
+    session = make_session_for(cast.a)
+    image, _, _ = make_synthetic_image(session, seed=13)
+    client.force_login(cast.a.reviewer)
+    url = reverse("training:compare", kwargs={"image_id": image.pk})
+    assert client.get(url).status_code == 200
+    SessionBlinding.objects.create(user=cast.a.reviewer, session=make_session_for(cast.a),
+                                   source="validation.study:test")
+    page = client.get(url)
+    assert page.status_code == 404
+    assert "compare-overlay" not in page.content.decode()
