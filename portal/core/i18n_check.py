@@ -50,12 +50,12 @@ PENDING_SECOND_PASS: frozenset[str] = frozenset()
 class Unmarked:
     """One human-facing string that is not marked: where, and what."""
 
-    path: str
+    file: str
     line: int
     text: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.text!r}"
+        return f"{self.file}:{self.line}: {self.text!r}"
 
 
 def is_human_text(text: str) -> bool:

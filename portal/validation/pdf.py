@@ -42,9 +42,9 @@ def _static_only_fetcher():
         """Serve the portal's static files from disk; refuse every other URL."""
 
         def fetch(self, url, headers=None):
-            parts = urlsplit(url)
-            if f"{parts.scheme}://{parts.netloc}/" == BASE_URL and parts.path.startswith(static_prefix):
-                found = finders.find(parts.path[len(static_prefix):])
+            scheme, netloc, url_path, _query, _fragment = urlsplit(url)
+            if f"{scheme}://{netloc}/" == BASE_URL and url_path.startswith(static_prefix):
+                found = finders.find(url_path[len(static_prefix):])
                 if found:
                     return super().fetch(f"file://{found}")
             raise ValueError(f"not fetched for the PDF: {url}")

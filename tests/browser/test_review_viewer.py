@@ -99,7 +99,9 @@ def test_reviewer_zooms_pans_filters_decides_draws_exports_and_picks(world, brow
     page.keyboard.press("v")
     drawn = list(Detection.objects.filter(result_set__image=images[0], source="manual").order_by("index"))
     assert len(drawn) == 2
-    assert drawn[0].polygon[0] == pytest.approx([20, 20], abs=0.6) and drawn[0].area_px > 2000
+    # within one screen pixel (≈ 1 image pixel at this fit zoom): Chromium delivers mouse events at whole
+    # pixels, so where a click lands depends on the canvas's sub-pixel position in the page
+    assert drawn[0].polygon[0] == pytest.approx([20, 20], abs=1.05) and drawn[0].area_px > 2000
     assert drawn[1].diameter_um == pytest.approx(7.0, rel=0.05)
     assert page.inner_text("#drawn-count") == "2"
     page.mouse.move(box["x"] + sx, box["y"] + sy)
