@@ -35,7 +35,10 @@ def test_gate_refuses_a_worse_candidate_and_promotion_and_rollback_are_signed(ca
     center = cast.a.center
     worse = _candidate(cast, reviewed_dataset, None, iterations=5)  # from scratch, 5 iterations
     gate = promotion_gate(candidate=worse, center=center)
-    assert not gate["passed"] and gate["rs_ap50"]["low"] <= -0.01
+    # refused by the AP50 interval or by a class's AP drop (on 2 held-out images a 5-iteration model may tie
+    # the conservative model's round-spermatid AP50; the acceptance test checks the interval itself)
+    assert not gate["passed"] and gate["reasons"]
+    assert gate["rs_ap50"]["low"] <= -0.01 or any(not c["ok"] for c in gate["classes"])
     # the page only reads what the training job evaluated: a missing evaluation is "pending", never computed
     ModelEvaluation.objects.filter(model_version=old_center_model, center=center).delete()
     pending = promotion_gate(candidate=worse, center=center)
