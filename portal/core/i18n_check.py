@@ -178,7 +178,9 @@ def form_unmarked() -> list[Unmarked]:
         for kind in ("forms", "views"):
             try:
                 modules.append(importlib.import_module(f"portal.{info.name}.{kind}"))
-            except ModuleNotFoundError:
+            except ModuleNotFoundError as exc:
+                if exc.name != f"portal.{info.name}.{kind}":
+                    raise  # a broken import inside an existing module must fail the check, not hide it
                 continue
         for module, (name, cls) in ((m, member) for m in modules for member in inspect.getmembers(m, inspect.isclass)):
             if not issubclass(cls, forms.BaseForm) or cls.__module__ != module.__name__:
