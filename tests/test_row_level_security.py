@@ -209,3 +209,160 @@ def test_the_app_role_check_refuses_a_superuser(db):
     user = connection.settings_dict["USER"] or "postgres"
     assert "is a superuser" in app_role_problems(user)
 
+
+
+def _deploy_check_errors() -> list:
+    from django.core.checks import run_checks
+
+    return run_checks(include_deployment_checks=True, tags=["database_rls"])
+
+
+@postgres_only
+def test_the_deploy_check_fails_when_the_app_connects_as_a_superuser(db, settings):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
+    user = connection.settings_dict["USER"] or "postgres"
+    errors = _deploy_check_errors()
+    assert [error.id for error in errors] == ["centers.E001"]
+    assert f"The database role {user!r} bypasses row-level security: is a superuser" in errors[0].msg
+    assert "db_app_role" in errors[0].hint
+
+
+@postgres_only
+def test_the_deploy_check_passes_when_connected_as_the_app_role(db, settings):
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {connection.ops.quote_name(TEST_ROLE)}")  # current_user, as after a login
+    try:
+        assert _deploy_check_errors() == []
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # one login that switches to the app role for users' work
+    assert _deploy_check_errors() == []
+
+
+@postgres_only
+def test_the_deploy_check_names_a_role_that_owns_the_tables(db, settings):
+    """The owner is refused even when it is not a superuser: it could switch the forced policies off."""
+    settings.DATABASE_RLS = True
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE sp_rls_owner NOLOGIN")
+        cursor.execute("ALTER TABLE imaging_image OWNER TO sp_rls_owner")
+    settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
+    errors = _deploy_check_errors()
+    assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_is_silent_without_row_level_security(settings):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = False, ""  # on SQLite it is never in use
+    assert _deploy_check_errors() == []
+
+
+@pytest.mark.django_db
+def test_the_app_role_command_lets_the_role_log_in_with_the_password_from_the_environment(monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    if connection.vendor != "postgresql":
+        with pytest.raises(CommandError, match="PostgreSQL"):
+            call_command("db_app_role", "sp_rls_login", "--create")
+        return
+    monkeypatch.setenv("SP_RLS_TEST_PASSWORD", "s3cret-for-the-test")
+    call_command("db_app_role", "sp_rls_login", "--create", "--password-env", "SP_RLS_TEST_PASSWORD")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolcanlogin, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'sp_rls_login'")
+        assert cursor.fetchone() == (True, False, False)
+        cursor.execute("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = 'sp_rls_login'")
+        assert cursor.fetchone() == (True,)
+    monkeypatch.delenv("SP_RLS_TEST_PASSWORD")
+    with pytest.raises(CommandError, match="SP_RLS_TEST_PASSWORD"):
+        call_command("db_app_role", "sp_rls_login", "--password-env", "SP_RLS_TEST_PASSWORD")
+
+
+# --- the validation studies' part of a user's scope (portal.validation.apps.study_centers_sql) ------------
+
+@pytest.fixture
+def three_center_study(cast, storage):
+    """A draft study run by center A with centers A, B and C taking part (C: a stain technician, an
+    uploader and a reviewer of its own)."""
+    from portal.centers.models import Role
+    from portal.centers.services import center_create, membership_grant
+    from portal.testing.cast import make_user
+    from portal.testing.validation import make_draft_study
+
+    center_c = center_create(code="CC", name="Center CC")
+    c_users = {}
+    for name, role in (("stain", Role.STAIN_TECHNICIAN), ("uploader", Role.UPLOADER), ("reviewer", Role.REVIEWER)):
+        c_users[name] = make_user(f"c_{name}")
+        membership_grant(user=c_users[name], center=center_c, role=role)
+    study = make_draft_study(cast, cast.a, centers=[cast.a.center, cast.b.center, center_c])
+    return study, center_c, c_users
+
+
+def _scope_of(user) -> set[str]:
+    """The centers the database puts in ``user``'s request scope."""
+    from portal.centers.rls import user_centers_sql
+
+    with system_scope("test: a user's scope"), connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT c::text FROM ({user_centers_sql(user.pk)}) AS u(c)")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@postgres_only
+def test_plain_members_of_a_participating_center_get_no_other_center_in_scope(three_center_study, cast):
+    from portal.validation import services
+
+    study, center_c, c_users = three_center_study
+    a, b, c = str(cast.a.center.pk), str(cast.b.center.pk), str(center_c.pk)
+    # Draft: reviewers (no validation role) and stain technicians (not yet theirs) get nothing of the study.
+    for user in (cast.b.reviewer, cast.b.stain, c_users["reviewer"], c_users["stain"]):
+        assert _scope_of(user) == {c if user.username.startswith("c_") else b}, user.username
+    assert _scope_of(cast.a.reviewer) == {a}  # a member of the running center who does not run studies
+    assert _scope_of(cast.b.validator) == {b}  # a validator of B, not one of this study's
+    services.study_open(actor=cast.a.admin, study=study)
+    # Open: uploaders (pickers of drafts only), reviewers and validators of other studies still get nothing.
+    for user in (cast.b.uploader, cast.b.reviewer, cast.b.validator, c_users["uploader"]):
+        assert _scope_of(user) == {c if user.username.startswith("c_") else b}, user.username
+
+
+@postgres_only
+def test_the_users_a_study_needs_get_its_centers_in_scope(three_center_study, cast):
+    from portal.validation import services
+
+    study, center_c, c_users = three_center_study
+    a, b, c = str(cast.a.center.pk), str(cast.b.center.pk), str(center_c.pk)
+    assert _scope_of(cast.a.admin) == {a, b, c}  # runs the study, draft or not
+    # Pickers of a draft: the running center (the study, its fields and picks), not the third center.
+    assert _scope_of(cast.b.uploader) == {b, a}
+    assert _scope_of(c_users["uploader"]) == {c, a}
+    assert _scope_of(cast.a.validator) == {a}  # a validator of a draft has nothing to do yet
+    services.study_open(actor=cast.a.admin, study=study)
+    assert _scope_of(cast.a.validator) == {a, b, c}  # scores the cells of every center
+    assert _scope_of(cast.a.admin) == {a, b, c}
+    # Stain technicians past draft: the running center, besides their own; not the other participant.
+    assert _scope_of(cast.b.stain) == {b, a}
+    assert _scope_of(c_users["stain"]) == {c, a}
+
+
+@postgres_only
+def test_a_reviewer_of_a_participating_center_cannot_read_the_study_and_its_stain_technician_can(
+        app_role, three_center_study, cast):
+    from portal.validation import services
+    from portal.validation.models import Study
+
+    study, *_ = three_center_study
+    services.study_open(actor=cast.a.admin, study=study)
+
+    def sees_study(user) -> bool:
+        request = RequestFactory().get("/")
+        request.user = user
+        with request_scope(request):
+            return Study.objects.filter(pk=study.pk).exists()  # no center filter: only the policy
+
+    assert not sees_study(cast.b.reviewer)
+    assert not sees_study(cast.b.uploader)
+    assert sees_study(cast.b.stain)
+    assert sees_study(cast.a.validator)

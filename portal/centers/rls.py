@@ -200,6 +200,36 @@ def app_role_grant_sql(role: str) -> list[str]:
     ]
 
 
+def app_role_problems(role: str, connection=default_connection) -> list[str]:
+    """Why ``role`` could see past the policies (empty: it cannot): it is missing, a superuser, has
+    BYPASSRLS, or owns tables of the schema (the policies are forced, but an owner may switch them off)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role])
+        row = cursor.fetchone()
+        if row is None:
+            return [f"role {role!r} does not exist"]
+        problems = [text for flag, text in zip(row, ("is a superuser", "has BYPASSRLS"), strict=True) if flag]
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = %s", [role])
+        owned = cursor.fetchone()[0]
+    if owned:
+        problems.append(f"owns {owned} tables (row-level security is forced, but an owner may switch it off)")
+    return problems
+
+
+def serving_role_problems(connection=default_connection) -> tuple[str, list[str]]:
+    """The role that requests and tasks run as (``DATABASE_SCOPE_ROLE``, else the login role) and why it
+    could bypass row-level security; ``("", [])`` when row-level security is not in use (SQLite,
+    ``DATABASE_RLS`` off). Read by ``/readyz`` and the ``manage.py check --deploy`` check."""
+    if not rls_active(connection):
+        return "", []
+    role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
+    if not role:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            role = cursor.fetchone()[0]
+    return role, app_role_problems(role, connection)
+
+
 def rls_active(connection=default_connection) -> bool:
     """Whether scopes are applied on this connection (PostgreSQL and ``DATABASE_RLS`` on)."""
     return connection.vendor == "postgresql" and getattr(settings, "DATABASE_RLS", True)
