@@ -254,6 +254,12 @@ def test_the_deploy_check_names_a_role_that_owns_the_tables(db, settings):
     settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
     errors = _deploy_check_errors()
     assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+    with connection.cursor() as cursor:  # a member of the owner may act as the owner
+        cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")
+        cursor.execute("GRANT sp_rls_owner TO sp_rls_member")
+    settings.DATABASE_SCOPE_ROLE = "sp_rls_member"
+    errors = _deploy_check_errors()
+    assert len(errors) == 1 and "'sp_rls_member'" in errors[0].msg and "owns 1 tables" in errors[0].msg
 
 
 @pytest.mark.django_db

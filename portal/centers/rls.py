@@ -202,17 +202,21 @@ def app_role_grant_sql(role: str) -> list[str]:
 
 def app_role_problems(role: str, connection=default_connection) -> list[str]:
     """Why ``role`` could see past the policies (empty: it cannot): it is missing, a superuser, has
-    BYPASSRLS, or owns tables of the schema (the policies are forced, but an owner may switch them off)."""
+    BYPASSRLS, or owns tables of the schema, itself or through a role it belongs to (the policies are
+    forced, but an owner may switch them off)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role])
         row = cursor.fetchone()
         if row is None:
             return [f"role {role!r} does not exist"]
         problems = [text for flag, text in zip(row, ("is a superuser", "has BYPASSRLS"), strict=True) if flag]
-        cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = %s", [role])
+        # A member of the owning role may act as the owner (SET ROLE, ALTER TABLE): counted as owning.
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                       "AND pg_has_role(%s, tableowner, 'MEMBER')", [role])
         owned = cursor.fetchone()[0]
-    if owned:
-        problems.append(f"owns {owned} tables (row-level security is forced, but an owner may switch it off)")
+    if owned and not row[0]:  # a superuser is a member of every role: said already
+        problems.append(f"owns {owned} tables, directly or as a member of their owner (row-level security is "
+                        "forced, but an owner may switch it off)")
     return problems
 
 
