@@ -37,27 +37,29 @@ def study_centers_sql() -> str:
     from portal.centers.policy import Action, roles_for
     from portal.validation.models import StudyStatus
 
-    def roles(action: Action) -> str:
-        names = roles_for(action)
-        assert names and all(name.isidentifier() for name in names), names  # literals of the policy table
-        return ", ".join(f"'{name}'" for name in names)
+    def literal(value: str) -> str:  # code constants (roles of the policy table, a status), never user input
+        if not value.isidentifier():
+            raise ValueError(f"not a plain name: {value!r}")
+        return f"'{value}'"
 
-    draft = StudyStatus.DRAFT.value
-    assert draft.isidentifier()
+    def roles(action: Action) -> str:
+        return ", ".join(literal(name) for name in roles_for(action)) or "NULL"  # no role: nobody
+
+    draft = literal(StudyStatus.DRAFT.value)
     return f"""SELECT x.center_id FROM (
             SELECT s.id AS study_id, s.center_id FROM validation_study s
             UNION ALL SELECT sc.study_id, sc.center_id FROM validation_study_centers sc) AS x
         WHERE x.study_id IN (
             SELECT v.study_id FROM validation_studyvalidator v JOIN validation_study s ON s.id = v.study_id
-                WHERE v.user_id = %(user_id)d AND s.status <> '{draft}'
+                WHERE v.user_id = %(user_id)d AND s.status <> {draft}
             UNION SELECT s.id FROM validation_study s JOIN centers_membership m ON m.center_id = s.center_id
                 WHERE m.user_id = %(user_id)d AND m.role IN ({roles(Action.VALIDATION_MANAGE)}))
     UNION SELECT s.center_id FROM validation_study s
         JOIN validation_study_centers sc ON sc.study_id = s.id
         JOIN centers_membership m ON m.center_id = sc.center_id
         WHERE m.user_id = %(user_id)d AND (
-            (s.status <> '{draft}' AND m.role IN ({roles(Action.VALIDATION_STAIN)}))
-            OR (s.status = '{draft}' AND m.role IN ({roles(Action.VALIDATION_PICK)}) AND NOT EXISTS (
+            (s.status <> {draft} AND m.role IN ({roles(Action.VALIDATION_STAIN)}))
+            OR (s.status = {draft} AND m.role IN ({roles(Action.VALIDATION_PICK)}) AND NOT EXISTS (
                 SELECT 1 FROM validation_studyvalidator v WHERE v.study_id = s.id AND v.user_id = %(user_id)d)))"""
 
 
