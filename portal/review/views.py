@@ -159,9 +159,19 @@ def image_display(request, image_id):
     """The 8-bit display PNG of an image."""
     image = access_image(user=request.user, id=image_id)
     handle = _display_file(image)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
-                 after={"variant": "display"}, request=request)
-    response = FileResponse(handle, content_type="image/png")
+    return _audited_image(request, handle, content_type="image/png", obj=image, after={"variant": "display"})
+
+
+def _audited_image(request, data, *, content_type: str, obj, center_id=None, action: str = "image.read",
+                   after: dict | None = None) -> HttpResponse:
+    """Record the read in the audit chain, then answer ``data`` (bytes, or an open file that is streamed)
+    for this browser's cache only, for an hour."""
+    center_id = center_id if center_id is not None else obj.center_id
+    audit_record(actor=request.user, action=action, center=center_id, obj=obj, after=after, request=request)
+    if isinstance(data, bytes):
+        response = HttpResponse(data, content_type=content_type)
+    else:
+        response = FileResponse(data, content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -181,11 +191,7 @@ def image_preview(request, image_id):
         data = services.image_preview_ensure(image=image)
     except DomainError as exc:
         raise Http404(exc.message)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
-                 after={"variant": "preview"}, request=request)
-    response = HttpResponse(data, content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _audited_image(request, data, content_type="image/jpeg", obj=image, after={"variant": "preview"})
 
 
 @login_required
@@ -201,11 +207,7 @@ def image_thumb(request, image_id):
             im.thumbnail((THUMB_PX, THUMB_PX))
             data = _png_bytes(im)
         cache.set(key, data, 3600)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
-                 after={"variant": "thumbnail"}, request=request)
-    response = HttpResponse(data, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _audited_image(request, data, content_type="image/png", obj=image, after={"variant": "thumbnail"})
 
 
 @login_required
@@ -227,10 +229,8 @@ def detection_crop(request, detection_id):
             crop = crop.resize((CROP_PX, max(1, round(CROP_PX * crop.height / max(crop.width, 1)))))
             data = _png_bytes(crop)
         cache.set(key, data, 3600)
-    audit_record(actor=request.user, action="review.crop.read", center=image.center_id, obj=det, request=request)
-    response = HttpResponse(data, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _audited_image(request, data, content_type="image/png", obj=det, center_id=image.center_id,
+                          action="review.crop.read")
 
 
 # --- exports ---------------------------------------------------------------------------------------------
