@@ -11,8 +11,11 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import BinaryIO
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -350,13 +353,34 @@ def manifest_visible(*, user, version: DatasetVersion) -> dict:
                                    if c in allowed}}
 
 
-def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -> bytes:
-    """A zip of the version for ``user``: ``images/``, ``annotations.json`` and ``manifest.json``
-    (audited).
+EXPORT_SPOOL_BYTES = 1 << 20  # an export zip stays in memory up to this size, then goes to a temporary file
+EXPORT_CHUNK_BYTES = 1 << 20
 
-    Only the images of centers where the user may read datasets go in (a pooled version never shows
-    one center's images to another); the manifest then lists just those files, says how many were left
-    out, and keeps the sha256 of the full stored manifest it was cut from.
+
+def _zip_copy_checked(*, archive, source: str, name: str, expected_sha256: str, size: int) -> None:
+    """Copy the stored file ``source`` into ``archive`` as ``name``, chunk by chunk, checking its sha256."""
+    import zipfile
+
+    digest = hashlib.sha256()
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_STORED  # PNGs are compressed already
+    with default_storage.open(source, "rb") as src, archive.open(info, "w", force_zip64=size >= 1 << 31) as dst:
+        while chunk := src.read(EXPORT_CHUNK_BYTES):
+            digest.update(chunk)
+            dst.write(chunk)
+    if digest.hexdigest() != expected_sha256:
+        raise Conflict(_("A dataset image does not match its manifest (altered)."), extra={"file": name})
+
+
+def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -> BinaryIO:
+    """A zip of the version for ``user``: ``images/``, ``annotations.json`` and ``manifest.json``
+    (audited), as an open temporary file positioned at its start (the caller closes it; a response
+    streams it).
+
+    The images are copied in chunks, so memory stays small whatever the dataset's size. Only the images
+    of centers where the user may read datasets go in (a pooled version never shows one center's images
+    to another); the manifest then lists just those files, says how many were left out, and keeps the
+    sha256 of the full stored manifest it was cut from.
     """
     import zipfile
 
@@ -372,20 +396,21 @@ def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -
                 "stored_manifest_sha256": version.manifest_sha256,
                 "images_of_other_centers_left_out": len(version.manifest["files"]) - 1 - len(names)}
     manifest["files"].append({"name": "annotations.json", "sha256": _sha256(coco_bytes), "bytes": len(coco_bytes)})
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for entry in manifest["files"][:-1]:
-            with default_storage.open(f"{version.storage_prefix}/{entry['name']}", "rb") as handle:
-                data = handle.read()
-            if _sha256(data) != entry["sha256"]:
-                raise Conflict(_("A dataset image does not match its manifest (altered)."),
-                               extra={"file": entry["name"]})
-            archive.writestr(entry["name"], data)
-        archive.writestr("annotations.json", coco_bytes)
-        archive.writestr("manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
+    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES, prefix="dataset-export-")
+    try:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for entry in manifest["files"][:-1]:
+                _zip_copy_checked(archive=archive, source=f"{version.storage_prefix}/{entry['name']}",
+                                  name=entry["name"], expected_sha256=entry["sha256"], size=entry["bytes"])
+            archive.writestr("annotations.json", coco_bytes)
+            archive.writestr("manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
     audit_record(actor=user, action="datasets.version.export", center=version.center_id, obj=version,
                  after={"images": len(keep), "manifest_sha256": version.manifest_sha256}, request=request)
-    return buffer.getvalue()
+    return spool
 
 
 def dataset_version_materialise(*, version: DatasetVersion, coco: dict, root) -> Path:
