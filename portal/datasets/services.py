@@ -11,8 +11,6 @@ import hashlib
 import io
 import json
 import logging
-import tempfile
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +29,7 @@ from portal.core.errors import Conflict, DomainError
 from portal.datasets.lib.splits import patient_splits, split_counts
 from portal.datasets.models import DatasetLine, DatasetVersion, LabelSource, SessionTrainingUse
 from portal.imaging.models import Image, ImageSession
+from portal.lib.zipstream import zip_copy, zip_spool
 from portal.results.models import Detection
 from portal.review.classes import CLASS_NAMES, coco_categories
 from portal.review.exports import detection_geometry
@@ -376,22 +375,11 @@ def manifest_visible(*, user, version: DatasetVersion) -> dict:
                                    if c in allowed}}
 
 
-EXPORT_SPOOL_BYTES = 1 << 20  # an export zip stays in memory up to this size, then goes to a temporary file
-EXPORT_CHUNK_BYTES = 1 << 20
-
-
 def _zip_copy_checked(*, archive, source: str, name: str, expected_sha256: str, size: int) -> None:
     """Copy the stored file ``source`` into ``archive`` as ``name``, chunk by chunk, checking its sha256."""
-    import zipfile
-
-    digest = hashlib.sha256()
-    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
-    info.compress_type = zipfile.ZIP_STORED  # PNGs are compressed already
-    with default_storage.open(source, "rb") as src, archive.open(info, "w", force_zip64=size >= 1 << 31) as dst:
-        while chunk := src.read(EXPORT_CHUNK_BYTES):
-            digest.update(chunk)
-            dst.write(chunk)
-    if digest.hexdigest() != expected_sha256:
+    with default_storage.open(source, "rb") as handle:
+        digest = zip_copy(archive, name, handle, size=size)
+    if digest != expected_sha256:
         raise Conflict(_("A dataset image does not match its manifest (altered)."), extra={"file": name})
 
 
@@ -419,7 +407,7 @@ def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -
                 "stored_manifest_sha256": version.manifest_sha256,
                 "images_of_other_centers_left_out": len(version.manifest["files"]) - 1 - len(names)}
     manifest["files"].append({"name": "annotations.json", "sha256": _sha256(coco_bytes), "bytes": len(coco_bytes)})
-    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES, prefix="dataset-export-")
+    spool = zip_spool()
     try:
         with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for entry in manifest["files"][:-1]:

@@ -25,6 +25,7 @@ from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
 from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
+from portal.lib.zipstream import zip_copy, zip_spool
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
@@ -246,19 +247,23 @@ def coco_zip(request):
         return HttpResponseBadRequest(exc.message)
     data = exports.coco_export(sessions=sessions, **options)
     images = {str(i.pk): i for s in sessions for i in s.images.all()}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("annotations.json", json.dumps(data))
-        for entry in data["images"]:
-            image = images[entry["portal_image_id"]]
-            if image.display_file:
-                with image.display_file.open("rb") as handle:
-                    zf.writestr(f"images/{entry['file_name']}", handle.read(), compress_type=zipfile.ZIP_STORED)
+    spool = zip_spool()  # streamed and closed by the response; images copied in chunks, never whole in memory
+    try:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("annotations.json", json.dumps(data))
+            for entry in data["images"]:
+                image = images[entry["portal_image_id"]]
+                if image.display_file:
+                    with image.display_file.open("rb") as handle:
+                        zip_copy(zf, f"images/{entry['file_name']}", handle)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
     for s in sessions:
         audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
                      after={"annotations": len(data["annotations"]), "with_images": True}, request=request)
-    response = HttpResponse(buf.getvalue(), content_type="application/zip")
-    response["Content-Disposition"] = 'attachment; filename="reviewed-coco.zip"'
+    response = FileResponse(spool, content_type="application/zip", as_attachment=True, filename="reviewed-coco.zip")
     response["X-Selection-Rule"] = "adjudication-else-unanimous"
     return response
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from tests.browser.screenshots import screenshot_dir
+from portal.testing.screenshots import screenshot_dir
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 

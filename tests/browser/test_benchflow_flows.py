@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import login
-from tests.browser.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser]
 

@@ -12,8 +12,8 @@ import pytest
 
 from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import build_world, launch, login
-from tests.browser.screenshots import screenshot_dir
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import login, shot, wait_saved, wait_viewer
-from tests.browser.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser]
 DOCS = screenshot_dir("review")  # small PNGs, copied to docs/screenshots/review with UPDATE_SCREENSHOTS=1

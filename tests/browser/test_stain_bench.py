@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import launch, login
-from tests.browser.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser]
 # test-artifacts/stain on every run; docs/screenshots/stain with UPDATE_SCREENSHOTS=1

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from portal.testing.cast import PASSWORD, build_cast
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import launch, login
-from tests.browser.screenshots import screenshot_dir
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 

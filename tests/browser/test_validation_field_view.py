@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import launch, login
-from tests.browser.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser]
 DOCS = screenshot_dir("review")  # small PNGs, copied to docs/screenshots/review with UPDATE_SCREENSHOTS=1

@@ -1,13 +1,12 @@
-"""Browser tests write screenshots under test-artifacts/ (ignored by git) unless UPDATE_SCREENSHOTS=1 asks
+"""Tests write screenshots under test-artifacts/ (ignored by git) unless UPDATE_SCREENSHOTS=1 asks
 for the committed copies in docs/screenshots/ to be replaced: a test run leaves ``git status`` clean."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-from tests.browser.screenshots import REPO, screenshot_dir
+from portal.testing.screenshots import REPO, screenshot_dir
 
-BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+TEST_FILES = [*(REPO / "tests").rglob("*.py"), *(REPO / "portal").glob("*/tests/**/*.py")]
 
 
 def test_screenshots_go_to_test_artifacts_by_default(monkeypatch):
@@ -31,12 +30,12 @@ def _code_strings(tree: ast.AST) -> list[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
-def test_no_browser_test_names_the_committed_screenshots_itself():
+def test_no_test_names_the_committed_screenshots_itself():
     offenders = []
-    for path in sorted(BROWSER_TESTS.glob("*.py")):
-        if path.name == "screenshots.py":
+    for path in sorted(TEST_FILES):
+        if path.name == "test_screenshot_paths.py":
             continue
         strings = _code_strings(ast.parse(path.read_text(encoding="utf-8")))
         if any("docs/screenshots" in s or s in ("docs", "screenshots") for s in strings):
-            offenders.append(path.name)
+            offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
