@@ -34,7 +34,7 @@ def test_an_admin_releases_a_session_makes_a_dataset_and_starts_training_from_th
     detail = client.get(r["Location"]).content.decode()
     assert version.manifest_sha256 in detail
     export = client.get(reverse("datasets:export", kwargs={"dataset_version_id": version.pk}))
-    archive = zipfile.ZipFile(io.BytesIO(export.content))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(export.streaming_content)))
     assert {"annotations.json", "manifest.json"} <= set(archive.namelist())
     r = client.post(reverse("training:start"), {"dataset_version_id": str(version.pk), "iterations": "7",
                                                 "base_lr": "", "image_scale": "", "checkpoint_period": ""})
