@@ -18,6 +18,10 @@ class ValidationConfig(AppConfig):
         post_save.connect(_membership_changed, sender=Membership, dispatch_uid="validation_blinding_membership_save")
         post_delete.connect(_membership_changed, sender=Membership,
                             dispatch_uid="validation_blinding_membership_delete")
+        from portal.validation.models import StainImage
+        from portal.validation.services.staining import stain_image_file_on_delete
+
+        post_delete.connect(stain_image_file_on_delete, sender=StainImage, dispatch_uid="validation_stain_image_file")
         from portal.centers.rls import register_scope_source
 
         register_scope_source(study_centers_sql())
