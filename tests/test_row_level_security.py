@@ -14,6 +14,7 @@ from django.test import RequestFactory
 
 from portal.centers.models import Center
 from portal.centers.rls import (
+    AUDIT_PENDING_TABLE,
     AUDIT_TABLE,
     POLICY_NAME,
     RLS_EXEMPT,
@@ -60,7 +61,7 @@ def test_every_table_with_a_center_link_is_listed_for_row_level_security():
     ``RLS_TABLES`` (and installed by a migration) or exempted with a reason."""
     linked = _center_linked_tables()
     assert "imaging_image" in linked and "results_detection" in linked  # the walk sees both kinds
-    listed = set(RLS_TABLES) | {AUDIT_TABLE} | set(RLS_EXEMPT)
+    listed = set(RLS_TABLES) | {AUDIT_TABLE, AUDIT_PENDING_TABLE} | set(RLS_EXEMPT)
     missing = {table: why for table, why in linked.items() if table not in listed}
     assert not missing, f"center-linked tables without a row-level security policy: {missing}"
 
@@ -74,7 +75,7 @@ def test_every_listed_table_has_its_policy_installed_and_forced():
                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                        "WHERE n.nspname = 'public' AND c.relkind = 'r'", [POLICY_NAME])
         state = {name: (enabled, forced, policy) for name, enabled, forced, policy in cursor.fetchall()}
-    for table in [*RLS_TABLES, AUDIT_TABLE, *_center_linked_tables()]:
+    for table in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE, *_center_linked_tables()]:
         if table in RLS_EXEMPT:
             continue
         assert state[table] == (True, True, True), f"{table}: (enabled, forced, policy) = {state[table]}"

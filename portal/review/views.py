@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
 
-from portal.audit.services import audit_record
+from portal.audit.services import audit_record, audit_record_read
 from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
@@ -159,7 +159,7 @@ def image_display(request, image_id):
     """The 8-bit display PNG of an image."""
     image = access_image(user=request.user, id=image_id)
     handle = _display_file(image)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
+    audit_record_read(actor=request.user, action="image.read", center=image.center_id, obj=image,
                  after={"variant": "display"}, request=request)
     response = FileResponse(handle, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
@@ -181,7 +181,7 @@ def image_preview(request, image_id):
         data = services.image_preview_ensure(image=image)
     except DomainError as exc:
         raise Http404(exc.message)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
+    audit_record_read(actor=request.user, action="image.read", center=image.center_id, obj=image,
                  after={"variant": "preview"}, request=request)
     response = HttpResponse(data, content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
@@ -201,7 +201,7 @@ def image_thumb(request, image_id):
             im.thumbnail((THUMB_PX, THUMB_PX))
             data = _png_bytes(im)
         cache.set(key, data, 3600)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
+    audit_record_read(actor=request.user, action="image.read", center=image.center_id, obj=image,
                  after={"variant": "thumbnail"}, request=request)
     response = HttpResponse(data, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
@@ -227,7 +227,7 @@ def detection_crop(request, detection_id):
             crop = crop.resize((CROP_PX, max(1, round(CROP_PX * crop.height / max(crop.width, 1)))))
             data = _png_bytes(crop)
         cache.set(key, data, 3600)
-    audit_record(actor=request.user, action="review.crop.read", center=image.center_id, obj=det, request=request)
+    audit_record_read(actor=request.user, action="review.crop.read", center=image.center_id, obj=det, request=request)
     response = HttpResponse(data, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
