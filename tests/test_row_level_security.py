@@ -373,3 +373,28 @@ def test_a_reviewer_of_a_participating_center_cannot_read_the_study_and_its_stai
     assert not sees_study(cast.b.uploader)
     assert sees_study(cast.b.stain)
     assert sees_study(cast.a.validator)
+
+@postgres_only
+def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_role, cast):
+    """A center-1 request does not see center 2's pending read events and cannot delete any, yet its own
+    read's fold chains them all (the fold's transaction-local ``app.audit_folding``)."""
+    from portal.audit.models import AuditEvent, PendingAuditEvent
+    from portal.audit.services import audit_pending_fold, audit_record_read
+
+    audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center, object_id="b")
+    audit_pending_fold()  # a fold earlier in this (test) transaction, then one pending row of center 2
+    PendingAuditEvent.objects.create(
+        occurred_at=AuditEvent.objects.get().occurred_at, actor=cast.b.uploader, center=cast.b.center,
+        action="image.read.test", object_id="b2")
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    with request_scope(request):
+        # Center 2's row is not this request's to see (and the earlier fold's setting did not outlive it).
+        assert PendingAuditEvent.objects.count() == 0
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_pendingauditevent")
+            assert cursor.rowcount == 0
+        audit_record_read(actor=cast.a.uploader, action="image.read.test", center=cast.a.center, object_id="a")
+    with system_scope("test: the whole trail"):
+        assert PendingAuditEvent.objects.count() == 0
+        assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "b2", "a"]

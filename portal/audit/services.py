@@ -186,11 +186,20 @@ def _head_save(head: AuditChainHead) -> None:
 def _fold_batch(head: AuditChainHead, *, batch: int) -> int:
     """Chain up to ``batch`` pending read events after ``head`` (locked by the caller, moved in memory), in
     ``id`` order, and delete them; returns how many."""
-    if connection.vendor == "postgresql":
-        # This transaction may read, return and delete every pending row (RLS policies and the
-        # DELETE trigger of migration 0004 honour it); transaction-local, so it ends with the fold.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('app.audit_folding', 'on', true)")
+    if connection.vendor != "postgresql":
+        return _fold_rows(head, batch=batch)
+    # This fold may read, return and delete every pending row (RLS policies and the DELETE trigger of
+    # migration 0004 honour the setting). Transaction-local, and switched off again at once: a fold inside
+    # a caller's longer transaction must not widen what the rest of that transaction sees.
+    # (If the fold fails, the caller's atomic block rolls back, and the setting with it.)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('app.audit_folding', 'on', true)")
+        folded = _fold_rows(head, batch=batch)
+        cursor.execute("SELECT set_config('app.audit_folding', 'off', true)")
+    return folded
+
+
+def _fold_rows(head: AuditChainHead, *, batch: int) -> int:
     # No row locks needed here: every fold holds the head lock, so folds never overlap, and each one reads
     # the rows committed before it took the lock (READ COMMITTED).
     pending = list(PendingAuditEvent.objects.order_by("id")[:batch])
