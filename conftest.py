@@ -92,6 +92,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = MD5_HASHER
 
 
+@pytest.fixture(autouse=True)
+def _reads_fold_at_once(settings):
+    """Every audited read tries to chain its pending event at once (production: every
+    ``AUDIT_READ_FOLD_EVERY``-th), so tests that look for a read's event find it in the chain; the
+    batched behaviour has its own tests (portal/audit/tests/test_pending_reads.py)."""
+    settings.AUDIT_READ_FOLD_EVERY = 1
+
+
 @pytest.fixture
 def storage(settings, tmp_path):
     """MEDIA_ROOT and the model store in a temporary folder."""

@@ -268,6 +268,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 # The HMAC key for the audit chain must live outside the database. Unset: a key generated into var/.
 AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY") or ""
 AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit_checkpoint.json")))
+# A read of image data records a pending event; every Nth one (by id) then tries to chain the pending
+# events without waiting (portal/audit/services.py). The beat task, writes and the audit pages fold too.
+AUDIT_READ_FOLD_EVERY = env_int("AUDIT_READ_FOLD_EVERY", 20)
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

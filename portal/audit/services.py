@@ -291,8 +291,9 @@ def audit_record_read(
     pages and ``verify_audit``."""
     fields = _event_fields(actor=actor, action=action, center=center, obj=obj, object_type=object_type,
                            object_id=object_id, before=None, after=after, request=request)
-    PendingAuditEvent.objects.create(**fields)
-    audit_pending_fold(wait=False)
+    row = PendingAuditEvent.objects.create(**fields)
+    if row.pk % max(settings.AUDIT_READ_FOLD_EVERY, 1) == 0:
+        audit_pending_fold(wait=False)
 
 
 # --- checkpoint file (outside the database) -------------------------------------------------------

@@ -85,6 +85,22 @@ def test_a_read_folds_at_once_when_the_head_is_free(cast):
     assert chained() == [("image.read.test", "1")]
 
 
+def test_every_nth_read_chains_the_reads_pending_before_it(cast, settings):
+    settings.AUDIT_READ_FOLD_EVERY = 4
+    n = 0
+    while not AuditEvent.objects.exists():  # the read whose row id is a multiple of 4 folds
+        read(cast.a.uploader, cast.a.center, n)
+        n += 1
+    assert 1 <= n <= 4 and PendingAuditEvent.objects.count() == 0
+    assert [object_id for _, object_id in chained()] == [str(i) for i in range(n)]
+    for m in range(n, n + 3):
+        read(cast.a.uploader, cast.a.center, m)
+    assert PendingAuditEvent.objects.count() == 3 and len(chained()) == n  # until the next fold
+    read(cast.a.uploader, cast.a.center, n + 3)
+    assert PendingAuditEvent.objects.count() == 0
+    assert [object_id for _, object_id in chained()] == [str(i) for i in range(n + 4)]
+
+
 def test_a_fold_takes_at_most_one_batch_per_transaction(cast, no_fold_on_read, committed):
     for n in range(5):
         read(cast.a.uploader, cast.a.center, n)
