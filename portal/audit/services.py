@@ -19,8 +19,9 @@ deletes them, saves the head once and moves the checkpoint once. Folds happen:
 
 - in every ``audit_record``, first, under its own lock: a read recorded before a write is chained
   before it;
-- after every read, when the head lock is free at that instant (``SKIP LOCKED``: a read never waits; the
-  holder, or the next fold, chains what it skipped);
+- after every ``AUDIT_READ_FOLD_EVERY``-th read (by pending row id; default 20, so one fold pays for many
+  reads), when the head lock is free at that instant (``SKIP LOCKED``: a read never waits; the holder, or
+  the next fold, chains what it skipped);
 - in the beat task ``audit_fold_pending`` every ``AUDIT_FOLD_INTERVAL_SECONDS``, so rows left when every
   reader skipped (the last reads before a quiet spell) are chained within seconds;
 - before the audit pages and exports list events, and in ``manage.py audit_fold``; ``verify_audit``
@@ -283,8 +284,9 @@ def audit_record_read(
     after: Any = None,
     request=None,
 ) -> None:
-    """Record a read of image data without waiting for the chain: one INSERT of a pending event (no lock),
-    then a fold if the chain's head is free at this instant (never waits). Arguments as ``audit_record``.
+    """Record a read of image data without waiting for the chain: one INSERT of a pending event (no lock);
+    every ``AUDIT_READ_FOLD_EVERY``-th read (by row id) then folds if the chain's head is free at this
+    instant (never waits). Arguments as ``audit_record``.
 
     The event is chained by that fold, or by the next one: any ``audit_record``, any read that finds the
     head free, the beat task ``audit_fold_pending`` (every ``AUDIT_FOLD_INTERVAL_SECONDS``), the audit
