@@ -14,6 +14,7 @@ from django.test import RequestFactory
 
 from portal.centers.models import Center
 from portal.centers.rls import (
+    AUDIT_PENDING_TABLE,
     AUDIT_TABLE,
     POLICY_NAME,
     RLS_EXEMPT,
@@ -60,7 +61,7 @@ def test_every_table_with_a_center_link_is_listed_for_row_level_security():
     ``RLS_TABLES`` (and installed by a migration) or exempted with a reason."""
     linked = _center_linked_tables()
     assert "imaging_image" in linked and "results_detection" in linked  # the walk sees both kinds
-    listed = set(RLS_TABLES) | {AUDIT_TABLE} | set(RLS_EXEMPT)
+    listed = set(RLS_TABLES) | {AUDIT_TABLE, AUDIT_PENDING_TABLE} | set(RLS_EXEMPT)
     missing = {table: why for table, why in linked.items() if table not in listed}
     assert not missing, f"center-linked tables without a row-level security policy: {missing}"
 
@@ -74,7 +75,7 @@ def test_every_listed_table_has_its_policy_installed_and_forced():
                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                        "WHERE n.nspname = 'public' AND c.relkind = 'r'", [POLICY_NAME])
         state = {name: (enabled, forced, policy) for name, enabled, forced, policy in cursor.fetchall()}
-    for table in [*RLS_TABLES, AUDIT_TABLE, *_center_linked_tables()]:
+    for table in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE, *_center_linked_tables()]:
         if table in RLS_EXEMPT:
             continue
         assert state[table] == (True, True, True), f"{table}: (enabled, forced, policy) = {state[table]}"
@@ -372,3 +373,28 @@ def test_a_reviewer_of_a_participating_center_cannot_read_the_study_and_its_stai
     assert not sees_study(cast.b.uploader)
     assert sees_study(cast.b.stain)
     assert sees_study(cast.a.validator)
+
+@postgres_only
+def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_role, cast):
+    """A center-1 request does not see center 2's pending read events and cannot delete any, yet its own
+    read's fold chains them all (the fold's transaction-local ``app.audit_folding``)."""
+    from portal.audit.models import AuditEvent, PendingAuditEvent
+    from portal.audit.services import audit_pending_fold, audit_record_read
+
+    audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center, object_id="b")
+    audit_pending_fold()  # a fold earlier in this (test) transaction, then one pending row of center 2
+    PendingAuditEvent.objects.create(
+        occurred_at=AuditEvent.objects.get().occurred_at, actor=cast.b.uploader, center=cast.b.center,
+        action="image.read.test", object_id="b2")
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    with request_scope(request):
+        # Center 2's row is not this request's to see (and the earlier fold's setting did not outlive it).
+        assert PendingAuditEvent.objects.count() == 0
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_pendingauditevent")
+            assert cursor.rowcount == 0
+        audit_record_read(actor=cast.a.uploader, action="image.read.test", center=cast.a.center, object_id="a")
+    with system_scope("test: the whole trail"):
+        assert PendingAuditEvent.objects.count() == 0
+        assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "b2", "a"]

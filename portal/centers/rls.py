@@ -106,6 +106,13 @@ RLS_NULL_CENTER_IS_SITE_WIDE = frozenset({"mlmodels_modelversion", "mlmodels_act
 # (INSERT ... RETURNING needs that). Site events (no center: logins, failed passwords) hold nothing of
 # a center and stay visible to the database session; who reads the trail is the access layer's rule.
 AUDIT_TABLE = "audit_auditevent"
+# Read events waiting to be chained (``portal.audit.services.audit_record_read``): the same reading rule;
+# anyone may append. The fold (``audit_pending_fold``) runs in whatever scope triggered it (a request, a
+# task) and must see and delete every pending row and get back every event it chains: it sets
+# ``app.audit_folding`` for its own transaction (``set_config(..., true)``), which these policies honour.
+# Like every setting here it guards against mistakes in the app's queries, not against the app role.
+AUDIT_PENDING_TABLE = "audit_pendingauditevent"
+FOLDING = "current_setting('app.audit_folding', true) = 'on'"
 # Tables that link to a center but are not owned by one, each with the reason.
 RLS_EXEMPT: dict[str, str] = {
     "centers_center": "the tenants themselves: names and codes, no patient data; memberships are protected",
@@ -134,15 +141,24 @@ def rls_sql(existing: Iterable[str] | None = None) -> list[str]:
         statements += _enable(table) + [
             f"CREATE POLICY {POLICY_NAME} ON {table} USING ({check}) WITH CHECK ({check})",
         ]
-    statements += _enable(AUDIT_TABLE) + [
-        f"""CREATE POLICY {POLICY_NAME} ON {AUDIT_TABLE} FOR SELECT USING (
-            current_setting('app.audit_all', true) = 'on'
+    audit_read = f"""current_setting('app.audit_all', true) = 'on'
             OR current_setting('app.center_ids', true) = '{ALL_CENTERS}'
             OR center_id IS NULL OR {VISIBLE_FUNCTION}(center_id)
-            OR actor_id::text = current_setting('app.user_id', true))""",
-        "DROP POLICY IF EXISTS audit_append ON audit_auditevent",
-        f"CREATE POLICY audit_append ON {AUDIT_TABLE} FOR INSERT WITH CHECK (true)",
-    ]
+            OR actor_id::text = current_setting('app.user_id', true)
+            OR {FOLDING}"""
+    for table in (AUDIT_TABLE, AUDIT_PENDING_TABLE):
+        if present is not None and table not in present:
+            continue
+        statements += _enable(table) + [
+            f"CREATE POLICY {POLICY_NAME} ON {table} FOR SELECT USING ({audit_read})",
+            f"DROP POLICY IF EXISTS audit_append ON {table}",
+            f"CREATE POLICY audit_append ON {table} FOR INSERT WITH CHECK (true)",
+        ]
+    if present is None or AUDIT_PENDING_TABLE in present:
+        statements += [
+            f"DROP POLICY IF EXISTS audit_fold ON {AUDIT_PENDING_TABLE}",
+            f"CREATE POLICY audit_fold ON {AUDIT_PENDING_TABLE} FOR DELETE USING ({FOLDING})",
+        ]
     return statements
 
 
@@ -175,14 +191,18 @@ def rls_uninstall(apps, schema_editor) -> None:
 def rls_remove_sql(existing: Iterable[str]) -> list[str]:
     """The statements that remove every policy from the ``existing`` tables (the migration's reverse)."""
     statements = []
-    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE] if t in set(existing)]:
+    existing = set(existing)
+    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE] if t in existing]:
         statements += [
             f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}",
             f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
         ]
-    statements += ["DROP POLICY IF EXISTS audit_append ON audit_auditevent",
-                   f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
+    statements += [f"DROP POLICY IF EXISTS audit_append ON {AUDIT_TABLE}"]
+    if AUDIT_PENDING_TABLE in existing:
+        statements += [f"DROP POLICY IF EXISTS audit_append ON {AUDIT_PENDING_TABLE}",
+                       f"DROP POLICY IF EXISTS audit_fold ON {AUDIT_PENDING_TABLE}"]
+    statements += [f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
     return statements
 
 

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
 
-from portal.audit.services import audit_record
+from portal.audit.services import audit_record, audit_record_read
 from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
@@ -168,7 +168,7 @@ def _audited_image(request, data, *, content_type: str, obj, center_id=None, act
     """Record the read in the audit chain, then answer ``data`` (bytes, or an open file that is streamed)
     for this browser's cache only, for an hour."""
     center_id = center_id if center_id is not None else obj.center_id
-    audit_record(actor=request.user, action=action, center=center_id, obj=obj, after=after, request=request)
+    audit_record_read(actor=request.user, action=action, center=center_id, obj=obj, after=after, request=request)
     if isinstance(data, bytes):
         response = HttpResponse(data, content_type=content_type)
     else:
