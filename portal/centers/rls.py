@@ -27,7 +27,8 @@ the first query inside a scope, again after a reconnect or a rolled-back block t
 query they rode on), and reset to nothing before the next query that runs outside any scope. They ride on
 that query: its leading statements, in the same round trip (a request's centers are computed by the
 database in that same call); only a statement that cannot share an implicit transaction (anything but
-SELECT/INSERT/UPDATE/DELETE/WITH), ``executemany`` or a server-side cursor gets a round trip of its own.
+SELECT/INSERT/UPDATE/DELETE/WITH), ``executemany`` or a server-side cursor gets a round trip of its own;
+savepoint statements read no rows and leave the scope pending.
 So a token-authenticated API request pays no round trip for its scope: the reset rides on the token
 lookup, the user's scope on the first query after it.
 Why not ``SET LOCAL``: Django runs in autocommit between atomic blocks, so a transaction-local setting
@@ -360,6 +361,7 @@ def _pending(connection) -> Scope | None:
 # Statements that may run in the implicit transaction of a multi-statement query (no VACUUM, no
 # CREATE INDEX CONCURRENTLY, no transaction control): the scope's settings ride on these.
 _RIDES = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")
 
 
 def _rides(connection, sql_text, many: bool, raw_cursor) -> bool:
@@ -378,6 +380,10 @@ def _execute_wrapper(execute, sql_text, params, many, context):
     fails they are undone with it, so the scope is then marked unwritten and written again before the
     next query. After success the cursor is moved past the settings' results to the query's own."""
     connection = context["connection"]
+    if isinstance(sql_text, str) and sql_text.lstrip()[:9].upper().startswith(_TRANSACTION_CONTROL):
+        # Reads no rows: the scope waits for the next query. (A failed query the scope rode on leaves the
+        # transaction aborted until ROLLBACK TO SAVEPOINT: nothing may be written before that.)
+        return execute(sql_text, params, many, context)
     scope = _pending(connection)
     if scope is None:
         return execute(sql_text, params, many, context)
