@@ -3,7 +3,8 @@
 Within a request (``memberships_cached``, entered by ``portal.centers.rls.CenterScopeMiddleware``) a
 user's memberships are read once and shared by every access check of that request: the gate of a list,
 its selector's center filter and each object's role check. Any membership written or deleted meanwhile
-empties the cache (``forget_cached_memberships``, on the model's signals); outside a request (tasks,
+empties the cache (``forget_cached_memberships``, on the model's signals: write memberships through
+``portal.centers.services``, not ``bulk_create``/``update``, which send none); outside a request (tasks,
 commands, tests calling selectors directly) every call reads the database.
 """
 from __future__ import annotations
