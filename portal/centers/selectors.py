@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import uuid
 from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
@@ -57,13 +58,13 @@ def user_memberships(user) -> dict:
     if cache is not None:
         found = cache.get(_cache_key(user))
         if found is not None:
-            return found
+            return dict(found)  # the caller's own copy: the cached one stays as read
     roles: dict = {}
     for center_id, role in Membership.objects.filter(user=user).values_list("center_id", "role"):
         roles.setdefault(center_id, set()).add(role)
     result = {center_id: frozenset(r) for center_id, r in roles.items()}
     if cache is not None:
-        cache[_cache_key(user)] = result  # after the query: a request's scope is resolved by then
+        cache[_cache_key(user)] = dict(result)  # after the query: a request's scope is resolved by then
     return result
 
 
@@ -88,8 +89,6 @@ def user_roles_in_center(user, center_id) -> set[str]:
 
 def _center_pk(center_id):
     """A center id as the membership rows hold it (a UUID; callers pass a UUID, its text or a Center)."""
-    import uuid
-
     if isinstance(center_id, Center):
         return center_id.pk
     if isinstance(center_id, uuid.UUID) or center_id is None:
