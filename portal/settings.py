@@ -7,7 +7,9 @@ Defaults give a working local demo: SQLite in ``var/``, an embedded filesystem C
 """
 from __future__ import annotations
 
+import re
 import secrets
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -268,6 +270,15 @@ DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 # The HMAC key for the audit chain must live outside the database. Unset: a key generated into var/.
 AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY") or ""
 AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit_checkpoint.json")))
+# A copy of the checkpoint is published to the media storage as audit/checkpoints/<name>.json, one object
+# per host (so verify_audit on any host also sees what the others checkpointed): the name must differ per
+# host. Published after a checkpoint write at most once per AUDIT_CHECKPOINT_PUBLISH_SECONDS per process,
+# and by every run of the beat task audit_fold_pending.
+AUDIT_CHECKPOINT_NAME = env_str("AUDIT_CHECKPOINT_NAME", "") or re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", AUDIT_CHECKPOINT_NAME):
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_NAME must be 1-100 letters, digits, '.', '_' or '-' "
+                               f"(starting with a letter or digit), not {AUDIT_CHECKPOINT_NAME!r}")
+AUDIT_CHECKPOINT_PUBLISH_SECONDS = env_float("AUDIT_CHECKPOINT_PUBLISH_SECONDS", 2.0)
 # A read of image data records a pending event; every Nth one (by id) then tries to chain the pending
 # events without waiting (portal/audit/services.py). The beat task, writes and the audit pages fold too.
 AUDIT_READ_FOLD_EVERY = env_int("AUDIT_READ_FOLD_EVERY", 20)

@@ -75,9 +75,12 @@ def sweep_stale_jobs() -> dict:
 
 @app.task(name="workers.tasks.audit_fold_pending", ignore_result=True)
 def audit_fold_pending() -> int:
-    """Periodic (beat): chain the read events still pending (those every reader's fold skipped)."""
-    from portal.audit.services import audit_pending_fold
+    """Periodic (beat): chain the read events still pending (those every reader's fold skipped), then
+    publish this host's audit checkpoint to the media storage (bounds how far the object lags the file)."""
+    from portal.audit.services import audit_pending_fold, checkpoint_publish
     from portal.centers.rls import system_scope
 
     with system_scope("audit fold"):
-        return audit_pending_fold()
+        folded = audit_pending_fold()
+    checkpoint_publish(force=True)
+    return folded

@@ -349,12 +349,19 @@ def _newest_committed_head(head: dict) -> dict:
 
 
 def checkpoint_write(head: dict) -> None:
-    """Move this chain's signed head in the checkpoint file forward (never back), atomically.
+    """Move this chain's signed head in the checkpoint file forward (never back), atomically; then publish
+    the file to this host's checkpoint object (``checkpoint_publish``: at most once per
+    ``AUDIT_CHECKPOINT_PUBLISH_SECONDS`` per process, never failing the caller).
 
     Group commit: the writer that gets the file lock writes the newest *committed* head of the chain,
     so the events that committed meanwhile (other requests, other processes) are covered by the same
     write, and their own writers then find the file already there and skip the write and its fsync.
     """
+    _checkpoint_file_write(head)
+    checkpoint_publish()
+
+
+def _checkpoint_file_write(head: dict) -> None:
     path = checkpoint_path()
     with _file_lock(path):
         chains = checkpoint_read()
@@ -376,3 +383,156 @@ def checkpoint_write(head: dict) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+# --- checkpoint objects (a copy of the checkpoint in the media storage, one per host) ----------------
+#
+# With several hosts and no shared filesystem each host has its own checkpoint file, and only the host
+# that wrote the newest events knows how far the chain went. So each host also publishes its file, through
+# Django's storage API (the object store when configured, local disk otherwise), as
+# ``audit/checkpoints/<AUDIT_CHECKPOINT_NAME>.json``; ``verify_audit`` compares the chain with every one.
+# One object per host: hosts never race each other. Within a host, publishers take a lock file beside the
+# checkpoint file and merge forward (an entry of the object is only ever replaced by a later one).
+
+CHECKPOINT_OBJECT_DIR = "audit/checkpoints"
+_last_publish = {"at": float("-inf")}  # per process: when ``checkpoint_publish`` last ran (monotonic)
+
+
+def checkpoint_object_name(name: str | None = None) -> str:
+    """The storage name of host ``name``'s checkpoint object (this host's by default)."""
+    return f"{CHECKPOINT_OBJECT_DIR}/{name or settings.AUDIT_CHECKPOINT_NAME}.json"
+
+
+def _object_chains(storage, name: str) -> dict:
+    """Every entry (all databases) of the checkpoint object ``name``; ``{}`` when it does not exist."""
+    if not storage.exists(name):
+        return {}
+    with storage.open(name, "rb") as handle:
+        return json.loads(handle.read().decode("utf-8")).get("chains", {})
+
+
+def _merged_forward(current: dict, new: dict) -> dict:
+    """``current`` with every entry of ``new`` that is further along its chain (never moves an entry back)."""
+    merged = dict(current)
+    for key, entry in new.items():
+        old = merged.get(key)
+        if old is None or int(old.get("sequence", 0)) < int(entry.get("sequence", 0)):
+            merged[key] = entry
+    return merged
+
+
+def _object_write(storage, name: str, chains: dict) -> None:
+    """Replace the checkpoint object ``name`` with ``chains``."""
+    from django.core.files.base import ContentFile
+
+    body = json.dumps({"host": name.rsplit("/", 1)[-1].removesuffix(".json"), "chains": chains,
+                       "published_at": timezone.now().isoformat()}, indent=1, sort_keys=True)
+    if not (getattr(storage, "file_overwrite", False) or getattr(storage, "allow_overwrite", False)):
+        storage.delete(name)  # a storage that renames taken names (local disk): make room first
+    saved = storage.save(name, ContentFile(body.encode("utf-8")))
+    if saved != name:
+        storage.delete(saved)
+        raise OSError(f"the storage saved the audit checkpoint as {saved}, not {name}")
+
+
+@contextlib.contextmanager
+def _publish_lock(*, wait: bool):
+    """This host's publish lock (beside the checkpoint file, apart from its write lock, so checkpoint writes
+    never wait for the object store). Yields whether it was taken (``wait=False``: never waits)."""
+    import fcntl
+
+    path = checkpoint_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".publish.lock"), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def checkpoint_publish(*, force: bool = False) -> bool:
+    """Publish this host's checkpoint file to its object ``audit/checkpoints/<AUDIT_CHECKPOINT_NAME>.json``
+    in the media storage, merged forward with what the object holds; returns whether the object was written.
+
+    Unless ``force``, at most once per ``AUDIT_CHECKPOINT_PUBLISH_SECONDS`` per process, and not while
+    another process of this host publishes (it, or the next publish, covers the newer head): a request pays
+    for an object store round trip only every few seconds. The beat task ``audit_fold_pending`` publishes
+    with ``force`` on every run, which bounds how far the object lags. A failing storage never fails the
+    caller: it is logged as a warning (``/readyz`` reports the storage)."""
+    import logging
+    import time
+
+    from django.core.files.storage import default_storage
+
+    now = time.monotonic()
+    if not force and now - _last_publish["at"] < settings.AUDIT_CHECKPOINT_PUBLISH_SECONDS:
+        return False
+    _last_publish["at"] = now
+    try:
+        with _publish_lock(wait=force) as locked:
+            if not locked:
+                return False
+            name = checkpoint_object_name()
+            try:
+                current = _object_chains(default_storage, name)
+            except ValueError:  # a damaged object: rewritten from this host's file
+                current = {}
+            merged = _merged_forward(current, checkpoint_read())
+            if merged == current:
+                return False
+            _object_write(default_storage, name, merged)
+            return True
+    except Exception as exc:  # noqa: BLE001 - the object store must never fail the request or the task
+        logging.getLogger(__name__).warning("audit checkpoint not published to %s: %s", checkpoint_object_name(),
+                                            exc)
+        return False
+
+
+def checkpoint_objects() -> tuple[dict[str, dict[str, dict]], list[str]]:
+    """Every published checkpoint object's entries for this database (by object name, then chain id), and
+    the names of the objects that could not be read (with the reason)."""
+    from django.core.files.storage import default_storage
+
+    prefix = checkpoint_key("")
+    try:
+        _, files = default_storage.listdir(CHECKPOINT_OBJECT_DIR)
+    except FileNotFoundError:
+        return {}, []
+    except Exception as exc:  # noqa: BLE001 - reported by verify_audit, not raised
+        return {}, [f"{CHECKPOINT_OBJECT_DIR}/ ({exc})"]
+    objects, unreadable = {}, []
+    for file_name in sorted(f for f in files if f.endswith(".json")):
+        name = f"{CHECKPOINT_OBJECT_DIR}/{file_name}"
+        try:
+            chains = _object_chains(default_storage, name)
+        except Exception as exc:  # noqa: BLE001
+            unreadable.append(f"{name} ({exc})")
+            continue
+        objects[name] = {key[len(prefix):]: entry for key, entry in chains.items() if key.startswith(prefix)}
+    return objects, unreadable
+
+
+def checkpoint_objects_restore(objects: dict[str, dict[str, dict]]) -> None:
+    """Write backed-up checkpoint objects (object name → this database's entries by chain id, as
+    ``checkpoint_objects`` returns them) for the database of these settings, merged forward with any
+    object already there."""
+    import re
+
+    from django.core.files.storage import default_storage
+
+    for name in objects:
+        if not re.fullmatch(rf"{CHECKPOINT_OBJECT_DIR}/[A-Za-z0-9][A-Za-z0-9._-]{{0,99}}\.json", name):
+            raise ValueError(f"{name!r} is not a checkpoint object name")
+    for name, entries in objects.items():
+        fields = ("chain_id", "sequence", "hash", "summary", "signature", "written_at")
+        restored = {checkpoint_key(entry["chain_id"]): {k: entry[k] for k in fields if k in entry}
+                    for entry in entries.values()}
+        current = _object_chains(default_storage, name)
+        merged = _merged_forward(current, restored)
+        if merged != current:
+            _object_write(default_storage, name, merged)

@@ -1,4 +1,5 @@
-"""Verifying the audit chain: every event's HMAC, the links, the signed head row and the checkpoint file."""
+"""Verifying the audit chain: every event's HMAC, the links, the signed head row, this host's checkpoint file
+and every host's checkpoint object in the media storage."""
 from __future__ import annotations
 
 import hmac
@@ -11,6 +12,8 @@ from portal.audit.services import (
     HEAD_ID,
     audit_pending_count,
     checkpoint_entries,
+    checkpoint_objects,
+    checkpoint_path,
     event_hash,
     head_signature,
 )
@@ -22,6 +25,8 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     pending: int = 0  # read events not chained yet (``audit_pending_fold`` chains them): not a problem
     pending_oldest: datetime | None = None
+    checkpoints: list[str] = field(default_factory=list)  # what the chain was compared with
+    checkpoints_unreadable: list[str] = field(default_factory=list)  # objects that could not be read: not compared
 
     @property
     def ok(self) -> bool:
@@ -34,8 +39,9 @@ def _name(event: AuditEvent) -> str:
 
 
 def audit_verify() -> VerifyResult:
-    """Recompute the whole chain and compare its end with the signed head row and with the checkpoint
-    file outside the database (always: an empty trail with a checkpoint entry is a wiped trail).
+    """Recompute the whole chain and compare its end with the signed head row, with this host's checkpoint
+    file and with every host's checkpoint object in the media storage (always: an empty trail with a
+    checkpoint entry is a wiped trail; ``checkpoints`` lists what was compared).
     Each problem names the event concerned. Also counts the read events still pending (not in the chain
     yet: ``pending``, ``pending_oldest``)."""
     result = VerifyResult()
@@ -76,34 +82,47 @@ def audit_verify() -> VerifyResult:
 
 
 def _compare_checkpoint(chain_id: str, last: AuditEvent | None, result: VerifyResult) -> None:
-    """Compare the chain with every checkpoint entry of this database (kept outside it)."""
-    entries = checkpoint_entries()
-    if last is not None and chain_id not in entries:
-        result.problems.append("no checkpoint for this chain in the checkpoint file")
-    for entry_chain, entry in sorted(entries.items()):
-        summary = entry.get("summary", "")
-        sig = head_signature(chain_id=entry.get("chain_id", ""), sequence=int(entry.get("sequence", 0)),
-                             hash=entry.get("hash", ""), summary=summary)
-        if entry.get("chain_id") != entry_chain or not hmac.compare_digest(entry.get("signature", ""), sig):
-            result.problems.append(f"the checkpoint file's entry for chain {entry_chain} has an invalid signature")
-            continue
-        if entry_chain != chain_id:
-            held = f"holds chain {chain_id} ending at {_name(last)}" if last else "holds no events"
-            result.problems.append(
-                f"the checkpoint file records {summary} of chain {entry_chain} but the database {held}: "
-                f"the audit trail was wiped or replaced"
-            )
-            continue
-        seq = int(entry["sequence"])
-        if last is None or seq > last.sequence:
-            result.problems.append(
-                f"the checkpoint file records {summary} but the chain ends at "
-                f"{_name(last) if last else 'nothing'}: the last event(s) were deleted"
-            )
-        else:
-            event = AuditEvent.objects.filter(sequence=seq).first()
-            if event is None or not hmac.compare_digest(event.hash, entry["hash"]):
-                result.problems.append(f"checkpointed {summary} differs from the stored event")
+    """Compare the chain with every checkpoint of this database kept outside it: this host's file and every
+    host's object ``audit/checkpoints/<name>.json`` (another host may have written the newest events)."""
+    sources = {"the checkpoint file": checkpoint_entries()}
+    result.checkpoints.append(f"file {checkpoint_path()}")
+    objects, result.checkpoints_unreadable = checkpoint_objects()
+    for name, entries in objects.items():
+        sources[f"the checkpoint object {name}"] = entries
+        result.checkpoints.append(f"object {name}")
+    if last is not None and not any(chain_id in entries for entries in sources.values()):
+        result.problems.append("no checkpoint for this chain in the checkpoint file nor in any checkpoint object")
+    for label, entries in sources.items():
+        for entry_chain, entry in sorted(entries.items()):
+            _compare_entry(label, chain_id, entry_chain, entry, last, result)
+
+
+def _compare_entry(label: str, chain_id: str, entry_chain: str, entry: dict, last: AuditEvent | None,
+                   result: VerifyResult) -> None:
+    """Compare the chain with one checkpoint entry (``label`` names the file or object holding it)."""
+    summary = entry.get("summary", "")
+    sig = head_signature(chain_id=entry.get("chain_id", ""), sequence=int(entry.get("sequence", 0)),
+                         hash=entry.get("hash", ""), summary=summary)
+    if entry.get("chain_id") != entry_chain or not hmac.compare_digest(entry.get("signature", ""), sig):
+        result.problems.append(f"{label}'s entry for chain {entry_chain} has an invalid signature")
+        return
+    if entry_chain != chain_id:
+        held = f"holds chain {chain_id} ending at {_name(last)}" if last else "holds no events"
+        result.problems.append(
+            f"{label} records {summary} of chain {entry_chain} but the database {held}: "
+            f"the audit trail was wiped or replaced"
+        )
+        return
+    seq = int(entry["sequence"])
+    if last is None or seq > last.sequence:
+        result.problems.append(
+            f"{label} records {summary} but the chain ends at "
+            f"{_name(last) if last else 'nothing'}: the last event(s) were deleted"
+        )
+    else:
+        event = AuditEvent.objects.filter(sequence=seq).first()
+        if event is None or not hmac.compare_digest(event.hash, entry["hash"]):
+            result.problems.append(f"{label}: checkpointed {summary} differs from the stored event")
 
 
 def _compare_head(label, sequence, hash_, summary, last, result) -> None:

@@ -1,16 +1,19 @@
 """Backup and restore of one portal: the PostgreSQL database (``pg_dump``/``pg_restore``), the media
 (read and written through ``default_storage``, so local files and an object store alike) and the
-audit checkpoint (the signed chain heads kept outside the database).
+audit checkpoints (the signed chain heads kept outside the database: this host's file and every host's
+object ``audit/checkpoints/<name>.json`` in the storage).
 
 A backup is a folder::
 
     manifest.json            what is inside: format, time, database, media files with sha256, chain heads
     database.dump            pg_dump custom format (schema, data, row-level security policies)
-    media/<name>             every file of the storage
-    audit_checkpoint.json    this database's signed chain heads
+    media/<name>             every file of the storage but the checkpoint objects
+    audit_checkpoint.json    this database's signed chain heads (this host's checkpoint file)
+    audit_checkpoint_objects.json   the same from every host's checkpoint object, by object name
 
 ``backup_restore`` loads it into an EMPTY database and storage, checks every file's sha256, and moves
-the checkpoint forward for the restored database; ``manage.py verify_audit`` then passes.
+the checkpoint file and objects forward for the restored database (then publishes this host's object);
+``manage.py verify_audit`` then passes.
 Both run as system work (every center): ``manage.py`` enters the system scope, and the PostgreSQL tools
 get it through ``PGOPTIONS`` together with ``--enable-row-security`` (a non-superuser owner cannot
 dump or load tables whose row security is forced otherwise).
@@ -70,11 +73,16 @@ def _run(command: list[str], env: dict[str, str]) -> None:
 
 
 def _storage_names(folder: str = "") -> list[str]:
-    """Every file name in the storage, recursively."""
+    """Every file name in the storage, recursively, but the audit checkpoint objects (backed up apart:
+    restored for the restored database, merged forward)."""
+    from portal.audit.services import CHECKPOINT_OBJECT_DIR
+
     folders, files = default_storage.listdir(folder)
     names = [f"{folder}/{f}" if folder else f for f in files]
     for sub in folders:
-        names += _storage_names(f"{folder}/{sub}" if folder else sub)
+        path = f"{folder}/{sub}" if folder else sub
+        if path != CHECKPOINT_OBJECT_DIR:
+            names += _storage_names(path)
     return sorted(names)
 
 
@@ -97,7 +105,7 @@ def _sha256_of(handle) -> str:
 def backup_create(*, dest: Path) -> BackupSummary:
     """Write a backup into the folder ``dest`` (created; must be empty)."""
     from portal.audit.models import AuditChainHead
-    from portal.audit.services import checkpoint_entries
+    from portal.audit.services import checkpoint_entries, checkpoint_objects
 
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
@@ -117,6 +125,11 @@ def backup_create(*, dest: Path) -> BackupSummary:
 
     checkpoint = checkpoint_entries()
     (dest / "audit_checkpoint.json").write_text(json.dumps(checkpoint, indent=1, sort_keys=True), encoding="utf-8")
+    objects, unreadable = checkpoint_objects()
+    if unreadable:
+        raise DomainError(f"Could not read the audit checkpoint objects: {', '.join(unreadable)}")
+    (dest / "audit_checkpoint_objects.json").write_text(json.dumps(objects, indent=1, sort_keys=True),
+                                                        encoding="utf-8")
     head = AuditChainHead.objects.filter(pk=1).values("sequence", "hash", "chain_id").first() or {}
     manifest = {
         "format": FORMAT, "created_at": timezone.now().isoformat(), "database": connection.settings_dict["NAME"],
@@ -134,7 +147,7 @@ def _database_is_empty() -> bool:
 
 def backup_restore(*, src: Path) -> BackupSummary:
     """Load the backup folder ``src`` into the (empty) database and storage of these settings."""
-    from portal.audit.services import checkpoint_write
+    from portal.audit.services import checkpoint_objects_restore, checkpoint_publish, checkpoint_write
 
     src = Path(src)
     manifest_path = src / "manifest.json"
@@ -176,6 +189,13 @@ def backup_restore(*, src: Path) -> BackupSummary:
 
     for head in json.loads((src / "audit_checkpoint.json").read_text(encoding="utf-8")).values():
         checkpoint_write({key: head[key] for key in ("chain_id", "sequence", "hash", "summary", "signature")})
+    objects_path = src / "audit_checkpoint_objects.json"
+    if objects_path.exists():  # backups made before the checkpoint objects have none
+        try:
+            checkpoint_objects_restore(json.loads(objects_path.read_text(encoding="utf-8")))
+        except ValueError as exc:
+            raise DomainError(f"audit_checkpoint_objects.json: {exc}") from exc
+    checkpoint_publish(force=True)
     return BackupSummary(folder=src, media_files=len(manifest["media"]), media_bytes=total,
                          audit_sequence=manifest.get("audit_head", {}).get("sequence", 0))
 

@@ -4,6 +4,7 @@ when CI=true)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -59,14 +60,15 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _files(root: Path) -> dict[str, str]:
+    """Every media file under ``root`` by name with its sha256, but the audit checkpoint objects."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and not str(p.relative_to(root)).startswith("audit/")}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_backup_restored_into_an_empty_database_passes_verify_audit(empty_database, storage, settings, tmp_path):
     from portal.audit.models import AuditEvent
-    from portal.audit.services import audit_record
+    from portal.audit.services import audit_record, checkpoint_publish
     from portal.imaging.models import Image
     from portal.testing.cast import build_cast
     from portal.testing.review import make_reviewable_image
@@ -76,6 +78,8 @@ def test_a_backup_restored_into_an_empty_database_passes_verify_audit(empty_data
     make_reviewable_image(cast.a, n=3)
     make_reviewable_image(cast.b, n=2)
     audit_record(actor=cast.a.admin, action="test.backup", center=cast.a.center, object_type="test")
+    settings.AUDIT_CHECKPOINT_NAME = "host-b"  # another host's checkpoint object, published with the last head
+    assert checkpoint_publish(force=True)
     events, images = AuditEvent.objects.count(), Image.objects.count()
     media_before = _files(Path(settings.MEDIA_ROOT))
     assert media_before and events >= 1
@@ -85,7 +89,7 @@ def test_a_backup_restored_into_an_empty_database_passes_verify_audit(empty_data
 
     name, url = empty_database
     restored_media = tmp_path / "restored_media"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(restored_media),
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(restored_media), "AUDIT_CHECKPOINT_NAME": "host-a",
            "AUDIT_CHECKPOINT_PATH": str(tmp_path / "restored_checkpoint.json"), "PYTHONPATH": str(REPO)}
     if settings.AUDIT_HMAC_KEY:
         env["AUDIT_HMAC_KEY"] = settings.AUDIT_HMAC_KEY
@@ -94,6 +98,10 @@ def test_a_backup_restored_into_an_empty_database_passes_verify_audit(empty_data
     verified = _manage("verify_audit", env=env)
     assert verified.returncode == 0, verified.stderr + verified.stdout
     assert f"audit chain OK: {events} events" in verified.stdout
+    # Host B's checkpoint object came back (for the restored database) and was compared, beside this host's.
+    restored_b = json.loads((restored_media / "audit/checkpoints/host-b.json").read_text(encoding="utf-8"))
+    assert [(key.split("|")[0], entry["sequence"]) for key, entry in restored_b["chains"].items()] == [(name, events)]
+    assert "object audit/checkpoints/host-a.json, object audit/checkpoints/host-b.json" in verified.stdout
 
     with psycopg.connect(_admin_dsn(name)) as restored:
         assert restored.execute("SELECT count(*) FROM imaging_image").fetchone()[0] == images

@@ -7,8 +7,8 @@ from portal.audit.verification import audit_verify
 
 
 class Command(BaseCommand):
-    help = ("Verify the audit trail's HMAC chain against the chain head row and the checkpoint file outside "
-            "the database (always); name any broken event. Reports the read events not chained yet (--fold chains "
+    help = ("Verify the audit trail's HMAC chain against the chain head row, this host's checkpoint file and "
+            "every host's checkpoint object in the media storage (always); name any broken event. Reports the read events not chained yet (--fold chains "
             "them first).")
 
     def add_arguments(self, parser):
@@ -22,6 +22,9 @@ class Command(BaseCommand):
             age = (timezone.now() - result.pending_oldest).total_seconds()
             self.stdout.write(f"{result.pending} read event(s) pending, not chained yet (oldest {age:.0f} s ago): "
                               f"`manage.py audit_fold` or the beat task chains them")
+        self.stdout.write("compared with checkpoint " + ", ".join(result.checkpoints))
+        for name in result.checkpoints_unreadable:
+            self.stdout.write(f"could not read checkpoint object {name}: not compared")
         if not result.ok:
             for problem in result.problems:
                 self.stderr.write(f"FAIL {problem}")
