@@ -8,6 +8,16 @@ import pytest
 MD5_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_trailing_checkpoint_publish():
+    """A trailing publish of the audit checkpoint (a timer thread, see ``checkpoint_publish``) left by a test
+    must not write into the next test's storage: cancelled after every test."""
+    yield
+    from portal.audit.services import checkpoint_publish_reset
+
+    checkpoint_publish_reset()
+
+
 @pytest.fixture
 def cast(db):
     """Two centers with one user per role each, a site auditor and a superuser (see portal.testing.cast)."""

@@ -395,7 +395,8 @@ def _checkpoint_file_write(head: dict) -> None:
 # checkpoint file and merge forward (an entry of the object is only ever replaced by a later one).
 
 CHECKPOINT_OBJECT_DIR = "audit/checkpoints"
-_last_publish = {"at": float("-inf")}  # per process: when ``checkpoint_publish`` last ran (monotonic)
+# Per process: when ``checkpoint_publish`` last ran (monotonic), and the pending trailing publish.
+_publisher: dict[str, Any] = {"at": float("-inf"), "timer": None}
 
 
 def checkpoint_object_name(name: str | None = None) -> str:
@@ -459,23 +460,28 @@ def checkpoint_publish(*, force: bool = False) -> bool:
     """Publish this host's checkpoint file to its object ``audit/checkpoints/<AUDIT_CHECKPOINT_NAME>.json``
     in the media storage, merged forward with what the object holds; returns whether the object was written.
 
-    Unless ``force``, at most once per ``AUDIT_CHECKPOINT_PUBLISH_SECONDS`` per process, and not while
-    another process of this host publishes (it, or the next publish, covers the newer head): a request pays
-    for an object store round trip only every few seconds. The beat task ``audit_fold_pending`` publishes
-    with ``force`` on every run, which bounds how far the object lags. A failing storage never fails the
-    caller: it is logged as a warning (``/readyz`` reports the storage)."""
+    Unless ``force``, at most once per ``AUDIT_CHECKPOINT_PUBLISH_SECONDS`` per process: a request pays for
+    an object store round trip only every few seconds. A publish skipped by the interval (or because
+    another process of this host is publishing) leaves a trailing publish behind (one timer thread per
+    process, at the end of the interval), so the object lags its host's file by about the interval even
+    when the host then falls quiet. The beat task ``audit_fold_pending`` also publishes with ``force`` on
+    every run. A failing storage never fails the caller: it is logged as a warning (``/readyz`` reports
+    the storage)."""
     import logging
     import time
 
     from django.core.files.storage import default_storage
 
     now = time.monotonic()
-    if not force and now - _last_publish["at"] < settings.AUDIT_CHECKPOINT_PUBLISH_SECONDS:
+    wait = settings.AUDIT_CHECKPOINT_PUBLISH_SECONDS - (now - _publisher["at"])
+    if not force and wait > 0:
+        _publish_later(wait)
         return False
-    _last_publish["at"] = now
+    _publisher["at"] = now
     try:
         with _publish_lock(wait=force) as locked:
             if not locked:
+                _publish_later(settings.AUDIT_CHECKPOINT_PUBLISH_SECONDS)
                 return False
             name = checkpoint_object_name()
             try:
@@ -491,6 +497,32 @@ def checkpoint_publish(*, force: bool = False) -> bool:
         logging.getLogger(__name__).warning("audit checkpoint not published to %s: %s", checkpoint_object_name(),
                                             exc)
         return False
+
+
+def _publish_later(delay: float) -> None:
+    """Start this process's trailing publish in ``delay`` seconds, unless one is pending already."""
+    import threading
+
+    timer = _publisher["timer"]
+    if timer is not None and timer.is_alive():
+        return
+    timer = threading.Timer(max(delay, 0.0), _publish_trailing)
+    timer.daemon = True  # never keeps a process from exiting (the beat task's publish covers the rest)
+    _publisher["timer"] = timer
+    timer.start()
+
+
+def _publish_trailing() -> None:
+    _publisher["timer"] = None
+    checkpoint_publish()
+
+
+def checkpoint_publish_reset() -> None:
+    """Cancel this process's pending trailing publish and forget when it last published (tests)."""
+    timer = _publisher["timer"]
+    if timer is not None:
+        timer.cancel()
+    _publisher.update(at=float("-inf"), timer=None)
 
 
 def checkpoint_objects() -> tuple[dict[str, dict[str, dict]], list[str]]:

@@ -45,6 +45,7 @@ def _host_env(*, host_dir: Path, broker_url: str, s3_env: dict, extra: dict | No
         "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": broker_url,
         "CELERY_VISIBILITY_TIMEOUT": "3600", "AUDIT_HMAC_KEY": audit_key().decode(),
         "VAR_DIR": str(host_dir / "var"), "MEDIA_ROOT": str(host_dir / "media"),
+        "AUDIT_CHECKPOINT_NAME": host_dir.name,
         "MEDIA_CACHE_DIR": str(host_dir / "cache"), "JOB_HEARTBEAT_TIMEOUT_SECONDS": "3",
         "JOB_SWEEP_INTERVAL_SECONDS": "1", "JOB_RETRY_BACKOFF_SECONDS": "0.5", "JOB_MAX_ATTEMPTS": "4",
         "INFERENCE_QUEUE": "cpu", "INFERENCE_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -173,6 +174,13 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_bucket(
     survivor = "gpu-host" if victim == "cpu-host" else "cpu-host"
     assert [*(hosts[survivor] / "cache" / "bundles").glob(f"{model.weights_sha256}-*/.complete")]
     assert not (hosts["web"] / "cache").exists() or not any((hosts["web"] / "cache").rglob("*.safetensors"))
+
+    # Each host published its own audit checkpoint to the bucket; the chain agrees with every one.
+    from portal.audit.verification import audit_verify
+
+    verified = audit_verify()
+    assert verified.ok, verified.problems
+    assert "object audit/checkpoints/web.json" in verified.checkpoints, verified.checkpoints
 
     n = len(images)
     print(f"\nmany hosts: web up in {boot_s:.1f} s; {n} images, {SESSIONS} sessions uploaded through the web "

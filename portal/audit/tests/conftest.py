@@ -12,6 +12,8 @@ def _isolated(settings, tmp_path):
     # the machine's speed (tests of the throttle set their own interval).
     settings.AUDIT_CHECKPOINT_NAME = "test-host"
     settings.AUDIT_CHECKPOINT_PUBLISH_SECONDS = 3600
-    from portal.audit import services
+    from portal.audit.services import checkpoint_publish_reset
 
-    services._last_publish["at"] = float("-inf")
+    checkpoint_publish_reset()
+    yield
+    checkpoint_publish_reset()

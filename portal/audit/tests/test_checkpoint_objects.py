@@ -218,3 +218,21 @@ def test_a_broken_object_store_does_not_fail_audit_record(cast, settings, tmp_pa
     assert any("audit checkpoint not published" in r.getMessage() for r in caplog.records)
     result = audit_verify()  # the chain is fine; the objects could not be compared, and it says so
     assert result.ok and result.checkpoints_unreadable
+
+
+def test_a_publish_skipped_by_the_interval_follows_at_its_end(media, cast, settings, writes,
+                                                              django_capture_on_commit_callbacks):
+    import time
+
+    settings.AUDIT_CHECKPOINT_PUBLISH_SECONDS = 0.5
+    with django_capture_on_commit_callbacks(execute=True):
+        record(cast, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        event2 = record(cast, 2)
+    assert len(writes) == 1  # the second one throttled...
+    deadline = time.monotonic() + 20
+    while len(writes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(writes) == 2  # ...and published by the trailing publish, though nothing was written since
+    [entry] = published().values()
+    assert (entry["sequence"], entry["hash"]) == (2, event2.hash)
