@@ -406,10 +406,11 @@ def checkpoint_object_name(name: str | None = None) -> str:
 
 def _object_chains(storage, name: str) -> dict:
     """Every entry (all databases) of the checkpoint object ``name``; ``{}`` when it does not exist."""
-    if not storage.exists(name):
+    try:
+        with storage.open(name, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8")).get("chains", {})
+    except FileNotFoundError:
         return {}
-    with storage.open(name, "rb") as handle:
-        return json.loads(handle.read().decode("utf-8")).get("chains", {})
 
 
 def _merged_forward(current: dict, new: dict) -> dict:
@@ -428,9 +429,14 @@ def _object_write(storage, name: str, chains: dict) -> None:
 
     body = json.dumps({"host": name.rsplit("/", 1)[-1].removesuffix(".json"), "chains": chains,
                        "published_at": timezone.now().isoformat()}, indent=1, sort_keys=True)
-    if not (getattr(storage, "file_overwrite", False) or getattr(storage, "allow_overwrite", False)):
-        storage.delete(name)  # a storage that renames taken names (local disk): make room first
-    saved = storage.save(name, ContentFile(body.encode("utf-8")))
+    content = ContentFile(body.encode("utf-8"))
+    if hasattr(storage, "file_overwrite"):
+        # An object store: replaced in one PUT, never absent in between. (The media storage is configured
+        # not to overwrite, so ``save`` would pick another name: ``_save`` is the backend's write itself.)
+        saved = storage._save(name, content)
+    else:
+        storage.delete(name)  # local disk renames taken names: make room first (absent for an instant)
+        saved = storage.save(name, content)
     if saved != name:
         storage.delete(saved)
         raise OSError(f"the storage saved the audit checkpoint as {saved}, not {name}")

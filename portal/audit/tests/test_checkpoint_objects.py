@@ -40,8 +40,8 @@ def writes(monkeypatch):
     real = services._object_write
 
     def counting(storage, name, chains):
-        written.append(name)
         real(storage, name, chains)
+        written.append(name)
 
     monkeypatch.setattr(services, "_object_write", counting)
     return written
