@@ -274,7 +274,8 @@ AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "aud
 # per host (so verify_audit on any host also sees what the others checkpointed): the name must differ per
 # host. Published after a checkpoint write at most once per AUDIT_CHECKPOINT_PUBLISH_SECONDS per process,
 # and by every run of the beat task audit_fold_pending.
-AUDIT_CHECKPOINT_NAME = env_str("AUDIT_CHECKPOINT_NAME", "") or re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())
+AUDIT_CHECKPOINT_NAME = (env_str("AUDIT_CHECKPOINT_NAME", "")
+                         or re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-._")[:100] or "host")
 if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", AUDIT_CHECKPOINT_NAME):
     raise ImproperlyConfigured("AUDIT_CHECKPOINT_NAME must be 1-100 letters, digits, '.', '_' or '-' "
                                f"(starting with a letter or digit), not {AUDIT_CHECKPOINT_NAME!r}")
