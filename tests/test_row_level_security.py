@@ -379,13 +379,15 @@ def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_r
     """A center-1 request does not see center 2's pending read events and cannot delete any, yet its own
     read's fold chains them all (the fold's transaction-local ``app.audit_folding``)."""
     from portal.audit.models import AuditEvent, PendingAuditEvent
-    from portal.audit.services import audit_pending_fold, audit_record_read
+    from portal.audit.services import audit_pending_fold, audit_record_read, pending_mac
 
     audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center, object_id="b")
     audit_pending_fold()  # a fold earlier in this (test) transaction, then one pending row of center 2
-    PendingAuditEvent.objects.create(
+    row = PendingAuditEvent(
         occurred_at=AuditEvent.objects.get().occurred_at, actor=cast.b.uploader, center=cast.b.center,
-        action="image.read.test", object_id="b2")
+        action="image.read.test", object_id="b2", nonce="n" * 32)
+    row.mac = pending_mac(row)  # as audit_record_read signs it
+    row.save()
     request = RequestFactory().get("/")
     request.user = cast.a.uploader
     with request_scope(request):
