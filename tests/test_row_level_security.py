@@ -400,3 +400,25 @@ def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_r
     with system_scope("test: the whole trail"):
         assert PendingAuditEvent.objects.count() == 0
         assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "b2", "a"]
+
+
+@postgres_only
+def test_a_write_in_one_centers_scope_chains_every_centers_pending_reads_first(app_role, cast, monkeypatch):
+    """Whether any read event is pending is asked whatever the writer's scope (``audit_pending_any()``):
+    a center-1 write does not see center 2's pending read, yet chains it before itself."""
+    from portal.audit import services
+    from portal.audit.models import AuditEvent, PendingAuditEvent
+
+    original = services.audit_pending_fold
+    monkeypatch.setattr(services, "audit_pending_fold",  # the read's own fold finds the head taken
+                        lambda *, wait=True, **kwargs: original(wait=wait, **kwargs) if wait else 0)
+    services.audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center,
+                               object_id="b")
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    with request_scope(request):
+        assert not PendingAuditEvent.objects.exists()  # not this request's to see
+        services.audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="a")
+    with system_scope("test: the whole trail"):
+        assert PendingAuditEvent.objects.count() == 0
+        assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "a"]

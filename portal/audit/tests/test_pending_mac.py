@@ -137,20 +137,6 @@ def test_a_write_with_nothing_pending_pays_one_query_for_the_fold(cast):
     assert len(queries) == 1, [q["sql"] for q in queries]
 
 
-def test_a_write_chains_pending_reads_of_every_center_before_it(cast, no_fold_on_read):
-    """The check for pending rows sees them whatever the writer's scope (RLS in CI mode)."""
-    from portal.centers.rls import center_scope
-
-    with center_scope([cast.a.center.pk]):
-        read(cast.a.uploader, cast.a.center, 1)
-    with center_scope([cast.b.center.pk]):
-        read(cast.b.uploader, cast.b.center, 2)
-        audit_record(actor=cast.b.uploader, action="test.write", center=cast.b.center)
-    assert [(e.action, e.object_id) for e in chained()] == [
-        ("image.read.test", "1"), ("image.read.test", "2"), ("test.write", "")]
-    assert PendingAuditEvent.objects.count() == 0
-
-
 def test_the_key_is_read_once_per_setting_and_file(settings, tmp_path):
     settings.AUDIT_HMAC_KEY = ""
     settings.VAR_DIR = tmp_path / "one"
