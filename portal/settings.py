@@ -249,6 +249,7 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ when collectstatic 
 # Workers read media through a bounded local cache (LRU by size; model bundles per weights sha256).
 MEDIA_CACHE_DIR = Path(env_str("MEDIA_CACHE_DIR", str(VAR_DIR / "media-cache")))
 MEDIA_CACHE_MAX_BYTES = env_int("MEDIA_CACHE_MAX_BYTES", 2 * 1024**3)
+MEDIA_CACHE_MAX_BUNDLES = env_int("MEDIA_CACHE_MAX_BUNDLES", 4)  # model bundles kept per host (least recently used go)
 MEDIA_URL = "/media-not-served/"  # media is served only through authenticated views
 FILE_UPLOAD_PERMISSIONS = 0o640
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

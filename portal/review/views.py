@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
+import time
 import zipfile
 from datetime import date
 
@@ -24,6 +27,7 @@ from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
+from portal.core.media import CHUNK, media_file_response, media_open_stream
 from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
@@ -158,10 +162,14 @@ def _display_file(image):
 def image_display(request, image_id):
     """The 8-bit display PNG of an image."""
     image = access_image(user=request.user, id=image_id)
-    handle = _display_file(image)
+    if not image.display_file:
+        raise Http404("This image has no display version yet.")
+    try:  # streamed in chunks from the storage, not downloaded whole first
+        response = media_file_response(image.display_file.name, content_type="image/png")
+    except FileNotFoundError:
+        raise Http404("The display file is missing.")
     audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
                  after={"variant": "display"}, request=request)
-    response = FileResponse(handle, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -246,18 +254,24 @@ def coco_zip(request):
         return HttpResponseBadRequest(exc.message)
     data = exports.coco_export(sessions=sessions, **options)
     images = {str(i.pk): i for s in sessions for i in s.images.all()}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    # built in a temporary file, each image streamed from the storage into it, then sent in chunks:
+    # memory stays bounded whatever the export's size
+    archive = tempfile.TemporaryFile()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("annotations.json", json.dumps(data))
         for entry in data["images"]:
             image = images[entry["portal_image_id"]]
             if image.display_file:
-                with image.display_file.open("rb") as handle:
-                    zf.writestr(f"images/{entry['file_name']}", handle.read(), compress_type=zipfile.ZIP_STORED)
+                member = zipfile.ZipInfo(f"images/{entry['file_name']}", date_time=time.localtime()[:6])
+                member.compress_type = zipfile.ZIP_STORED  # PNGs are compressed already
+                with media_open_stream(image.display_file.name) as src, \
+                        zf.open(member, "w", force_zip64=True) as dst:
+                    shutil.copyfileobj(src, dst, CHUNK)
     for s in sessions:
         audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
                      after={"annotations": len(data["annotations"]), "with_images": True}, request=request)
-    response = HttpResponse(buf.getvalue(), content_type="application/zip")
+    archive.seek(0)
+    response = FileResponse(archive, content_type="application/zip")
     response["Content-Disposition"] = 'attachment; filename="reviewed-coco.zip"'
     response["X-Selection-Rule"] = "adjudication-else-unanimous"
     return response
