@@ -76,7 +76,7 @@ def test_coco_zip_holds_annotations_and_images(cast, image, detections):
         _decide(cast.a.reviewer, det, "accept")
     r = client_for(cast.a.reviewer).get(reverse("review:coco-zip"), {"session": str(image.session_id)})
     assert r.status_code == 200
-    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    zf = zipfile.ZipFile(io.BytesIO(b"".join(r.streaming_content)))
     names = zf.namelist()
     assert "annotations.json" in names and f"images/{image.pk}.png" in names
 
