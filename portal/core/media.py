@@ -20,7 +20,8 @@ bundle for the engine), fetches it streamed into the cache under ``settings.MEDI
   lock) and marked complete. A fill is staged in ``bundles/.staging-*`` (held by an ``flock`` while it
   runs): one left by a crashed fill is removed by the next fill once it is older than
   ``BUNDLE_STAGING_STALE_SECONDS``; beyond ``settings.MEDIA_CACHE_MAX_BUNDLES`` complete bundles, the least
-  recently used ones that no process holds (a shared ``flock`` while one is loaded) are removed.
+  recently used ones are removed, only when unused for ``BUNDLE_IDLE_SECONDS`` (a worker that was just
+  handed one has time to load it) and not being filled or handed out (their lock free).
 """
 from __future__ import annotations
 
