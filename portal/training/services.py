@@ -108,6 +108,7 @@ def training_job_create(*, user, dataset_version: DatasetVersion, base_model: Mo
     with transaction.atomic():
         job = TrainingJob(center_id=center_id, dataset_version=dataset_version, base_model=base_model,
                           options=clean, status=JobStatus.QUEUED, queued_at=timezone.now(),
+                          queue=settings.TRAINING_QUEUE,
                           max_iter=clean["iterations"],
                           created_by=user if getattr(user, "is_authenticated", False) else None)
         job.full_clean()
@@ -119,11 +120,11 @@ def training_job_create(*, user, dataset_version: DatasetVersion, base_model: Mo
     return job
 
 
-def _send(job_id: str, countdown: float | None) -> None:
+def _send(job_id: str, countdown: float | None, *, queue: str) -> None:
     from workers.celery_app import app
 
     try:
-        app.send_task("workers.tasks.run_training_job", args=[job_id], queue=settings.TRAINING_QUEUE,
+        app.send_task("workers.tasks.run_training_job", args=[job_id], queue=queue,
                       countdown=countdown, retry=True, ignore_result=True,
                       retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                                     "interval_max": 1.0})
@@ -132,10 +133,11 @@ def _send(job_id: str, countdown: float | None) -> None:
 
 
 def training_job_enqueue(*, job: TrainingJob, countdown: float | None = None) -> None:
-    """Record that a message is sent and send it (the job id only) once the transaction commits."""
+    """Record that a message is sent and send it (the job id only) once the transaction commits, to the
+    job's own queue (chosen when it was created), whatever this host's ``TRAINING_QUEUE`` says."""
     TrainingJob.objects.filter(pk=job.pk).update(last_enqueued_at=timezone.now(), enqueue_count=F("enqueue_count") + 1)
-    job_id = str(job.pk)
-    transaction.on_commit(lambda: _send(job_id, countdown))
+    job_id, queue = str(job.pk), job.queue
+    transaction.on_commit(lambda: _send(job_id, countdown, queue=queue))
 
 
 @transaction.atomic
