@@ -141,6 +141,26 @@ def media_open_stream(name: str, *, storage=None) -> BinaryIO:
     return _StreamedObject(answer["Body"], name=name, size=answer.get("ContentLength"))
 
 
+def media_open_local(name: str, *, storage=None) -> BinaryIO:
+    """Open the stored file ``name`` for random access (an image decoder seeks): from an S3 bucket, a
+    temporary file on local disk filled by a streamed fetch (removed when closed), so memory stays
+    bounded; from local storage, the file itself. Raises ``FileNotFoundError``."""
+    storage = default_storage if storage is None else storage
+    from storages.backends.s3 import S3Storage
+
+    if not isinstance(storage, S3Storage):
+        return storage.open(name, "rb")
+    local = tempfile.TemporaryFile(suffix=PurePosixPath(name).suffix[:10])
+    try:
+        with media_open_stream(name, storage=storage) as src:
+            shutil.copyfileobj(src, local, CHUNK)
+        local.seek(0)
+    except BaseException:
+        local.close()
+        raise
+    return local
+
+
 def media_file_response(name: str, *, content_type: str, storage=None):
     """A ``FileResponse`` that sends the stored file ``name`` to the browser in chunks, straight from the
     storage (see ``media_open_stream``). The caller has checked access and recorded the read.

@@ -27,7 +27,7 @@ from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
-from portal.core.media import CHUNK, media_file_response, media_open_stream
+from portal.core.media import CHUNK, media_file_response, media_open_local, media_open_stream
 from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
@@ -152,7 +152,7 @@ def _display_file(image):
     if not image.display_file:
         raise Http404("This image has no display version yet.")
     try:
-        return image.display_file.open("rb")
+        return media_open_local(image.display_file.name)
     except FileNotFoundError:
         raise Http404("The display file is missing.")
 

@@ -13,7 +13,13 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from portal.audit.models import AuditEvent
-from portal.core.media import cache_entry_path, media_cached_open, media_open_stream
+from portal.core.media import (
+    cache_entry_path,
+    media_cached_open,
+    media_open_local,
+    media_open_stream,
+    stream_sha256,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -50,9 +56,26 @@ def test_a_fetch_into_the_cache_streams_the_object(s3_storage, settings):
     assert not [p for p in entry.parent.iterdir() if p.name.startswith(".fetch-")]  # renamed into place
 
 
+def test_a_local_copy_for_random_access_is_fetched_streamed(s3_storage):
+    sha = _big_object("big/display.png")
+
+    def fetch_and_seek() -> tuple[str, bytes]:
+        with media_open_local("big/display.png") as handle:
+            handle.seek(SIZE - 4)
+            tail = handle.read()
+            handle.seek(0)
+            return stream_sha256(handle), tail
+
+    (local_sha, tail), peak = _peak(fetch_and_seek)
+    assert local_sha == sha and len(tail) == 4
+    assert peak < BOUND, f"peak {peak / 2**20:.1f} MiB while fetching a {SIZE / 2**20:.0f} MiB object"
+
+
 def test_a_stream_of_a_missing_object_is_file_not_found(s3_storage):
     with pytest.raises(FileNotFoundError):
         media_open_stream("nowhere/none.png")
+    with pytest.raises(FileNotFoundError):
+        media_open_local("nowhere/none.png")
 
 
 def test_the_file_view_streams_the_object_and_records_the_read(cast, s3_storage, settings, client):
