@@ -329,7 +329,7 @@ class CheckpointMirror:
             self.seen[entry.name] = mtime
             if initial:
                 continue
-            self._save(entry.name, Path(entry.path))
+            self._save(entry.name, self.output_dir / entry.name)
         for gone in set(self.seen) - present:  # old checkpoints the engine rotated out
             self.seen.pop(gone)
             if not initial:
