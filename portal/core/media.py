@@ -244,16 +244,24 @@ def media_cached_open(*, name: str, sha256: str) -> Iterator[BinaryIO]:
         yield handle
 
 
+FETCH_STALE_SECONDS = 15 * 60  # a .fetch-* temporary file not written to for this long was left by a crash
+
+
 def cache_evict(*, keep: Path | None = None, max_bytes: int | None = None) -> int:
     """Remove the least recently used cached files until the cache is within ``max_bytes``
-    (``settings.MEDIA_CACHE_MAX_BYTES``); returns how many files were removed. ``keep`` is never removed."""
+    (``settings.MEDIA_CACHE_MAX_BYTES``); returns how many files were removed. ``keep`` is never removed.
+    Temporary files of fetches that a crash cut short go once ``FETCH_STALE_SECONDS`` old."""
     limit = settings.MEDIA_CACHE_MAX_BYTES if max_bytes is None else max_bytes
     root = _cache_root()
     with open(root / ".evict.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         entries = []
+        now = time.time()
         for path in (root / "files").glob("*/*"):
-            if path.name.startswith(".fetch-"):
+            if path.name.startswith(".fetch-"):  # a fetch in progress, or one a crash cut short
+                with contextlib.suppress(FileNotFoundError):
+                    if now - path.stat().st_mtime > FETCH_STALE_SECONDS:
+                        path.unlink()
                 continue
             with contextlib.suppress(FileNotFoundError):
                 st = path.stat()
