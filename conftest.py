@@ -92,6 +92,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = MD5_HASHER
 
 
+@pytest.fixture(autouse=True)
+def _reads_fold_at_once(settings):
+    """Every audited read tries to chain its pending event at once (production: every
+    ``AUDIT_READ_FOLD_EVERY``-th), so tests that look for a read's event find it in the chain; the
+    batched behaviour has its own tests (portal/audit/tests/test_pending_reads.py)."""
+    settings.AUDIT_READ_FOLD_EVERY = 1
+
+
 @pytest.fixture
 def storage(settings, tmp_path):
     """MEDIA_ROOT and the model store in a temporary folder."""
@@ -154,18 +162,20 @@ def shared_fixtures():
 @pytest.fixture(scope="session", autouse=True)
 def _flush_may_truncate_the_audit_trail():
     """Transactional tests end with a database flush (TRUNCATE of every table); on PostgreSQL the audit
-    trail refuses TRUNCATE (portal/audit/migrations/0003): the flush, as the table's owner, switches that
-    trigger off and on again inside its own transaction."""
+    trail and its pending read events refuse TRUNCATE (portal/audit/migrations/0003, 0004): the flush, as
+    the tables' owner, switches those triggers off and on again inside its own transaction."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.execute_sql_flush
+    triggers = {"audit_auditevent": "audit_event_refuse_truncate",
+                "audit_pendingauditevent": "audit_pending_refuse_truncate"}
 
     def execute_sql_flush(self, sql_list):
-        if not any("audit_auditevent" in sql for sql in sql_list):
+        tables = [table for table in triggers if any(table in sql for sql in sql_list)]
+        if not tables:
             return original(self, sql_list)
-        trigger = "audit_event_refuse_truncate"
-        return original(self, [f"ALTER TABLE audit_auditevent DISABLE TRIGGER {trigger}", *sql_list,
-                               f"ALTER TABLE audit_auditevent ENABLE TRIGGER {trigger}"])
+        return original(self, [*(f"ALTER TABLE {t} DISABLE TRIGGER {triggers[t]}" for t in tables), *sql_list,
+                               *(f"ALTER TABLE {t} ENABLE TRIGGER {triggers[t]}" for t in tables)])
 
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield

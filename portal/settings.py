@@ -269,6 +269,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 # The HMAC key for the audit chain must live outside the database. Unset: a key generated into var/.
 AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY") or ""
 AUDIT_CHECKPOINT_PATH = Path(env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit_checkpoint.json")))
+# A read of image data records a pending event; every Nth one (by id) then tries to chain the pending
+# events without waiting (portal/audit/services.py). The beat task, writes and the audit pages fold too.
+AUDIT_READ_FOLD_EVERY = env_int("AUDIT_READ_FOLD_EVERY", 20)
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -358,7 +361,9 @@ JOB_RETRY_BACKOFF_SECONDS = env_float("JOB_RETRY_BACKOFF_SECONDS", 10.0)  # doub
 JOB_SWEEP_IN_WORKER = env_bool("JOB_SWEEP_IN_WORKER", True)  # each worker also sweeps (beat-independent)
 MODEL_STORE_PREFIX = "models"  # model bundles live in media storage under this folder
 MODEL_UPLOAD_MAX_BYTES = env_int("MODEL_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024)
+AUDIT_FOLD_INTERVAL_SECONDS = env_float("AUDIT_FOLD_INTERVAL_SECONDS", 5.0)  # beat: chain pending read events
 CELERY_BEAT_SCHEDULE = {
+    "audit-fold-pending": {"task": "workers.tasks.audit_fold_pending", "schedule": AUDIT_FOLD_INTERVAL_SECONDS},
     "sweep-stale-jobs": {"task": "workers.tasks.sweep_stale_jobs", "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},
     "sweep-stale-training-jobs": {"task": "workers.tasks.sweep_stale_training_jobs",
                                   "schedule": float(JOB_SWEEP_INTERVAL_SECONDS)},

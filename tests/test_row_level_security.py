@@ -11,9 +11,11 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from portal.centers.models import Center
 from portal.centers.rls import (
+    AUDIT_PENDING_TABLE,
     AUDIT_TABLE,
     POLICY_NAME,
     RLS_EXEMPT,
@@ -60,7 +62,7 @@ def test_every_table_with_a_center_link_is_listed_for_row_level_security():
     ``RLS_TABLES`` (and installed by a migration) or exempted with a reason."""
     linked = _center_linked_tables()
     assert "imaging_image" in linked and "results_detection" in linked  # the walk sees both kinds
-    listed = set(RLS_TABLES) | {AUDIT_TABLE} | set(RLS_EXEMPT)
+    listed = set(RLS_TABLES) | {AUDIT_TABLE, AUDIT_PENDING_TABLE} | set(RLS_EXEMPT)
     missing = {table: why for table, why in linked.items() if table not in listed}
     assert not missing, f"center-linked tables without a row-level security policy: {missing}"
 
@@ -74,7 +76,7 @@ def test_every_listed_table_has_its_policy_installed_and_forced():
                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                        "WHERE n.nspname = 'public' AND c.relkind = 'r'", [POLICY_NAME])
         state = {name: (enabled, forced, policy) for name, enabled, forced, policy in cursor.fetchall()}
-    for table in [*RLS_TABLES, AUDIT_TABLE, *_center_linked_tables()]:
+    for table in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE, *_center_linked_tables()]:
         if table in RLS_EXEMPT:
             continue
         assert state[table] == (True, True, True), f"{table}: (enabled, forced, policy) = {state[table]}"
@@ -209,3 +211,278 @@ def test_the_app_role_check_refuses_a_superuser(db):
     user = connection.settings_dict["USER"] or "postgres"
     assert "is a superuser" in app_role_problems(user)
 
+
+
+def _deploy_check_errors() -> list:
+    from django.core.checks import run_checks
+
+    return run_checks(include_deployment_checks=True, tags=["database_rls"])
+
+
+@postgres_only
+def test_the_deploy_check_fails_when_the_app_connects_as_a_superuser(db, settings):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
+    user = connection.settings_dict["USER"] or "postgres"
+    errors = _deploy_check_errors()
+    assert [error.id for error in errors] == ["centers.E001"]
+    assert f"The database role {user!r} bypasses row-level security: is a superuser" in errors[0].msg
+    assert "db_app_role" in errors[0].hint
+
+
+@postgres_only
+def test_the_deploy_check_passes_when_connected_as_the_app_role(db, settings):
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {connection.ops.quote_name(TEST_ROLE)}")  # current_user, as after a login
+    try:
+        assert _deploy_check_errors() == []
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # one login that switches to the app role for users' work
+    assert _deploy_check_errors() == []
+
+
+@postgres_only
+def test_the_deploy_check_names_a_role_that_owns_the_tables(db, settings):
+    """The owner is refused even when it is not a superuser: it could switch the forced policies off."""
+    settings.DATABASE_RLS = True
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE sp_rls_owner NOLOGIN")
+        cursor.execute("ALTER TABLE imaging_image OWNER TO sp_rls_owner")
+    settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
+    errors = _deploy_check_errors()
+    assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+    with connection.cursor() as cursor:  # a member of the owner may act as the owner
+        cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")
+        cursor.execute("GRANT sp_rls_owner TO sp_rls_member")
+    settings.DATABASE_SCOPE_ROLE = "sp_rls_member"
+    errors = _deploy_check_errors()
+    assert len(errors) == 1 and "'sp_rls_member'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_is_silent_without_row_level_security(settings):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = False, ""  # on SQLite it is never in use
+    assert _deploy_check_errors() == []
+
+
+@pytest.mark.django_db
+def test_the_app_role_command_lets_the_role_log_in_with_the_password_from_the_environment(monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    if connection.vendor != "postgresql":
+        with pytest.raises(CommandError, match="PostgreSQL"):
+            call_command("db_app_role", "sp_rls_login", "--create")
+        return
+    monkeypatch.setenv("SP_RLS_TEST_PASSWORD", "s3cret-for-the-test")
+    call_command("db_app_role", "sp_rls_login", "--create", "--password-env", "SP_RLS_TEST_PASSWORD")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolcanlogin, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'sp_rls_login'")
+        assert cursor.fetchone() == (True, False, False)
+        cursor.execute("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = 'sp_rls_login'")
+        assert cursor.fetchone() == (True,)
+    monkeypatch.delenv("SP_RLS_TEST_PASSWORD")
+    with pytest.raises(CommandError, match="SP_RLS_TEST_PASSWORD"):
+        call_command("db_app_role", "sp_rls_login", "--password-env", "SP_RLS_TEST_PASSWORD")
+
+
+# --- the validation studies' part of a user's scope (portal.validation.apps.study_centers_sql) ------------
+
+@pytest.fixture
+def three_center_study(cast, storage):
+    """A draft study run by center A with centers A, B and C taking part (C: a stain technician, an
+    uploader and a reviewer of its own)."""
+    from portal.centers.models import Role
+    from portal.centers.services import center_create, membership_grant
+    from portal.testing.cast import make_user
+    from portal.testing.validation import make_draft_study
+
+    center_c = center_create(code="CC", name="Center CC")
+    c_users = {}
+    for name, role in (("stain", Role.STAIN_TECHNICIAN), ("uploader", Role.UPLOADER), ("reviewer", Role.REVIEWER)):
+        c_users[name] = make_user(f"c_{name}")
+        membership_grant(user=c_users[name], center=center_c, role=role)
+    study = make_draft_study(cast, cast.a, centers=[cast.a.center, cast.b.center, center_c])
+    return study, center_c, c_users
+
+
+def _scope_of(user) -> set[str]:
+    """The centers the database puts in ``user``'s request scope."""
+    from portal.centers.rls import user_centers_sql
+
+    with system_scope("test: a user's scope"), connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT c::text FROM ({user_centers_sql(user.pk)}) AS u(c)")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@postgres_only
+def test_plain_members_of_a_participating_center_get_no_other_center_in_scope(three_center_study, cast):
+    from portal.validation import services
+
+    study, center_c, c_users = three_center_study
+    a, b, c = str(cast.a.center.pk), str(cast.b.center.pk), str(center_c.pk)
+    # Draft: reviewers (no validation role) and stain technicians (not yet theirs) get nothing of the study.
+    for user in (cast.b.reviewer, cast.b.stain, c_users["reviewer"], c_users["stain"]):
+        assert _scope_of(user) == {c if user.username.startswith("c_") else b}, user.username
+    assert _scope_of(cast.a.reviewer) == {a}  # a member of the running center who does not run studies
+    assert _scope_of(cast.b.validator) == {b}  # a validator of B, not one of this study's
+    services.study_open(actor=cast.a.admin, study=study)
+    # Open: uploaders (pickers of drafts only), reviewers and validators of other studies still get nothing.
+    for user in (cast.b.uploader, cast.b.reviewer, cast.b.validator, c_users["uploader"]):
+        assert _scope_of(user) == {c if user.username.startswith("c_") else b}, user.username
+
+
+@postgres_only
+def test_the_users_a_study_needs_get_its_centers_in_scope(three_center_study, cast):
+    from portal.validation import services
+
+    study, center_c, c_users = three_center_study
+    a, b, c = str(cast.a.center.pk), str(cast.b.center.pk), str(center_c.pk)
+    assert _scope_of(cast.a.admin) == {a, b, c}  # runs the study, draft or not
+    # Pickers of a draft: the running center (the study, its fields and picks), not the third center.
+    assert _scope_of(cast.b.uploader) == {b, a}
+    assert _scope_of(c_users["uploader"]) == {c, a}
+    assert _scope_of(cast.a.validator) == {a}  # a validator of a draft has nothing to do yet
+    services.study_open(actor=cast.a.admin, study=study)
+    assert _scope_of(cast.a.validator) == {a, b, c}  # scores the cells of every center
+    assert _scope_of(cast.a.admin) == {a, b, c}
+    # Stain technicians past draft: the running center, besides their own; not the other participant.
+    assert _scope_of(cast.b.stain) == {b, a}
+    assert _scope_of(c_users["stain"]) == {c, a}
+
+
+@postgres_only
+def test_a_reviewer_of_a_participating_center_cannot_read_the_study_and_its_stain_technician_can(
+        app_role, three_center_study, cast):
+    from portal.validation import services
+    from portal.validation.models import Study
+
+    study, *_ = three_center_study
+    services.study_open(actor=cast.a.admin, study=study)
+
+    def sees_study(user) -> bool:
+        request = RequestFactory().get("/")
+        request.user = user
+        with request_scope(request):
+            return Study.objects.filter(pk=study.pk).exists()  # no center filter: only the policy
+
+    assert not sees_study(cast.b.reviewer)
+    assert not sees_study(cast.b.uploader)
+    assert sees_study(cast.b.stain)
+    assert sees_study(cast.a.validator)
+
+@postgres_only
+def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_role, cast):
+    """A center-1 request does not see center 2's pending read events and cannot delete any, yet its own
+    read's fold chains them all (the fold's transaction-local ``app.audit_folding``)."""
+    from portal.audit.models import AuditEvent, PendingAuditEvent
+    from portal.audit.services import audit_pending_fold, audit_record_read
+
+    audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center, object_id="b")
+    audit_pending_fold()  # a fold earlier in this (test) transaction, then one pending row of center 2
+    PendingAuditEvent.objects.create(
+        occurred_at=AuditEvent.objects.get().occurred_at, actor=cast.b.uploader, center=cast.b.center,
+        action="image.read.test", object_id="b2")
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    with request_scope(request):
+        # Center 2's row is not this request's to see (and the earlier fold's setting did not outlive it).
+        assert PendingAuditEvent.objects.count() == 0
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_pendingauditevent")
+            assert cursor.rowcount == 0
+        audit_record_read(actor=cast.a.uploader, action="image.read.test", center=cast.a.center, object_id="a")
+    with system_scope("test: the whole trail"):
+        assert PendingAuditEvent.objects.count() == 0
+        assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "b2", "a"]
+
+
+def _statements_sent(monkeypatch) -> list[str]:
+    """Every statement text handed to psycopg from now on (the scope's settings included)."""
+    import psycopg
+
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):
+        sent.append(query.decode() if isinstance(query, bytes) else str(query))
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return sent
+
+
+def _visible_image_centers() -> set[str]:
+    from portal.imaging.models import Image
+
+    return {str(c) for c in Image.objects.values_list("center_id", flat=True)}
+
+
+@postgres_only
+def test_a_requests_scope_is_written_once_riding_on_its_first_query(app_role, two_centers, monkeypatch):
+    cast, *_ = two_centers
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    sent = _statements_sent(monkeypatch)
+    with request_scope(request), CaptureQueriesContext(connection) as queries:
+        seen = _everything_visible()
+    assert seen == {name: {str(cast.a.center.pk)} for name in seen}
+    assert len(sent) == len(queries) == 7, "the scope took a round trip of its own"
+    assert [i for i, text in enumerate(sent) if "set_config(" in text] == [0], "written more than once"
+
+
+@postgres_only
+def test_a_token_api_request_pays_no_round_trip_for_its_scope(app_role, two_centers, client, monkeypatch):
+    from rest_framework.authtoken.models import Token
+
+    cast, *_ = two_centers
+    token = Token.objects.create(user=cast.a.uploader)
+    sent = _statements_sent(monkeypatch)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+    assert {row["center_id"] for row in response.json()["results"]} == {str(cast.a.center.pk)}
+    assert len(sent) == len(queries)
+    # Nobody (before the token is read), then the user: each on the next query.
+    assert sum("set_config('app.user_id'" in text for text in sent) == 2
+
+
+@postgres_only
+def test_the_next_request_on_the_connection_sees_only_its_own_users_centers(app_role, two_centers):
+    from django.contrib.auth.models import AnonymousUser
+
+    cast, *_ = two_centers
+    first = RequestFactory().get("/")
+    first.user = cast.a.uploader
+    with request_scope(first):
+        assert _visible_image_centers() == {str(cast.a.center.pk)}
+    second = RequestFactory().get("/")
+    second.user = AnonymousUser()
+    with request_scope(second):
+        assert _visible_image_centers() == set()  # the token lookup of the next request sees nothing
+        second.user = cast.b.uploader
+        assert _visible_image_centers() == {str(cast.b.center.pk)}
+
+
+@postgres_only
+def test_a_scope_that_rode_on_a_failed_query_is_written_again_by_the_next(app_role, two_centers):
+    """The settings are undone with the failed statement: the next query must not run under the scope the
+    connection held before (here: nobody's, before the user authenticated)."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.db.utils import DataError
+
+    cast, *_ = two_centers
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    with request_scope(request):
+        assert _visible_image_centers() == set()
+        request.user = cast.a.uploader
+        savepoint = transaction.savepoint()
+        with pytest.raises(DataError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        transaction.savepoint_rollback(savepoint)
+        assert _visible_image_centers() == {str(cast.a.center.pk)}

@@ -71,3 +71,13 @@ def sweep_stale_jobs() -> dict:
 
     with system_scope("sweeper"):
         return jobs_sweep_stale()
+
+
+@app.task(name="workers.tasks.audit_fold_pending", ignore_result=True)
+def audit_fold_pending() -> int:
+    """Periodic (beat): chain the read events still pending (those every reader's fold skipped)."""
+    from portal.audit.services import audit_pending_fold
+    from portal.centers.rls import system_scope
+
+    with system_scope("audit fold"):
+        return audit_pending_fold()

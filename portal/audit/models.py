@@ -22,6 +22,11 @@ class AuditEventQuerySet(models.QuerySet):
     def bulk_create(self, *args, **kwargs):
         raise AppendOnlyError("audit events are appended one by one through audit_record")
 
+    def append_folded(self, events: list[AuditEvent]) -> list[AuditEvent]:
+        """The fold's own path (``audit_pending_fold``, under the head lock): insert events it has already
+        chained (sequence, prev_hash and hash set). Nothing else appends in bulk."""
+        return super().bulk_create(events)
+
 
 class AuditEvent(models.Model):
     """Who did what to which object, when, from where. Each row's ``hash`` chains to the previous row.
@@ -63,6 +68,64 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError(f"audit event #{self.sequence} is append-only: DELETE refused")
+
+
+class PendingAuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("pending audit events are append-only: UPDATE refused")
+
+    def delete(self):
+        raise AppendOnlyError("pending audit events leave only by audit_pending_fold: DELETE refused")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("pending audit events are append-only: UPDATE refused")
+
+    def delete_folded(self) -> int:
+        """The fold's own path (``audit_pending_fold``): remove the rows it has just chained, in the same
+        transaction. On PostgreSQL the trigger lets the DELETE through only inside a fold."""
+        return super().delete()[0]
+
+
+class PendingAuditEvent(models.Model):
+    """A read event (image data shown or downloaded) waiting to be chained: appended without the chain's
+    lock, folded into ``AuditEvent`` (in ``id`` order, ``occurred_at`` kept) by ``audit_pending_fold``.
+
+    Same content fields as ``AuditEvent``, no sequence and no hash yet. Append-only like the trail:
+    ``save()`` of an existing row, ``update()`` and ``delete()`` raise ``AppendOnlyError``; on PostgreSQL a
+    trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold (migration 0004).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    center = models.ForeignKey("centers.Center", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    objects = PendingAuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"pending {self.pk} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("pending audit events are append-only: UPDATE refused")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("pending audit events leave only by audit_pending_fold: DELETE refused")
 
 
 class AuditChainHead(models.Model):

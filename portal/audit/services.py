@@ -1,4 +1,5 @@
-"""Writing audit events. Every create/update/delete and every read of image data calls ``audit_record``.
+"""Writing audit events. Every create/update/delete calls ``audit_record``; every read of image data calls
+``audit_record_read``.
 
 The chain: each event's ``hash`` is HMAC-SHA256 (key outside the database: ``settings.AUDIT_HMAC_KEY``,
 else ``var/audit_hmac_key``) over its canonical content including ``prev_hash``. Appends are serialized
@@ -8,6 +9,28 @@ signed head is also written to the checkpoint file ``settings.AUDIT_CHECKPOINT_P
 database; only ever moved forward). ``verify_audit`` (``portal.audit.verification``) recomputes the
 chain and compares its end with both heads, so an edit, a deletion anywhere (including the last event)
 and a re-hash by SQL without the key are all detected.
+
+Pending read events: reads are many (every thumbnail page, every image shown) and would all queue on the
+head lock, so ``audit_record_read`` only INSERTs a ``PendingAuditEvent`` (same content, no sequence or
+hash yet; one short statement, no lock) and then tries a fold without waiting. ``audit_pending_fold``
+takes the head lock, chains up to ``FOLD_BATCH`` pending rows in ``id`` order as ordinary events (same
+hash rules, ``occurred_at`` kept: chained events are indistinguishable from directly appended ones),
+deletes them, saves the head once and moves the checkpoint once. Folds happen:
+
+- in every ``audit_record``, first, under its own lock: a read recorded before a write is chained
+  before it;
+- after every ``AUDIT_READ_FOLD_EVERY``-th read (by pending row id; default 20, so one fold pays for many
+  reads), when the head lock is free at that instant (``SKIP LOCKED``: a read never waits; the holder, or
+  the next fold, chains what it skipped);
+- in the beat task ``audit_fold_pending`` every ``AUDIT_FOLD_INTERVAL_SECONDS``, so rows left when every
+  reader skipped (the last reads before a quiet spell) are chained within seconds;
+- before the audit pages and exports list events, and in ``manage.py audit_fold``; ``verify_audit``
+  reports how many rows are still pending and how old the oldest is.
+
+Until folded, a pending row is protected like the trail against mistakes (the model refuses UPDATE and
+DELETE; on PostgreSQL a trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold, which sets
+``app.audit_folding`` for its own transaction) but not yet by the HMAC: someone who owns the database could
+alter it before the fold; the window is the fold interval.
 """
 from __future__ import annotations
 
@@ -17,6 +40,7 @@ import hmac
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +49,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from portal.audit.models import AuditChainHead, AuditEvent
+from portal.audit.models import AuditChainHead, AuditEvent, PendingAuditEvent
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
+FOLD_BATCH = 500  # pending read events chained per transaction
+# What a pending read event carries into the chain (everything but sequence, prev_hash and hash).
+PENDING_FIELDS = ("occurred_at", "actor_id", "actor_username", "center_id", "action", "object_type", "object_id",
+                  "before", "after", "ip_address", "request_id")
 
 
 def audit_key() -> bytes:
@@ -95,13 +123,122 @@ def _request_fields(request) -> dict[str, Any]:
     }
 
 
-def _locked_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=HEAD_ID).first()
+def _locked_head(*, skip_locked: bool = False) -> AuditChainHead | None:
+    """The head row, locked for this transaction. With ``skip_locked``: ``None`` when another transaction
+    holds it (never waits)."""
+    head = AuditChainHead.objects.select_for_update(skip_locked=skip_locked).filter(pk=HEAD_ID).first()
     if head is None:
+        if skip_locked and AuditChainHead.objects.filter(pk=HEAD_ID).exists():
+            return None
         with transaction.atomic():  # first event ever (or after a test flush): create, then lock
             AuditChainHead.objects.get_or_create(pk=HEAD_ID)
         head = AuditChainHead.objects.select_for_update().get(pk=HEAD_ID)
     return head
+
+
+def _event_fields(
+    *, actor, action: str, center, obj, object_type: str, object_id: str, before: Any, after: Any, request,
+) -> dict[str, Any]:
+    """The content of one event (what ``AuditEvent`` and ``PendingAuditEvent`` share), stamped now."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return {
+        "occurred_at": timezone.now(),
+        "actor": user,
+        "actor_username": user.get_username() if user else "",
+        "center_id": getattr(center, "pk", center),
+        "action": action[:64],
+        "object_type": object_type[:64],
+        "object_id": str(object_id)[:64],
+        "before": _json_safe(before),
+        "after": _json_safe(after),
+        **_request_fields(request),
+    }
+
+
+def _chain(head: AuditChainHead, fields: dict[str, Any]) -> AuditEvent:
+    """A new event after ``head`` (locked by the caller), hashed; ``head`` moved to it in memory only."""
+    event = AuditEvent(sequence=head.sequence + 1, prev_hash=head.hash if head.sequence else GENESIS_HASH,
+                       **fields)
+    event.hash = event_hash(event)
+    head.sequence = event.sequence
+    head.hash = event.hash
+    head.summary = event_summary(event)
+    if event.sequence == 1 or not head.chain_id:
+        head.chain_id = event.hash[:16] if event.sequence == 1 else head.chain_id or "unknown"
+    return event
+
+
+def _head_save(head: AuditChainHead) -> None:
+    """Sign and save the moved head; after commit, move the checkpoint file (group-committed)."""
+    head.signature = head_signature(
+        chain_id=head.chain_id, sequence=head.sequence, hash=head.hash, summary=head.summary
+    )
+    head.save()
+    checkpoint = {
+        "chain_id": head.chain_id, "sequence": head.sequence, "hash": head.hash,
+        "summary": head.summary, "signature": head.signature,
+    }
+    transaction.on_commit(lambda: checkpoint_write(checkpoint))
+
+
+def _fold_batch(head: AuditChainHead, *, batch: int) -> int:
+    """Chain up to ``batch`` pending read events after ``head`` (locked by the caller, moved in memory), in
+    ``id`` order, and delete them; returns how many."""
+    if connection.vendor != "postgresql":
+        return _fold_rows(head, batch=batch)
+    # This fold may read, return and delete every pending row (RLS policies and the DELETE trigger of
+    # migration 0004 honour the setting). Transaction-local, and switched off again at once: a fold inside
+    # a caller's longer transaction must not widen what the rest of that transaction sees.
+    # (If the fold fails, the caller's atomic block rolls back, and the setting with it.)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('app.audit_folding', 'on', true)")
+        folded = _fold_rows(head, batch=batch)
+        cursor.execute("SELECT set_config('app.audit_folding', 'off', true)")
+    return folded
+
+
+def _fold_rows(head: AuditChainHead, *, batch: int) -> int:
+    # No row locks needed here: every fold holds the head lock, so folds never overlap, and each one reads
+    # the rows committed before it took the lock (READ COMMITTED).
+    pending = list(PendingAuditEvent.objects.order_by("id")[:batch])
+    if not pending:
+        return 0
+    events = [_chain(head, {name: getattr(row, name) for name in PENDING_FIELDS}) for row in pending]
+    AuditEvent.objects.append_folded(events)
+    PendingAuditEvent.objects.filter(id__in=[row.id for row in pending]).delete_folded()
+    return len(pending)
+
+
+def audit_pending_fold(*, wait: bool = True, batch: int = FOLD_BATCH) -> int:
+    """Chain the pending read events (oldest first); returns how many were folded.
+
+    ``wait=True`` (beat task, ``manage.py audit_fold``, the audit pages, ``verify_audit``): waits for the
+    head lock and folds every pending row, ``batch`` rows per transaction. ``wait=False`` (after a read):
+    one batch if the head lock is free, else nothing at once (whoever holds it, or the next fold, chains
+    the row)."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            head = _locked_head(skip_locked=not wait)
+            if head is None:
+                return total
+            folded = _fold_batch(head, batch=batch)
+            if folded:
+                _head_save(head)
+        total += folded
+        if not wait or folded < batch:
+            return total
+
+
+def audit_pending_count() -> tuple[int, datetime | None]:
+    """How many read events wait to be chained, and when the oldest occurred (``None`` when none)."""
+    from django.db.models import Count, Min
+
+    row = PendingAuditEvent.objects.aggregate(n=Count("id"), oldest=Min("occurred_at"))
+    return row["n"], row["oldest"]
 
 
 def audit_record(
@@ -120,45 +257,45 @@ def audit_record(
 
     ``action`` is a dotted verb such as ``image.create`` or ``image.read``; ``obj`` (a model
     instance) fills ``object_type``/``object_id`` when they are not given. ``before``/``after`` are
-    short JSON summaries (never image data or identifiers of people).
+    short JSON summaries (never image data or identifiers of people). The pending read events are
+    chained first, under the same lock, so a read that happened before this event comes before it.
     """
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or str(obj.pk)
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    fields = _event_fields(actor=actor, action=action, center=center, obj=obj, object_type=object_type,
+                           object_id=object_id, before=before, after=after, request=request)
     with transaction.atomic():
         head = _locked_head()
-        event = AuditEvent(
-            sequence=head.sequence + 1,
-            occurred_at=timezone.now(),
-            actor=user,
-            actor_username=user.get_username() if user else "",
-            center_id=getattr(center, "pk", center),
-            action=action[:64],
-            object_type=object_type[:64],
-            object_id=str(object_id)[:64],
-            before=_json_safe(before),
-            after=_json_safe(after),
-            prev_hash=head.hash if head.sequence else GENESIS_HASH,
-            **_request_fields(request),
-        )
-        event.hash = event_hash(event)
+        while _fold_batch(head, batch=FOLD_BATCH) == FOLD_BATCH:
+            pass
+        fields["occurred_at"] = timezone.now()  # after the wait for the lock: chained times keep their order
+        event = _chain(head, fields)
         event.save()
-        head.sequence = event.sequence
-        head.hash = event.hash
-        head.summary = event_summary(event)
-        if event.sequence == 1 or not head.chain_id:
-            head.chain_id = event.hash[:16] if event.sequence == 1 else head.chain_id or "unknown"
-        head.signature = head_signature(
-            chain_id=head.chain_id, sequence=head.sequence, hash=head.hash, summary=head.summary
-        )
-        head.save()
-        checkpoint = {
-            "chain_id": head.chain_id, "sequence": head.sequence, "hash": head.hash,
-            "summary": head.summary, "signature": head.signature,
-        }
-        transaction.on_commit(lambda: checkpoint_write(checkpoint))
+        _head_save(head)
     return event
+
+
+def audit_record_read(
+    *,
+    actor,
+    action: str,
+    center=None,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    after: Any = None,
+    request=None,
+) -> None:
+    """Record a read of image data without waiting for the chain: one INSERT of a pending event (no lock);
+    every ``AUDIT_READ_FOLD_EVERY``-th read (by row id) then folds if the chain's head is free at this
+    instant (never waits). Arguments as ``audit_record``.
+
+    The event is chained by that fold, or by the next one: any ``audit_record``, any read that finds the
+    head free, the beat task ``audit_fold_pending`` (every ``AUDIT_FOLD_INTERVAL_SECONDS``), the audit
+    pages and ``verify_audit``."""
+    fields = _event_fields(actor=actor, action=action, center=center, obj=obj, object_type=object_type,
+                           object_id=object_id, before=None, after=after, request=request)
+    row = PendingAuditEvent.objects.create(**fields)
+    if row.pk % max(settings.AUDIT_READ_FOLD_EVERY, 1) == 0:
+        audit_pending_fold(wait=False)
 
 
 # --- checkpoint file (outside the database) -------------------------------------------------------

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from portal.audit.models import AuditChainHead, AuditEvent
 from portal.audit.services import (
     GENESIS_HASH,
     HEAD_ID,
+    audit_pending_count,
     checkpoint_entries,
     event_hash,
     head_signature,
@@ -18,6 +20,8 @@ from portal.audit.services import (
 class VerifyResult:
     events: int = 0
     problems: list[str] = field(default_factory=list)
+    pending: int = 0  # read events not chained yet (``audit_pending_fold`` chains them): not a problem
+    pending_oldest: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -32,8 +36,10 @@ def _name(event: AuditEvent) -> str:
 def audit_verify() -> VerifyResult:
     """Recompute the whole chain and compare its end with the signed head row and with the checkpoint
     file outside the database (always: an empty trail with a checkpoint entry is a wiped trail).
-    Each problem names the event concerned."""
+    Each problem names the event concerned. Also counts the read events still pending (not in the chain
+    yet: ``pending``, ``pending_oldest``)."""
     result = VerifyResult()
+    result.pending, result.pending_oldest = audit_pending_count()
     expected_seq, prev_hash, first, last = 1, GENESIS_HASH, None, None
     for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
         result.events += 1

@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from portal.audit.selectors import audit_event_list, user_can_read_audit
-from portal.audit.services import audit_record
+from portal.audit.services import audit_pending_fold, audit_record
 from portal.centers.models import Center
 
 # Machine export: ``occurred_at`` is UTC ISO-8601 (``+00:00``) whatever the reader's language or zone;
@@ -35,6 +35,7 @@ class FilterForm(forms.Form):
 def _events(request):
     if not user_can_read_audit(request.user):
         raise PermissionDenied
+    audit_pending_fold()  # the auditor sees every read recorded so far, chained
     form = FilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     events = audit_event_list(

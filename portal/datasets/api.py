@@ -1,7 +1,9 @@
 """Datasets API: a session's training use, dataset versions (list, create, detail), the audited COCO zip."""
 from __future__ import annotations
 
-from django.http import HttpResponse
+from typing import BinaryIO
+
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -133,7 +135,7 @@ class DatasetExportApi(APIView):
                                                                         request=request), version)
 
 
-def dataset_zip_response(data: bytes, version) -> HttpResponse:
-    response = HttpResponse(data, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="dataset-{version.line.pk}-v{version.number}.zip"'
-    return response
+def dataset_zip_response(handle: BinaryIO, version) -> FileResponse:
+    """Stream the export zip ``handle`` (an open temporary file, closed when the response ends)."""
+    return FileResponse(handle, content_type="application/zip", as_attachment=True,
+                        filename=f"dataset-{version.line.pk}-v{version.number}.zip")

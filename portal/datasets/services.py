@@ -13,10 +13,11 @@ import json
 import logging
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import BinaryIO
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
@@ -29,6 +30,7 @@ from portal.core.media import CHUNK, media_open_stream
 from portal.datasets.lib.splits import patient_splits, split_counts
 from portal.datasets.models import DatasetLine, DatasetVersion, LabelSource, SessionTrainingUse
 from portal.imaging.models import Image, ImageSession
+from portal.lib.zipstream import zip_copy, zip_spool
 from portal.results.models import Detection
 from portal.review.classes import CLASS_NAMES, coco_categories
 from portal.review.exports import detection_geometry
@@ -199,13 +201,24 @@ def _check_sessions(*, user, sessions: list[ImageSession]) -> None:
                  _("You may only pool sessions of centers whose datasets you manage."))
 
 
+def _line_state(line: DatasetLine | None) -> tuple:
+    """What a version's files depend on in its line: the line, the next number and the frozen test patients."""
+    if line is None or line._state.adding:
+        return (None, 1, None)
+    number = (line.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    return (line.pk, number, None if number == 1 else list(line.test_patient_codes))
+
+
 def dataset_version_create(*, user, center: Center, name: str, sessions: list[ImageSession],
                            threshold: float = REVIEW_THRESHOLD_DEFAULT, request=None) -> DatasetVersion:
     """Snapshot ``sessions`` as the next version of the line ``name`` of ``center`` (created on first use).
 
     Every session must be released for training by its center (``SessionTrainingUse.consent``) and the
-    user must manage datasets in each of their centers. Files are written first under a fresh prefix; the
-    row is saved after them, and the files are removed again when anything fails.
+    user must manage datasets in each of their centers. The images and masks are rendered and written
+    under a fresh prefix outside any database transaction (it would otherwise stay open, and the line
+    locked, for the whole rendering); a short transaction then saves the row, provided the line is still
+    as the files assumed (no other version was made meanwhile, else ``Conflict``). The files are removed
+    again when anything fails.
     """
     _require(user, center.pk, Action.DATASETS_MANAGE, _("Only an administrator of the center makes datasets."))
     name = (name or "").strip()
@@ -216,18 +229,29 @@ def dataset_version_create(*, user, center: Center, name: str, sessions: list[Im
     if not built["images"]:
         raise DomainError(_("No reviewed image in these sessions yet."),
                           extra={"images_left_out": built["images_left_out"]})
-    with transaction.atomic():
-        line = DatasetLine.objects.select_for_update().filter(center=center, name=name).first()
-        if line is None:
-            line = DatasetLine.objects.create(center=center, name=name, created_by=user)
-            line = DatasetLine.objects.select_for_update().get(pk=line.pk)
-        number = (line.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-        version = DatasetVersion(line=line, center=center, number=number, created_by=user)
-        version.storage_prefix = f"datasets/{version.pk}"
-        written: list[str] = []
-        try:
-            _build_files(version=version, line=line, built=built, sessions=sessions, threshold=threshold,
-                         written=written)
+    line = DatasetLine.objects.filter(center=center, name=name).first() or DatasetLine(
+        center=center, name=name, created_by=user)
+    assumed = _line_state(line)
+    number, frozen = assumed[1], assumed[2]
+    version = DatasetVersion(line=line, center=center, number=number, created_by=user)
+    version.storage_prefix = f"datasets/{version.pk}"
+    written: list[str] = []
+    try:
+        _build_files(version=version, line=line, frozen=frozen, built=built, sessions=sessions,
+                     threshold=threshold, written=written)
+        with transaction.atomic():
+            locked = DatasetLine.objects.select_for_update().filter(center=center, name=name).first()
+            if _line_state(locked) != assumed:
+                raise Conflict(_("Another version of this dataset was made meanwhile; try again."),
+                               extra={"line": name})
+            if locked is None:
+                try:
+                    with transaction.atomic():
+                        line.save(force_insert=True)
+                except IntegrityError:  # another request made the line meanwhile
+                    raise Conflict(_("Another version of this dataset was made meanwhile; try again."),
+                                   extra={"line": name})
+            version.line = line = locked or line
             version.full_clean()
             version.save()
             version.sessions.set(sessions)
@@ -237,18 +261,19 @@ def dataset_version_create(*, user, center: Center, name: str, sessions: list[Im
             audit_record(actor=user, action="datasets.version.create", center=center, obj=version, after={
                 "line": line.name, "number": number, "manifest_sha256": version.manifest_sha256,
                 "sessions": [str(s.pk) for s in sessions], "counts": version.counts}, request=request)
-        except Exception:
-            for stored in written:
-                default_storage.delete(stored)
-            raise
+    except Exception:
+        for stored in written:
+            default_storage.delete(stored)
+        raise
     return version
 
 
-def _build_files(*, version: DatasetVersion, line: DatasetLine, built: dict, sessions, threshold: float,
-                 written: list[str]) -> None:
+def _build_files(*, version: DatasetVersion, line: DatasetLine, frozen: list[str] | None, built: dict, sessions,
+                 threshold: float, written: list[str]) -> None:
+    """Render the version's images, COCO file and manifest into storage (``written`` lists what was stored);
+    ``frozen``: the test patients of the line's first version (None for a first version)."""
     images = built["images"]
     patient_images = Counter(image.session.patient.code for image, _ in images)
-    frozen = None if not line.versions.exists() else list(line.test_patient_codes)
     centers = {image.session.patient.code: str(image.center_id) for image, _ in images}
     splits = patient_splits(patient_images=dict(patient_images), frozen_test=frozen, seed=SPLIT_SEED,
                             patient_groups=centers)
@@ -351,13 +376,23 @@ def manifest_visible(*, user, version: DatasetVersion) -> dict:
                                    if c in allowed}}
 
 
-def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -> bytes:
-    """A zip of the version for ``user``: ``images/``, ``annotations.json`` and ``manifest.json``
-    (audited).
+def _zip_copy_checked(*, archive, source: str, name: str, expected_sha256: str, size: int) -> None:
+    """Copy the stored file ``source`` into ``archive`` as ``name``, chunk by chunk, checking its sha256."""
+    with media_open_stream(source) as handle:  # streamed from S3, not downloaded whole first
+        digest = zip_copy(archive, name, handle, size=size)
+    if digest != expected_sha256:
+        raise Conflict(_("A dataset image does not match its manifest (altered)."), extra={"file": name})
 
-    Only the images of centers where the user may read datasets go in (a pooled version never shows
-    one center's images to another); the manifest then lists just those files, says how many were left
-    out, and keeps the sha256 of the full stored manifest it was cut from.
+
+def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -> BinaryIO:
+    """A zip of the version for ``user``: ``images/``, ``annotations.json`` and ``manifest.json``
+    (audited), as an open temporary file positioned at its start (the caller closes it; a response
+    streams it).
+
+    The images are copied in chunks, so memory stays small whatever the dataset's size. Only the images
+    of centers where the user may read datasets go in (a pooled version never shows one center's images
+    to another); the manifest then lists just those files, says how many were left out, and keeps the
+    sha256 of the full stored manifest it was cut from.
     """
     import zipfile
 
@@ -373,20 +408,21 @@ def dataset_version_export_zip(*, user, version: DatasetVersion, request=None) -
                 "stored_manifest_sha256": version.manifest_sha256,
                 "images_of_other_centers_left_out": len(version.manifest["files"]) - 1 - len(names)}
     manifest["files"].append({"name": "annotations.json", "sha256": _sha256(coco_bytes), "bytes": len(coco_bytes)})
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for entry in manifest["files"][:-1]:
-            with default_storage.open(f"{version.storage_prefix}/{entry['name']}", "rb") as handle:
-                data = handle.read()
-            if _sha256(data) != entry["sha256"]:
-                raise Conflict(_("A dataset image does not match its manifest (altered)."),
-                               extra={"file": entry["name"]})
-            archive.writestr(entry["name"], data)
-        archive.writestr("annotations.json", coco_bytes)
-        archive.writestr("manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
+    spool = zip_spool()
+    try:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for entry in manifest["files"][:-1]:
+                _zip_copy_checked(archive=archive, source=f"{version.storage_prefix}/{entry['name']}",
+                                  name=entry["name"], expected_sha256=entry["sha256"], size=entry["bytes"])
+            archive.writestr("annotations.json", coco_bytes)
+            archive.writestr("manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
     audit_record(actor=user, action="datasets.version.export", center=version.center_id, obj=version,
                  after={"images": len(keep), "manifest_sha256": version.manifest_sha256}, request=request)
-    return buffer.getvalue()
+    return spool
 
 
 def dataset_version_materialise(*, version: DatasetVersion, coco: dict, root) -> Path:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
-from portal.audit.services import audit_record
+from portal.audit.services import audit_record, audit_record_read
 from portal.centers.access import user_may
 from portal.centers.models import Center
 from portal.centers.policy import Action
@@ -412,7 +412,7 @@ IMAGE_READ_KINDS = ("file", "display", "thumbnail")
 
 def image_data_read_record(*, user, image: Image, kind: str, request=None) -> None:
     """Audit one read of an image's pixels (``kind``: file, display, thumbnail, crop, export, ...)."""
-    audit_record(actor=user, action=f"image.read.{kind}", center=image.center_id, obj=image, request=request)
+    audit_record_read(actor=user, action=f"image.read.{kind}", center=image.center_id, obj=image, request=request)
 
 
 def image_thumbnails_shown_record(*, user, images, request=None, context: str = "") -> None:
@@ -424,7 +424,7 @@ def image_thumbnails_shown_record(*, user, images, request=None, context: str = 
     for image in images:
         by_center.setdefault(image.center_id, []).append(str(image.pk))
     for center_id, ids in by_center.items():
-        audit_record(actor=user, action="image.read.thumbnails", center=center_id, object_type="imaging.image",
+        audit_record_read(actor=user, action="image.read.thumbnails", center=center_id, object_type="imaging.image",
                      object_id="", after={"images": ids, "context": context[:100]}, request=request)
 
 

@@ -14,7 +14,8 @@ import os
 import socket
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -264,50 +265,70 @@ def _finish_cancelled(job_id, worker_id: str) -> bool:
 
 
 # --- claim ------------------------------------------------------------------------------------------------
-def _stale_before():
+def stale_before() -> datetime:
+    """Heartbeats older than this mean the worker is gone (``JOB_HEARTBEAT_TIMEOUT_SECONDS`` ago)."""
     return timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS)
 
 
-def job_claim(*, job_id, worker_id: str) -> InferenceJob | None:
-    """Claim a job for ``worker_id``: 1 row updated = mine, 0 = not mine (or nothing to do).
+def job_row_claim(*, model, job_id, worker_id: str, select_related: tuple[str, ...] = (),
+                  give_up: Callable[[Any, str], Any], on_takeover: Callable[[], None] | None = None,
+                  on_cancel_queued: Callable[[Any], None] | None = None) -> Any | None:
+    """Claim a row of a job model (``InferenceJob``, ``TrainingJob``) for ``worker_id``; the job or None.
 
-    A queued job (due for its retry) is claimed; a running job is taken over only when its worker is
-    gone (dead pid on this host, or heartbeat older than the timeout). Each claim counts an attempt;
-    past ``JOB_MAX_ATTEMPTS`` the job is failed instead.
+    The model needs ``status``, ``worker_id``, ``heartbeat_at``, ``attempts``, ``retry_at``,
+    ``cancel_requested``, ``started_at`` and ``error_message``. A queued job (due for its retry) is claimed
+    by a conditional update (1 row = mine, 0 = not mine); a running job is taken over only when its worker
+    is gone (dead pid on this host, or heartbeat older than the timeout), and then ``on_takeover`` runs in
+    the same transaction. A queued job whose cancel was requested goes to ``on_cancel_queued``. Each claim
+    counts an attempt; past ``JOB_MAX_ATTEMPTS`` ``give_up(job, reason)`` ends the job and None is returned.
     """
     now = timezone.now()
-    claimed = InferenceJob.objects.filter(
+    claimed = model.objects.filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=now + timedelta(seconds=1)),
         pk=job_id, status=JobStatus.QUEUED, cancel_requested=False,
     ).update(status=JobStatus.RUNNING, worker_id=worker_id, heartbeat_at=now, attempts=F("attempts") + 1,
              started_at=now)
     if not claimed:
-        job = InferenceJob.objects.filter(pk=job_id).first()
+        job = model.objects.filter(pk=job_id).first()
         if job is None:
             return None
-        if job.status == JobStatus.QUEUED and job.cancel_requested:
-            job_cancel(job=job, user=None)
+        if job.status == JobStatus.QUEUED and job.cancel_requested and on_cancel_queued is not None:
+            on_cancel_queued(job)
             return None
         if job.status != JobStatus.RUNNING or job.worker_id == worker_id:
             return None
-        gone = worker_is_dead(job.worker_id) or (job.heartbeat_at is None or job.heartbeat_at < _stale_before())
+        gone = worker_is_dead(job.worker_id) or job.heartbeat_at is None or job.heartbeat_at < stale_before()
         if not gone:
             return None
         with transaction.atomic():
-            claimed = InferenceJob.objects.filter(
+            claimed = model.objects.filter(
                 pk=job_id, status=JobStatus.RUNNING, worker_id=job.worker_id, heartbeat_at=job.heartbeat_at,
             ).update(worker_id=worker_id, heartbeat_at=now, attempts=F("attempts") + 1)
             if not claimed:
                 return None
-            JobImage.objects.filter(job_id=job_id, status=JobImageStatus.RUNNING).update(
-                status=JobImageStatus.PENDING, claimed_by="")
-        log.warning("job %s taken over from %s (worker gone)", job_id, job.worker_id)
-    job = InferenceJob.objects.select_related("model_version", "session").get(pk=job_id)
+            if on_takeover is not None:
+                on_takeover()
+        log.warning("%s %s taken over from %s (worker gone)", model._meta.verbose_name, job_id, job.worker_id)
+    job = model.objects.select_related(*select_related).get(pk=job_id)
     if job.attempts > settings.JOB_MAX_ATTEMPTS:
         reason = job.error_message or "its worker died while running it"
-        _fail(job, worker_id, f"Gave up after {job.attempts - 1} attempts; last error: {reason}")
+        give_up(job, f"Gave up after {job.attempts - 1} attempts; last error: {reason}")
         return None
     return job
+
+
+def job_claim(*, job_id, worker_id: str) -> InferenceJob | None:
+    """Claim an inference job for ``worker_id`` (see ``job_row_claim``); a take-over puts the images the
+    gone worker was running back to pending, and a queued job whose cancel was requested is cancelled."""
+
+    def images_back_to_pending() -> None:
+        JobImage.objects.filter(job_id=job_id, status=JobImageStatus.RUNNING).update(
+            status=JobImageStatus.PENDING, claimed_by="")
+
+    return job_row_claim(
+        model=InferenceJob, job_id=job_id, worker_id=worker_id, select_related=("model_version", "session"),
+        give_up=lambda job, reason: _fail(job, worker_id, reason), on_takeover=images_back_to_pending,
+        on_cancel_queued=lambda job: job_cancel(job=job, user=None))
 
 
 def job_claim_image(*, job_image: JobImage, worker_id: str) -> bool:
@@ -315,7 +336,7 @@ def job_claim_image(*, job_image: JobImage, worker_id: str) -> bool:
     now = timezone.now()
     return bool(JobImage.objects.filter(
         Q(status=JobImageStatus.PENDING) | Q(status=JobImageStatus.RUNNING, claimed_by=worker_id)
-        | Q(status=JobImageStatus.RUNNING, heartbeat_at__lt=_stale_before()),
+        | Q(status=JobImageStatus.RUNNING, heartbeat_at__lt=stale_before()),
         pk=job_image.pk, job__status=JobStatus.RUNNING, job__worker_id=worker_id,
     ).update(status=JobImageStatus.RUNNING, claimed_by=worker_id, claimed_at=now, heartbeat_at=now,
              attempts=F("attempts") + 1))
@@ -507,7 +528,7 @@ def jobs_sweep_stale() -> dict[str, int]:
     fill the broker with duplicates; a duplicate message is harmless anyway.
     """
     now = timezone.now()
-    stale = _stale_before()
+    stale = stale_before()
     requeued = resent = cancelled = 0
     for job in InferenceJob.objects.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),
                                            status=JobStatus.RUNNING):

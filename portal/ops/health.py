@@ -1,4 +1,5 @@
-"""Readiness checks: can this process reach the database, the broker and the media storage?
+"""Readiness checks: can this process reach the database, the broker and the media storage, and does it
+connect as a database role that row-level security holds (``database_role``)?
 
 Each check returns nothing or raises; ``readiness()`` runs them all and says which failed, never why
 (the reason goes to the log: it may name hosts or credentials).
@@ -23,6 +24,17 @@ def check_database() -> None:
         cursor.fetchone()
 
 
+def check_database_role() -> None:
+    """Under row-level security, the role that requests and tasks run as cannot bypass it (not a superuser,
+    no BYPASSRLS, owns no table): an app connected as the owner would show every center to everyone."""
+    from portal.centers.rls import serving_role_problems
+
+    role, problems = serving_role_problems()
+    if problems:
+        raise RuntimeError(f"database role {role!r} bypasses row-level security: {'; '.join(problems)}; "
+                           "connect as the app role (manage.py db_app_role, README \"Row-level security\")")
+
+
 def check_broker() -> None:
     """Connect to the Celery broker once (no retries)."""
     from workers.celery_app import app
@@ -38,6 +50,7 @@ def check_storage() -> None:
 
 CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
+    "database_role": check_database_role,
     "broker": check_broker,
     "storage": check_storage,
 }

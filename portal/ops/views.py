@@ -17,7 +17,8 @@ from portal.ops.metrics import metrics_text
 @never_cache
 @require_GET
 def readyz(request):
-    """200 when the database, the broker and the storage answer; 503 naming the ones that did not."""
+    """200 when the database, the broker and the storage answer and the database role cannot bypass
+    row-level security; 503 naming the checks that failed."""
     checks = readiness()
     ready = all(state == "ok" for state in checks.values())
     return JsonResponse({"status": "ready" if ready else "unready", "checks": checks}, status=200 if ready else 503)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import tempfile
-import time
 import zipfile
 from datetime import date
 
@@ -22,13 +19,14 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image as PILImage
 
-from portal.audit.services import audit_record
+from portal.audit.services import audit_record, audit_record_read
 from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
-from portal.core.media import CHUNK, media_file_response, media_open_local, media_open_stream
+from portal.core.media import media_open_local, media_open_stream
 from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
+from portal.lib.zipstream import zip_copy, zip_spool
 from portal.review import exports, selectors, services
 from portal.review.access import access_detection, access_image, access_pick_list, access_session
 from portal.review.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, TARGET_CLASS
@@ -165,11 +163,24 @@ def image_display(request, image_id):
     if not image.display_file:
         raise Http404("This image has no display version yet.")
     try:  # streamed in chunks from the storage, not downloaded whole first
-        response = media_file_response(image.display_file.name, content_type="image/png")
+        handle = media_open_stream(image.display_file.name)
     except FileNotFoundError:
         raise Http404("The display file is missing.")
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
-                 after={"variant": "display"}, request=request)
+    return _audited_image(request, handle, content_type="image/png", obj=image, after={"variant": "display"})
+
+
+def _audited_image(request, data, *, content_type: str, obj, center_id=None, action: str = "image.read",
+                   after: dict | None = None) -> HttpResponse:
+    """Record the read in the audit chain, then answer ``data`` (bytes, or an open file that is streamed)
+    for this browser's cache only, for an hour."""
+    center_id = center_id if center_id is not None else obj.center_id
+    audit_record_read(actor=request.user, action=action, center=center_id, obj=obj, after=after, request=request)
+    if isinstance(data, bytes):
+        response = HttpResponse(data, content_type=content_type)
+    else:
+        response = FileResponse(data, content_type=content_type)
+        if isinstance(getattr(data, "size", None), int):  # a stream from S3 cannot tell by seeking
+            response["Content-Length"] = str(data.size)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -189,11 +200,7 @@ def image_preview(request, image_id):
         data = services.image_preview_ensure(image=image)
     except DomainError as exc:
         raise Http404(exc.message)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
-                 after={"variant": "preview"}, request=request)
-    response = HttpResponse(data, content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _audited_image(request, data, content_type="image/jpeg", obj=image, after={"variant": "preview"})
 
 
 @login_required
@@ -209,11 +216,7 @@ def image_thumb(request, image_id):
             im.thumbnail((THUMB_PX, THUMB_PX))
             data = _png_bytes(im)
         cache.set(key, data, 3600)
-    audit_record(actor=request.user, action="image.read", center=image.center_id, obj=image,
-                 after={"variant": "thumbnail"}, request=request)
-    response = HttpResponse(data, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _audited_image(request, data, content_type="image/png", obj=image, after={"variant": "thumbnail"})
 
 
 @login_required
@@ -235,10 +238,8 @@ def detection_crop(request, detection_id):
             crop = crop.resize((CROP_PX, max(1, round(CROP_PX * crop.height / max(crop.width, 1)))))
             data = _png_bytes(crop)
         cache.set(key, data, 3600)
-    audit_record(actor=request.user, action="review.crop.read", center=image.center_id, obj=det, request=request)
-    response = HttpResponse(data, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return _audited_image(request, data, content_type="image/png", obj=det, center_id=image.center_id,
+                          action="review.crop.read")
 
 
 # --- exports ---------------------------------------------------------------------------------------------
@@ -254,25 +255,23 @@ def coco_zip(request):
         return HttpResponseBadRequest(exc.message)
     data = exports.coco_export(sessions=sessions, **options)
     images = {str(i.pk): i for s in sessions for i in s.images.all()}
-    # built in a temporary file, each image streamed from the storage into it, then sent in chunks:
-    # memory stays bounded whatever the export's size
-    archive = tempfile.TemporaryFile()
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("annotations.json", json.dumps(data))
-        for entry in data["images"]:
-            image = images[entry["portal_image_id"]]
-            if image.display_file:
-                member = zipfile.ZipInfo(f"images/{entry['file_name']}", date_time=time.localtime()[:6])
-                member.compress_type = zipfile.ZIP_STORED  # PNGs are compressed already
-                with media_open_stream(image.display_file.name) as src, \
-                        zf.open(member, "w", force_zip64=True) as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
+    spool = zip_spool()  # streamed and closed by the response; images copied in chunks, never whole in memory
+    try:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("annotations.json", json.dumps(data))
+            for entry in data["images"]:
+                image = images[entry["portal_image_id"]]
+                if image.display_file:
+                    with media_open_stream(image.display_file.name) as handle:
+                        zip_copy(zf, f"images/{entry['file_name']}", handle, size=getattr(handle, "size", None))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
     for s in sessions:
         audit_record(actor=request.user, action="review.export.coco", center=s.center_id, obj=s,
                      after={"annotations": len(data["annotations"]), "with_images": True}, request=request)
-    archive.seek(0)
-    response = FileResponse(archive, content_type="application/zip")
-    response["Content-Disposition"] = 'attachment; filename="reviewed-coco.zip"'
+    response = FileResponse(spool, content_type="application/zip", as_attachment=True, filename="reviewed-coco.zip")
     response["X-Selection-Rule"] = "adjudication-else-unanimous"
     return response
 

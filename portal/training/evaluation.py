@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from portal.centers.models import Center
 from portal.datasets.models import DatasetVersion
@@ -127,15 +128,15 @@ def gate_compare(*, candidate: ModelVersion, current: ModelVersion | None, datas
             "rule": {"min_difference": GATE_MIN_DIFFERENCE, "max_class_ap_drop": GATE_MAX_CLASS_AP_DROP,
                      "bootstrap_draws": GATE_BOOTSTRAP_DRAWS, "target_class": TARGET_CLASS}}
     if not gt["images"]:
-        return {**base, "passed": False, "reasons": ["This center has no held-out images in the dataset."]}
+        return {**base, "passed": False, "reasons": [_("This center has no held-out images in the dataset.")]}
     ev_b = model_evaluation_ensure(model_version=candidate, dataset_version=dataset_version, center=center,
                                    device=device, compute=compute)
     ev_a = None if current is None else model_evaluation_ensure(
         model_version=current, dataset_version=dataset_version, center=center, device=device, compute=compute)
     if ev_b is None or (current is not None and ev_a is None):
         return {**base, "passed": False, "pending": True, "reasons": [
-            "Not evaluated on this center's held-out images yet: the training job evaluates both models; "
-            "promoting evaluates what is missing."]}
+            _("Not evaluated on this center's held-out images yet: the training job evaluates both models; "
+              "promoting evaluates what is missing.")]}
     if current is None:
         return {**base, "passed": True, "reasons": [], "candidate_metrics": ev_b.metrics,
                 "note": "no active model to compare with"}

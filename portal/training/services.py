@@ -36,7 +36,7 @@ from portal.datasets.models import DatasetVersion
 from portal.datasets.services import dataset_version_coco, dataset_version_materialise
 from portal.jobs.inference import model_bundle_local_dir
 from portal.jobs.models import JobStatus
-from portal.jobs.services import Heartbeat, worker_identity, worker_is_dead
+from portal.jobs.services import Heartbeat, job_row_claim, stale_before, worker_identity
 from portal.mlmodels.models import ModelVersion
 from portal.training.models import TrainingJob
 
@@ -161,39 +161,13 @@ def training_job_cancel(*, job: TrainingJob, user, request=None) -> TrainingJob:
 
 
 # --- claim ------------------------------------------------------------------------------------------------
-def _stale_before():
-    return timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS)
-
-
 def training_job_claim(*, job_id, worker_id: str) -> TrainingJob | None:
-    """Claim a job: queued → running by a conditional update (1 row = mine), or take over a running job
-    whose worker is gone (dead pid on this host, or a stale heartbeat). Counts attempts; past
-    ``JOB_MAX_ATTEMPTS`` the job fails."""
-    now = timezone.now()
-    claimed = TrainingJob.objects.filter(
-        Q(retry_at__isnull=True) | Q(retry_at__lte=now + timedelta(seconds=1)),
-        pk=job_id, status=JobStatus.QUEUED, cancel_requested=False,
-    ).update(status=JobStatus.RUNNING, worker_id=worker_id, heartbeat_at=now, attempts=F("attempts") + 1,
-             started_at=now)
-    if not claimed:
-        job = TrainingJob.objects.filter(pk=job_id).first()
-        if job is None or job.status != JobStatus.RUNNING or job.worker_id == worker_id:
-            return None
-        gone = worker_is_dead(job.worker_id) or job.heartbeat_at is None or job.heartbeat_at < _stale_before()
-        if not gone:
-            return None
-        claimed = TrainingJob.objects.filter(
-            pk=job_id, status=JobStatus.RUNNING, worker_id=job.worker_id, heartbeat_at=job.heartbeat_at,
-        ).update(worker_id=worker_id, heartbeat_at=now, attempts=F("attempts") + 1)
-        if not claimed:
-            return None
-        log.warning("training job %s taken over from %s (worker gone)", job_id, job.worker_id)
-    job = TrainingJob.objects.select_related("dataset_version", "base_model", "center").get(pk=job_id)
-    if job.attempts > settings.JOB_MAX_ATTEMPTS:
-        _end(job, worker_id, JobStatus.FAILED,
-             f"Gave up after {job.attempts - 1} attempts; last error: {job.error_message or 'worker died'}")
-        return None
-    return job
+    """Claim a training job for ``worker_id`` by the rules of ``portal.jobs.services.job_row_claim``
+    (queued → running, or take over a job whose worker is gone; past ``JOB_MAX_ATTEMPTS`` it fails)."""
+    return job_row_claim(
+        model=TrainingJob, job_id=job_id, worker_id=worker_id,
+        select_related=("dataset_version", "base_model", "center"),
+        give_up=lambda job, reason: _end(job, worker_id, JobStatus.FAILED, reason))
 
 
 def _end(job: TrainingJob, worker_id: str, status: str, error: str = "", **fields) -> bool:
@@ -478,7 +452,7 @@ def training_jobs_sweep_stale() -> dict[str, int]:
     again the messages of queued jobs nobody picked up; finish cancelled ones."""
     now = timezone.now()
     requeued = resent = cancelled = 0
-    for job in TrainingJob.objects.filter(Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True),
+    for job in TrainingJob.objects.filter(Q(heartbeat_at__lt=stale_before()) | Q(heartbeat_at__isnull=True),
                                           status=JobStatus.RUNNING):
         with transaction.atomic():
             if job.cancel_requested:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from portal.audit.services import audit_record
+from portal.audit.services import audit_record, audit_record_read
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
@@ -274,7 +274,7 @@ class StainFieldImageView(LoginRequiredMixin, View):
 
     def get(self, request, study_id, field_id):
         field = access_stain_field(user=request.user, study_id=study_id, public_id=field_id)
-        audit_record(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
+        audit_record_read(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
                      object_type="validation.field", object_id=field.public_id, request=request)
         return _png(crops.plain_png(crops.load_display(field.image)))
 
@@ -288,7 +288,7 @@ class StainImageView(LoginRequiredMixin, View):
             response = media_file_response(stain_image.file.name, content_type="image/png")
         except FileNotFoundError:
             raise Http404("The stain image file is missing.")
-        audit_record(actor=request.user, action="validation.stain_image.read",
+        audit_record_read(actor=request.user, action="validation.stain_image.read",
                      center=stain_image.field.image.center_id, object_type="validation.stainimage",
                      object_id=str(stain_image.pk), request=request)
         response["Cache-Control"] = "private, no-store"
@@ -361,7 +361,7 @@ class CellCropView(LoginRequiredMixin, View):
 
     def get(self, request, study_id, cell_id):
         cell = access_cell(user=request.user, study_id=study_id, public_id=cell_id)
-        audit_record(actor=request.user, action="validation.crop.read", center=cell.center_id,
+        audit_record_read(actor=request.user, action="validation.crop.read", center=cell.center_id,
                      object_type="validation.cell", object_id=cell.public_id, request=request)
         return _png(cell.crop_png)
 
@@ -371,6 +371,6 @@ class FieldImageView(LoginRequiredMixin, View):
 
     def get(self, request, study_id, field_id):
         field = access_field(user=request.user, study_id=study_id, public_id=field_id)
-        audit_record(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
+        audit_record_read(actor=request.user, action="validation.field_image.read", center=field.image.center_id,
                      object_type="validation.field", object_id=field.public_id, request=request)
         return _png(crops.plain_png(crops.load_display(field.image)))

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from portal.testing.screenshots import screenshot_dir
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"
+ARTIFACTS = screenshot_dir("review")
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -1,5 +1,5 @@
 """Browser: travel-ordered pick list, home page per role, a notification when an analysis ends, and the
-report's tidy-table zip (issue 16 gaps). Screenshots go to docs/screenshots/benchflow/."""
+report's tidy-table zip (issue 16 gaps). Screenshots go to test-artifacts/benchflow/ (docs/screenshots/benchflow/ with UPDATE_SCREENSHOTS=1)."""
 from __future__ import annotations
 
 import io
@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import login
 
 pytestmark = [pytest.mark.browser]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "benchflow"
 CELLS = [(60.0, 60.0, 17.5), (340.0, 60.0, 17.5), (60.0, 240.0, 17.5), (340.0, 240.0, 17.5)]
 
 
 def _shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+    page.screenshot(path=str(screenshot_dir("benchflow") / name), full_page=False)
 
 
 @pytest.fixture

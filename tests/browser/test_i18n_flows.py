@@ -1,5 +1,5 @@
 """Browser: the reviewer and validator flows in Simplified Chinese (Accept-Language zh-CN), the nav's
-language switcher, the JavaScript catalog; screenshots under docs/screenshots/i18n/.
+language switcher, the JavaScript catalog; screenshots under test-artifacts/i18n/ (docs/screenshots/i18n/ with UPDATE_SCREENSHOTS=1).
 
 The viewer, scoring and stain pages get their own strings translated after the merge (second pass), so
 these tests assert on what this branch controls: the nav, page titles and headings, and window.gettext.
@@ -7,22 +7,20 @@ these tests assert on what this branch controls: the nav, page titles and headin
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from portal.testing import validation as vt
 from portal.testing.cast import PASSWORD
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import build_world, launch, login
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "i18n"
 
 
 def _shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+    page.screenshot(path=str(screenshot_dir("i18n") / name), full_page=False)
 
 
 def _chinese_page(browser):

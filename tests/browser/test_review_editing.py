@@ -1,16 +1,15 @@
 """Browser: editing any mask (brush, eraser, undo, vertex handles, split, merge), the cell list, image done →
 next image, ``?cell=`` deep links and the 1024x768 layout, in Chromium against the live server.
-Screenshots go to test-artifacts/review/ (copied by hand to docs/screenshots/review/)."""
+Screenshots go to test-artifacts/review/ (docs/screenshots/review/ with UPDATE_SCREENSHOTS=1)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import login, shot, wait_saved, wait_viewer
 
 pytestmark = [pytest.mark.browser]
-DOCS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"  # small PNGs for docs/screenshots/review
+DOCS = screenshot_dir("review")  # small PNGs, copied to docs/screenshots/review with UPDATE_SCREENSHOTS=1
 
 
 def _doc_shot(page, name: str, clip=None) -> None:

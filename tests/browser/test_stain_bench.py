@@ -3,15 +3,14 @@ over the brightfield, its opacity changes what the canvas shows, keyboard calls 
 (checked in the database), and a CSV import with a bad row saves nothing before a good file saves all."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import launch, login
 
 pytestmark = [pytest.mark.browser]
-# written on every run (ignored by git); the copies in docs/screenshots/stain are committed from here
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "stain"
+# test-artifacts/stain on every run; docs/screenshots/stain with UPDATE_SCREENSHOTS=1
+SCREENSHOTS = screenshot_dir("stain")
 SHIFT = (10.0, -6.0)  # where the fluorescence camera's image lies on the field, in field px
 
 

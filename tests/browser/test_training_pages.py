@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from portal.testing.cast import PASSWORD, build_cast
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import launch, login
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM lookups between Playwright steps
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / ("docs/screenshots/lifecycle" if os.environ.get("LIFECYCLE_SCREENSHOTS") else
-                    "test-artifacts/lifecycle")
+ARTIFACTS = screenshot_dir("lifecycle")
 
 
 def _world(tmp_path):

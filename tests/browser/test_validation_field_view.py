@@ -2,14 +2,13 @@
 scale bar, zoomable, and nothing of the model (no class, score or overlay request)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from portal.testing.screenshots import screenshot_dir
 from tests.browser.review_support import launch, login
 
 pytestmark = [pytest.mark.browser]
-DOCS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"  # small PNGs for docs/screenshots/review
+DOCS = screenshot_dir("review")  # small PNGs, copied to docs/screenshots/review with UPDATE_SCREENSHOTS=1
 CLASS_WORDS = ["round spermatid", "round_spermatid", "spermatocyte", "elongated", "spermatozoon", "erythrocyte",
                "leukocyte", "model"]
 

@@ -131,7 +131,8 @@ def test_pooling_needs_each_centers_consent_and_the_export_hides_other_centers_i
         dataset_version_create(user=cast.a.reviewer, center=cast.a.center, name="pool", sessions=[own])
     version = dataset_version_create(user=pooler, center=cast.a.center, name="pool", sessions=[own, foreign])
     assert sorted(version.center_ids) == sorted([str(cast.a.center.pk), str(cast.b.center.pk)])
-    archive = zipfile.ZipFile(io.BytesIO(dataset_version_export_zip(user=cast.a.reviewer, version=version)))
+    with dataset_version_export_zip(user=cast.a.reviewer, version=version) as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
     coco = json.loads(archive.read("annotations.json"))
     manifest = json.loads(archive.read("manifest.json"))
     assert {i["center"] for i in coco["images"]} == {str(cast.a.center.pk)}

@@ -1,5 +1,10 @@
-"""``/healthz`` (alive, no database) and ``/readyz`` (database, broker, storage)."""
+"""``/healthz`` (alive, no database) and ``/readyz`` (database, its role under row-level security, broker,
+storage)."""
 from __future__ import annotations
+
+import contextlib
+import logging
+import os
 
 import pytest
 from django.db import connection
@@ -19,7 +24,8 @@ def test_healthz_answers_without_touching_the_database(client, db):
 def test_readyz_is_ready_when_database_broker_and_storage_answer(client, storage):
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok", "storage": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "database_role": "ok", "broker": "ok",
+                                                                 "storage": "ok"}}
 
 
 @pytest.mark.django_db
@@ -30,7 +36,8 @@ def test_readyz_names_the_failed_check_with_503_and_no_detail(client, storage, m
     monkeypatch.setitem(health.CHECKS, "broker", broker_down)
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"status": "unready", "checks": {"database": "ok", "broker": "failed", "storage": "ok"}}
+    assert response.json() == {"status": "unready", "checks": {"database": "ok", "database_role": "ok",
+                                                                   "broker": "failed", "storage": "ok"}}
     assert b"secret-host" not in response.content
 
 
@@ -47,3 +54,71 @@ def test_readyz_reports_an_unreachable_broker(client, storage):
         app.conf.broker_url, app.conf.broker_write_url = original
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "failed"
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
+                                   reason="row-level security is a PostgreSQL feature (SQLite: no-op)")
+
+
+@pytest.fixture
+def app_role(db):
+    """The non-privileged app role (the CI scope role, else one made in this test's transaction)."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    role = os.environ.get("DATABASE_SCOPE_ROLE") or "sp_rls_app"
+    app_role_setup(role, create=True)
+    return role
+
+
+@contextlib.contextmanager
+def _connected_as(role: str):
+    """The test connection works as ``role`` (``SET ROLE``: RLS and privileges are those of
+    ``current_user``, as for a login of that role); the test database user is a superuser."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {connection.ops.quote_name(role)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+
+
+@postgres_only
+def test_readyz_refuses_a_superuser_connection_under_row_level_security(db, client, storage, settings, caplog):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
+    user = connection.settings_dict["USER"] or "postgres"
+    with caplog.at_level(logging.WARNING, logger="portal.ops.health"):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unready", "checks": {"database": "ok", "database_role": "failed",
+                                                               "broker": "ok", "storage": "ok"}}
+    assert user.encode() not in response.content  # the reason goes to the log only
+    logged = "\n".join(str(record.exc_info[1]) for record in caplog.records if record.exc_info)
+    assert f"database role {user!r} bypasses row-level security: is a superuser" in logged
+    assert "db_app_role" in logged
+
+
+@postgres_only
+def test_readyz_is_ready_when_connected_as_the_app_role(client, storage, settings, app_role):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
+    with _connected_as(app_role):
+        response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"]["database_role"] == "ok"
+
+
+@postgres_only
+def test_readyz_checks_the_scope_role_when_one_is_set(client, storage, settings, app_role):
+    settings.DATABASE_RLS = True
+    settings.DATABASE_SCOPE_ROLE = app_role
+    assert client.get("/readyz").status_code == 200
+    settings.DATABASE_SCOPE_ROLE = connection.settings_dict["USER"] or "postgres"  # a superuser: refused
+    assert client.get("/readyz").json()["checks"]["database_role"] == "failed"
+
+
+@pytest.mark.django_db
+def test_readyz_does_not_check_the_role_without_row_level_security(client, storage, settings):
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = False, ""  # on SQLite it is never in use
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"]["database_role"] == "ok"

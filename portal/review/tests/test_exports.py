@@ -192,3 +192,31 @@ def test_coco_export_says_when_a_16_bit_image_is_exported_as_8_bit(cast, image, 
     assert data["info"]["images_reduced_to_8_bit"] == 1 and "8-bit" in data["info"]["pixel_data"]
     page = client_for(cast.a.reviewer).get(reverse("review:session-detail", kwargs={"pk": image.session_id}))
     assert "windowed to 8 bits in the export" in page.content.decode()
+
+
+def test_coco_zip_is_streamed_with_a_memory_peak_far_below_its_size(cast, image, detections):
+    import os
+    import tracemalloc
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    for det in detections[:3]:  # the cells to review at 0.5: the image is reviewed and goes in
+        _decide(cast.a.reviewer, det, "accept")
+    big = os.urandom(32 << 20)  # the display PNG stands for a large microscope image
+    name = image.display_file.name
+    default_storage.delete(name)
+    assert default_storage.save(name, ContentFile(big)) == name
+    client = client_for(cast.a.reviewer)
+    tracemalloc.start()
+    try:
+        r = client.get(reverse("review:coco-zip"), {"session": str(image.session_id)})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.status_code == 200 and r.streaming
+    assert r["Content-Disposition"] == 'attachment; filename="reviewed-coco.zip"'
+    body = b"".join(r.streaming_content)
+    r.close()
+    assert len(body) > len(big) and peak < len(big) / 8
+    assert zipfile.ZipFile(io.BytesIO(body)).read(f"images/{image.pk}.png") == big

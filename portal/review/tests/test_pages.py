@@ -99,3 +99,25 @@ def test_large_images_get_a_reduced_preview_for_the_first_paint(cast):
     small = make_image(cast.a)
     page = c.get(reverse("review:viewer", kwargs={"image_id": small.pk})).content.decode()
     assert "preview.jpg" not in page
+
+
+def test_every_image_variant_is_audited_once_and_cached_only_privately(cast, image, detections):
+    c = client_for(cast.a.reviewer)
+    urls = {"display": reverse("review:image-display", kwargs={"image_id": image.pk}),
+            "preview": reverse("review:image-preview", kwargs={"image_id": image.pk}),
+            "thumbnail": reverse("review:image-thumb", kwargs={"image_id": image.pk}),
+            "crop": reverse("review:detection-crop", kwargs={"detection_id": detections[0].pk})}
+    for variant, url in urls.items():
+        before = AuditEvent.objects.count()
+        r = c.get(url)
+        if r.status_code == 404 and variant == "preview":
+            continue  # a small image has no reduced preview
+        assert r.status_code == 200, variant
+        assert r["Cache-Control"] == "private, max-age=3600", variant
+        event = AuditEvent.objects.order_by("-sequence").first()
+        assert AuditEvent.objects.count() == before + 1, variant
+        assert event.center_id == image.center_id, variant
+        if variant == "crop":
+            assert event.action == "review.crop.read"
+        else:
+            assert (event.action, event.after) == ("image.read", {"variant": variant})

@@ -5,7 +5,9 @@ import pytest
 def training_settings(settings, tmp_path):
     """Worker-local training folders in tmp, and short job timings."""
     settings.TRAINING_WORK_DIR = tmp_path / "training-work"
-    settings.JOB_HEARTBEAT_TIMEOUT_SECONDS = 30
+    # Long enough for a training run under load: the heartbeat thread uses its own connection, which
+    # cannot see the rows of a (non-transactional) test, so its first beat would call the job lost.
+    settings.JOB_HEARTBEAT_TIMEOUT_SECONDS = 600
     settings.JOB_MAX_ATTEMPTS = 3
     return settings
 

@@ -34,7 +34,7 @@ def test_an_admin_releases_a_session_makes_a_dataset_and_starts_training_from_th
     detail = client.get(r["Location"]).content.decode()
     assert version.manifest_sha256 in detail
     export = client.get(reverse("datasets:export", kwargs={"dataset_version_id": version.pk}))
-    archive = zipfile.ZipFile(io.BytesIO(export.content))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(export.streaming_content)))
     assert {"annotations.json", "manifest.json"} <= set(archive.namelist())
     r = client.post(reverse("training:start"), {"dataset_version_id": str(version.pk), "iterations": "7",
                                                 "base_lr": "", "image_scale": "", "checkpoint_period": ""})
@@ -89,3 +89,22 @@ def test_the_compare_page_is_refused_to_a_reviewer_blinded_from_another_session(
     page = client.get(url)
     assert page.status_code == 404
     assert "compare-overlay" not in page.content.decode()
+
+
+def test_the_pending_gate_reason_is_translated(cast, tiny_model, reviewed_dataset):
+    from django.utils import translation
+
+    from portal.training.evaluation import gate_compare
+
+    def reason(language: str) -> str:
+        with translation.override(language):
+            gate = gate_compare(candidate=tiny_model, current=None, dataset_version=reviewed_dataset,
+                                center=cast.a.center, compute=False)
+        assert gate["pending"] and not gate["passed"]
+        [text] = gate["reasons"]
+        return text
+
+    english = reason("en")
+    assert english.startswith("Not evaluated on this center's held-out images yet")
+    chinese = reason("zh-hans")
+    assert chinese != english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from portal.validation.models import (
 )
 from portal.validation.services._common import _writable_for_scores
 from portal.validation.services.scoring import stain_enter
+
+log = logging.getLogger(__name__)
 
 CSV_MAX_BYTES = 1024 * 1024
 
@@ -180,13 +183,28 @@ def stain_image_delete(*, actor, stain_image: StainImage, request=None) -> None:
     _writable_for_scores(actor=actor, study=study, action="validation.stain_image",
                          detail={"stain_image": str(stain_image.pk)}, request=request)
     _require_stain_field(actor, stain_image.field)
-    name = stain_image.file.name
-    storage = stain_image.file.storage
     with transaction.atomic():
         audit_record(actor=actor, action="validation.stain_image.delete", center=stain_image.field.image.center_id,
                      obj=study, before=_stain_image_summary(stain_image), request=request)
-        stain_image.delete()
-        transaction.on_commit(lambda: storage.delete(name))
+        stain_image.delete()  # the file goes once committed (stain_image_file_on_delete)
+
+
+def stain_image_file_on_delete(sender, instance: StainImage, **kwargs) -> None:
+    """``post_delete`` receiver: a deleted stain image row (removed by ``stain_image_delete`` or by the
+    cascade of its study or field) loses its file through the storage API once the deletion is committed;
+    a rolled-back deletion keeps it."""
+    name = instance.file.name
+    if not name:
+        return
+    storage = instance.file.storage
+
+    def remove() -> None:
+        try:
+            storage.delete(name)
+        except Exception:  # storage briefly unavailable: an orphan file is logged, the deletion stands
+            log.warning("could not delete the stain image file %s", name, exc_info=True)
+
+    transaction.on_commit(remove)
 
 
 def _save_registration(*, actor, stain_image: StainImage, similarity: registration.Similarity, method: str,

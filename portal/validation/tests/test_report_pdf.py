@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,13 +24,14 @@ from scipy.ndimage import binary_dilation
 
 from portal.audit.models import AuditEvent
 from portal.testing.cast import login_verified
+from portal.testing.screenshots import screenshot_dir
 from portal.testing.validation import make_unblinded_study
 from portal.validation import pdf
 from portal.validation.models import Study
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 STUDY_NAME = "圆形精子细胞验证研究"
-SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "i18n" / "report-pdf-zh.png"
+SCREENSHOT = screenshot_dir("i18n") / "report-pdf-zh.png"  # docs/screenshots/i18n with UPDATE_SCREENSHOTS=1
 CELL = 48  # px per character cell in the pixel check (CJK glyphs advance exactly 1 em)
 
 

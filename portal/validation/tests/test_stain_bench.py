@@ -258,3 +258,33 @@ def test_a_csv_import_into_a_locked_study_is_refused(cast):
     cell = study.cells.first()
     response = _import(_client(cast.a.stain), study, f"cell,prm1,pna\n{cell.public_id},pos,pos\n")
     assert response.status_code == 409
+
+
+def test_deleting_a_study_removes_its_stain_image_files_through_the_storage_api(
+        cast, study, django_capture_on_commit_callbacks):
+    client = _client(cast.a.stain)
+    created = _upload(client, study, staining.fluorescence_png()).json()
+    other = _upload(client, study, staining.fluorescence_png(), channel="pna", name="pna.png").json()
+    names = [StainImage.objects.get(pk=c["id"]).file.name for c in (*created, *other)]
+    assert len(names) == 2 and all(default_storage.exists(n) for n in names)
+    with django_capture_on_commit_callbacks(execute=True):
+        study.cells.all().delete()  # cells protect their fields
+        study.delete()  # the stain image rows go by cascade, not through stain_image_delete
+    assert not StainImage.objects.exists()
+    assert [n for n in names if default_storage.exists(n)] == []
+    assert _stored_stain_files(study) == []
+
+
+def test_a_rolled_back_cascade_keeps_the_stain_image_file(cast, study, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    client = _client(cast.a.stain)
+    [created] = _upload(client, study, staining.fluorescence_png()).json()
+    name = StainImage.objects.get(pk=created["id"]).file.name
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            study.cells.all().delete()
+            study.fields.all().delete()
+            assert not StainImage.objects.exists()
+            raise RuntimeError("rolled back")
+    assert StainImage.objects.filter(pk=created["id"]).exists() and default_storage.exists(name)
