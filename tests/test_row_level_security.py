@@ -11,6 +11,7 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from portal.centers.models import Center
 from portal.centers.rls import (
@@ -422,3 +423,90 @@ def test_a_write_in_one_centers_scope_chains_every_centers_pending_reads_first(a
     with system_scope("test: the whole trail"):
         assert PendingAuditEvent.objects.count() == 0
         assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "a"]
+
+
+def _statements_sent(monkeypatch) -> list[str]:
+    """Every statement text handed to psycopg from now on (the scope's settings included)."""
+    import psycopg
+
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def execute(self, query, *args, **kwargs):
+        sent.append(query.decode() if isinstance(query, bytes) else str(query))
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return sent
+
+
+def _visible_image_centers() -> set[str]:
+    from portal.imaging.models import Image
+
+    return {str(c) for c in Image.objects.values_list("center_id", flat=True)}
+
+
+@postgres_only
+def test_a_requests_scope_is_written_once_riding_on_its_first_query(app_role, two_centers, monkeypatch):
+    cast, *_ = two_centers
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    sent = _statements_sent(monkeypatch)
+    with request_scope(request), CaptureQueriesContext(connection) as queries:
+        seen = _everything_visible()
+    assert seen == {name: {str(cast.a.center.pk)} for name in seen}
+    assert len(sent) == len(queries) == 7, "the scope took a round trip of its own"
+    assert [i for i, text in enumerate(sent) if "set_config(" in text] == [0], "written more than once"
+
+
+@postgres_only
+def test_a_token_api_request_pays_no_round_trip_for_its_scope(app_role, two_centers, client, monkeypatch):
+    from rest_framework.authtoken.models import Token
+
+    cast, *_ = two_centers
+    token = Token.objects.create(user=cast.a.uploader)
+    sent = _statements_sent(monkeypatch)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+    assert {row["center_id"] for row in response.json()["results"]} == {str(cast.a.center.pk)}
+    assert len(sent) == len(queries)
+    # Nobody (before the token is read), then the user: each on the next query.
+    assert sum("set_config('app.user_id'" in text for text in sent) == 2
+
+
+@postgres_only
+def test_the_next_request_on_the_connection_sees_only_its_own_users_centers(app_role, two_centers):
+    from django.contrib.auth.models import AnonymousUser
+
+    cast, *_ = two_centers
+    first = RequestFactory().get("/")
+    first.user = cast.a.uploader
+    with request_scope(first):
+        assert _visible_image_centers() == {str(cast.a.center.pk)}
+    second = RequestFactory().get("/")
+    second.user = AnonymousUser()
+    with request_scope(second):
+        assert _visible_image_centers() == set()  # the token lookup of the next request sees nothing
+        second.user = cast.b.uploader
+        assert _visible_image_centers() == {str(cast.b.center.pk)}
+
+
+@postgres_only
+def test_a_scope_that_rode_on_a_failed_query_is_written_again_by_the_next(app_role, two_centers):
+    """The settings are undone with the failed statement: the next query must not run under the scope the
+    connection held before (here: nobody's, before the user authenticated)."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.db.utils import DataError
+
+    cast, *_ = two_centers
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    with request_scope(request):
+        assert _visible_image_centers() == set()
+        request.user = cast.a.uploader
+        savepoint = transaction.savepoint()
+        with pytest.raises(DataError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        transaction.savepoint_rollback(savepoint)
+        assert _visible_image_centers() == {str(cast.a.center.pk)}

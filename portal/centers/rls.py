@@ -22,10 +22,15 @@ layer fails closed. Scopes are entered in code, in three ways only:
   for every command but ``runserver``), and the few reads that must see across centers (the center of
   a refused object, for its audit event). Request code never gets it by default: it has to name it.
 
-The settings are applied lazily with ``set_config(..., false)`` on the session, in one round trip (a
-request's centers are computed by the database in that same call), by an execute wrapper on the first
-query inside a scope, again after a reconnect or a rolled-back block that set them, and reset to nothing
-before the next query that runs outside any scope.
+The settings are applied lazily with ``set_config(..., false)`` on the session by an execute wrapper on
+the first query inside a scope, again after a reconnect or a rolled-back block that set them (or a failed
+query they rode on), and reset to nothing before the next query that runs outside any scope. They ride on
+that query: its leading statements, in the same round trip (a request's centers are computed by the
+database in that same call); only a statement that cannot share an implicit transaction (anything but
+SELECT/INSERT/UPDATE/DELETE/WITH), ``executemany`` or a server-side cursor gets a round trip of its own;
+savepoint statements read no rows and leave the scope pending.
+So a token-authenticated API request pays no round trip for its scope: the reset rides on the token
+lookup, the user's scope on the first query after it.
 Why not ``SET LOCAL``: Django runs in autocommit between atomic blocks, so a transaction-local setting
 would cover a single statement or atomic block and every other query of the request would run unscoped
 (and see nothing). Do not put a transaction-pooling proxy (pgbouncer ``pool_mode=transaction``) in front of the
@@ -298,33 +303,46 @@ def current_scope() -> Scope | None:
     return _current.get()
 
 
-def _raw_apply(connection, scope: Scope) -> None:
-    """Write ``scope`` into the session settings in one round trip, on the raw connection (not logged, not
-    wrapped). A user's centers are computed by the database in the same call (``center_sql``, read in a
-    system scope that the next statement of the same call replaces)."""
+def _scope_statements(connection, scope: Scope) -> list[str]:
+    """The statements that write ``scope`` into the session settings (no parameters). A user's centers
+    are computed by the database in the same call (``center_sql``, read in a system scope that the next
+    statement of the same call replaces)."""
     from psycopg import sql
 
     def literal(value: str) -> str:
         return sql.Literal(value).as_string(connection.connection)
 
     role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
+    statements = []
     if scope.center_sql:
-        prefix = f"SELECT set_config('app.center_ids', '{ALL_CENTERS}', false); "
+        statements.append(f"SELECT set_config('app.center_ids', '{ALL_CENTERS}', false)")
         centers = (f"coalesce((SELECT string_agg(DISTINCT c::text, ',') FROM ({scope.center_sql}) AS u(c) "
                    f"WHERE c IS NOT NULL), '')")
     else:
-        prefix, centers = "", literal(scope.center_ids or "")
+        centers = literal(scope.center_ids or "")
     settings_sql = (f"SELECT set_config('app.center_ids', {centers}, false), "
                     f"set_config('app.audit_all', {literal('on' if scope.audit_all else 'off')}, false), "
                     f"set_config('app.user_id', {literal(scope.user_id)}, false)")
     if role:
         switch = scope is not _UNSCOPED and not scope.system
         settings_sql += f", set_config('role', {literal(role if switch else 'none')}, false)"
-    with connection.connection.cursor() as cursor:
-        cursor.execute((prefix + settings_sql).encode())  # no parameters: one simple-protocol round trip
+    return [*statements, settings_sql]
+
+
+def _mark_applied(connection, scope: Scope, applied_in: tuple | None) -> None:
     scope.applied_to = id(connection.connection)
-    scope.applied_in = _transaction_state(connection) if connection.in_atomic_block else None
+    scope.applied_in = applied_in
     connection.rls_dirty = scope is not _UNSCOPED
+
+
+def _raw_apply(connection, scope: Scope) -> None:
+    """Write ``scope`` into the session settings in one round trip of its own, on the raw connection (not
+    logged, not wrapped)."""
+    applied_in = _transaction_state(connection) if connection.in_atomic_block else None
+    with connection.connection.cursor() as cursor:
+        # No parameters: one simple-protocol round trip.
+        cursor.execute("; ".join(_scope_statements(connection, scope)).encode())
+    _mark_applied(connection, scope, applied_in)
 
 
 def _transaction_state(connection) -> tuple:
@@ -341,28 +359,72 @@ def _stale(connection, scope: Scope) -> bool:
     return state[:len(scope.applied_in)] != scope.applied_in
 
 
-def _ensure_applied(connection) -> None:
-    """Before a query: the scope in force written to this connection (resolved first, for a request);
-    outside any scope, a connection a scope left behind reset to nothing."""
+def _pending(connection) -> Scope | None:
+    """The scope to write before this connection's next query, if any: the scope in force (resolved
+    first, for a request) when the connection does not hold it; outside any scope, nothing
+    (``_UNSCOPED``) when a finished scope left its settings behind."""
     if _applying.get():
-        return
+        return None
     scope = _current.get()
     if scope is None:
         if getattr(connection, "rls_dirty", False) and connection.connection is not None:
-            _raw_apply(connection, _UNSCOPED)
-        return
+            return _UNSCOPED
+        return None
     token = _applying.set(True)
     try:
         changed = scope.resolve(scope) if scope.resolve else False
-        if changed or _stale(connection, scope):
-            _raw_apply(connection, scope)
     finally:
         _applying.reset(token)
+    return scope if changed or _stale(connection, scope) else None
+
+
+# Statements that may run in the implicit transaction of a multi-statement query (no VACUUM, no
+# CREATE INDEX CONCURRENTLY, no transaction control): the scope's settings ride on these.
+_RIDES = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")
+
+
+def _rides(connection, sql_text, many: bool, raw_cursor) -> bool:
+    from psycopg import ClientCursor
+
+    return (not many and isinstance(sql_text, str) and sql_text.lstrip()[:6].upper().startswith(_RIDES)
+            and type(raw_cursor) is connection.connection.cursor_factory
+            and issubclass(type(raw_cursor), ClientCursor))
 
 
 def _execute_wrapper(execute, sql_text, params, many, context):
-    _ensure_applied(context["connection"])
-    return execute(sql_text, params, many, context)
+    """Write the pending scope (see ``_pending``) before the query: in the same round trip, as leading
+    statements of one simple-protocol query (client-side binding, Django's default), else in its own.
+
+    Riding: the settings and the query run in one implicit transaction (or in the open one); if the query
+    fails they are undone with it, so the scope is then marked unwritten and written again before the
+    next query. After success the cursor is moved past the settings' results to the query's own."""
+    connection = context["connection"]
+    if isinstance(sql_text, str) and sql_text.lstrip()[:9].upper().startswith(_TRANSACTION_CONTROL):
+        # Reads no rows: the scope waits for the next query. (A failed query the scope rode on leaves the
+        # transaction aborted until ROLLBACK TO SAVEPOINT: nothing may be written before that.)
+        return execute(sql_text, params, many, context)
+    scope = _pending(connection)
+    if scope is None:
+        return execute(sql_text, params, many, context)
+    raw_cursor = getattr(context.get("cursor"), "cursor", None)
+    if not _rides(connection, sql_text, many, raw_cursor):
+        _raw_apply(connection, scope)
+        return execute(sql_text, params, many, context)
+    statements = _scope_statements(connection, scope)
+    prefix = "; ".join(statements) + "; "
+    if params is not None:
+        prefix = prefix.replace("%", "%%")  # the query's placeholders are merged by psycopg
+    applied_in = _transaction_state(connection) if connection.in_atomic_block else None
+    try:
+        result = execute(prefix + sql_text, params, many, context)
+    except BaseException:
+        scope.applied_to = None  # undone with the failed query (``_UNSCOPED``: the connection stays dirty)
+        raise
+    for _ in statements:
+        raw_cursor.nextset()
+    _mark_applied(connection, scope, applied_in)
+    return result
 
 
 def _install(connection) -> None:
@@ -423,13 +485,15 @@ def _scope_for_user(scope: Scope, user) -> None:
 def request_scope(request, connection=default_connection) -> contextlib.AbstractContextManager[Scope]:
     """The scope of one request: the centers of whoever ``request.user`` is when a query runs (resolved
     again when it changes: DRF token authentication, login, logout). Before the user is known: nothing."""
-    seen: dict = {"user": object()}
+    seen: dict = {"user": object()}  # nobody yet: the first query resolves the scope
 
     def resolve(scope: Scope) -> bool:
         user = request.__dict__.get("user")
         if user is not None and getattr(user, "_wrapped", True) is _lazy_empty():
             user = None  # the lazy session user is not loaded yet: do not load it here
-        if user is seen["user"] and scope.center_ids is not None:
+        if user is seen["user"]:
+            # Resolved for this user (``center_ids`` stays None when the database computes a user's
+            # centers: it is not a sign of "unresolved", or every query would write the scope again).
             return False
         seen["user"] = user
         _scope_for_user(scope, user)
@@ -445,13 +509,17 @@ def _lazy_empty():
 
 
 class CenterScopeMiddleware:
-    """Every request runs in ``request_scope`` (after the authentication middleware)."""
+    """Every request runs in ``request_scope`` (after the authentication middleware), and reads each
+    user's memberships once (``portal.centers.selectors.memberships_cached``; on SQLite too)."""
 
     def __init__(self, get_response):
+        from portal.centers.selectors import memberships_cached
+
         self.get_response = get_response
+        self.memberships_cached = memberships_cached
 
     def __call__(self, request):
-        with request_scope(request):
+        with request_scope(request), self.memberships_cached():
             return self.get_response(request)
 
 
