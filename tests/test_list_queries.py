@@ -301,13 +301,13 @@ CASES = [
     ListCase("api-jobs", "reviewer", _top("api-jobs", _jobs), 11),
     ListCase("api-session-jobs", "reviewer", _session_jobs, 14),
     ListCase("api-image-result-sets", "reviewer", _result_sets, 12),
-    ListCase("api-result-set-detail", "reviewer", _detections, 20),  # +3 (auditbatch): the fold of pending read events
+    ListCase("api-result-set-detail", "reviewer", _detections, 18),  # +1 (auditbatch, auditfix): whether read events are pending
     # +2 (issue 16): the reviewer's own mask corrections and the session's image-done marks
-    ListCase("api-review-image", "reviewer", _review_detections, 24),  # +3 (auditbatch): the fold of pending read events
+    ListCase("api-review-image", "reviewer", _review_detections, 22),  # +1 (auditbatch, auditfix): whether read events are pending
     ListCase("api-validation-study-list", "admin", _top("api-validation-study-list", _studies), 11),
     ListCase("api-validation-study-picks", "uploader", _at("api-validation-study-picks", _picks, "study_id"),
              12),
-    ListCase("api-review-picklist", "reviewer", _at("api-review-picklist", _pick_list_api, "pick_list_id"), 18),  # +3 (auditbatch): the fold of pending read events
+    ListCase("api-review-picklist", "reviewer", _at("api-review-picklist", _pick_list_api, "pick_list_id"), 16),  # +1 (auditbatch, auditfix): whether read events are pending
     ListCase("api-validation-study-fields", "admin", _at("api-validation-study-fields", _study_fields, "study_id"),
              16),
     ListCase("api-validation-my-fields", "validator", _at("api-validation-my-fields", _open_fields, "study_id"),
@@ -327,14 +327,14 @@ CASES = [
     ListCase("imaging:patient-list", "uploader", _top("imaging:patient-list", _patients), 11),
     ListCase("imaging:session-list", "uploader", _top("imaging:session-list", _sessions), 11),
     ListCase("imaging:session-detail", "uploader", _at("imaging:session-detail", _session_images), 24),  # +5 (auditbatch): a read's pending row and its fold
-    ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 22),  # +3 (auditbatch): the fold of pending read events
+    ListCase("review:picklist", "reviewer", _at("review:picklist", _pick_list, "pick_list_id"), 20),  # +1 (auditbatch, auditfix): whether read events are pending
     ListCase("mlmodels:list", "admin", _top("mlmodels:list", _models), 17),
     ListCase("review:session-list", "reviewer", _top("review:session-list", _sessions), 11),
-    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 30),  # +1 (issue 16): image-done marks on the cards; +3 (auditbatch): the fold
+    ListCase("review:session-detail", "reviewer", _at("review:session-detail", _session_images), 28),  # +1 (issue 16): image-done marks on the cards; +1 (auditbatch, auditfix): whether read events are pending
     ListCase("validation:index", "admin", _top("validation:index", _studies), 12, label="admin"),
     ListCase("validation:index", "validator", _top("validation:index", _open_studies), 10, label="validator"),
     ListCase("validation:index", "stain", _top("validation:index", _open_studies), 11, label="stain"),
-    ListCase("audit:event-list", "auditor", _audit_events, 25),  # +9 (auditbatch): fold pending reads first, then the audit.view write's fold
+    ListCase("audit:event-list", "auditor", _audit_events, 18),  # +2 (auditbatch, auditfix): whether read events are pending, before the list and in the audit.view write
     # datasets and training (issue 17), as measured (HTML pages +1 for the nav's unread count): the training page adds a constant per managed center
     # (active model, rollback target, last promotions) and the start form's registry and session lists
     ListCase("api-datasets", "reviewer", _top("api-datasets", _dataset_versions), 11),

@@ -380,13 +380,15 @@ def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_r
     """A center-1 request does not see center 2's pending read events and cannot delete any, yet its own
     read's fold chains them all (the fold's transaction-local ``app.audit_folding``)."""
     from portal.audit.models import AuditEvent, PendingAuditEvent
-    from portal.audit.services import audit_pending_fold, audit_record_read
+    from portal.audit.services import audit_pending_fold, audit_record_read, pending_mac
 
     audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center, object_id="b")
     audit_pending_fold()  # a fold earlier in this (test) transaction, then one pending row of center 2
-    PendingAuditEvent.objects.create(
+    row = PendingAuditEvent(
         occurred_at=AuditEvent.objects.get().occurred_at, actor=cast.b.uploader, center=cast.b.center,
-        action="image.read.test", object_id="b2")
+        action="image.read.test", object_id="b2", nonce="n" * 32)
+    row.mac = pending_mac(row)  # as audit_record_read signs it
+    row.save()
     request = RequestFactory().get("/")
     request.user = cast.a.uploader
     with request_scope(request):
@@ -399,6 +401,28 @@ def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_r
     with system_scope("test: the whole trail"):
         assert PendingAuditEvent.objects.count() == 0
         assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "b2", "a"]
+
+
+@postgres_only
+def test_a_write_in_one_centers_scope_chains_every_centers_pending_reads_first(app_role, cast, monkeypatch):
+    """Whether any read event is pending is asked whatever the writer's scope (``audit_pending_any()``):
+    a center-1 write does not see center 2's pending read, yet chains it before itself."""
+    from portal.audit import services
+    from portal.audit.models import AuditEvent, PendingAuditEvent
+
+    original = services.audit_pending_fold
+    monkeypatch.setattr(services, "audit_pending_fold",  # the read's own fold finds the head taken
+                        lambda *, wait=True, **kwargs: original(wait=wait, **kwargs) if wait else 0)
+    services.audit_record_read(actor=cast.b.uploader, action="image.read.test", center=cast.b.center,
+                               object_id="b")
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    with request_scope(request):
+        assert not PendingAuditEvent.objects.exists()  # not this request's to see
+        services.audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="a")
+    with system_scope("test: the whole trail"):
+        assert PendingAuditEvent.objects.count() == 0
+        assert list(AuditEvent.objects.values_list("object_id", flat=True)) == ["b", "a"]
 
 
 def _statements_sent(monkeypatch) -> list[str]:

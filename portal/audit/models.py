@@ -90,7 +90,10 @@ class PendingAuditEvent(models.Model):
     """A read event (image data shown or downloaded) waiting to be chained: appended without the chain's
     lock, folded into ``AuditEvent`` (in ``id`` order, ``occurred_at`` kept) by ``audit_pending_fold``.
 
-    Same content fields as ``AuditEvent``, no sequence and no hash yet. Append-only like the trail:
+    Same content fields as ``AuditEvent``, no sequence and no hash yet, but a ``mac`` (HMAC with the chain's
+    key over the content, ``occurred_at`` and a random ``nonce``) set by the app at insert and checked by the
+    fold, which chains an ``audit.pending.tampered`` event instead of a row that fails it. Append-only like
+    the trail:
     ``save()`` of an existing row, ``update()`` and ``delete()`` raise ``AppendOnlyError``; on PostgreSQL a
     trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold (migration 0004).
     """
@@ -109,6 +112,8 @@ class PendingAuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    nonce = models.CharField(max_length=32, blank=True, default="")
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     objects = PendingAuditEventQuerySet.as_manager()
 

@@ -29,8 +29,17 @@ deletes them, saves the head once and moves the checkpoint once. Folds happen:
 
 Until folded, a pending row is protected like the trail against mistakes (the model refuses UPDATE and
 DELETE; on PostgreSQL a trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold, which sets
-``app.audit_folding`` for its own transaction) but not yet by the HMAC: someone who owns the database could
-alter it before the fold; the window is the fold interval.
+``app.audit_folding`` for its own transaction) and by its own ``mac``: an HMAC (same key) over its content,
+its ``occurred_at`` and a random ``nonce``, computed by the app at insert. The fold checks it; a row that
+fails (edited or forged by SQL), or a valid row seen before (a copy of a row already chained, or of another
+row in the batch: a replay), is not chained as genuine: an ``audit.pending.tampered`` event naming the row
+and summarising its stored content is chained in its place, and ``verify_audit`` reports both that event
+and any pending row whose MAC fails. Reordering changes nothing that matters: a row's time travels under
+its MAC. What a MAC cannot show is a pending row deleted by the database's owner before the fold (the
+window is the fold interval).
+
+A write with nothing pending pays one query for this (``audit_pending_any()``, migration 0005: whether any
+row is pending, whatever the session's row-level-security scope).
 """
 from __future__ import annotations
 
@@ -39,6 +48,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +57,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from portal.audit.models import AuditChainHead, AuditEvent, PendingAuditEvent
@@ -57,16 +68,29 @@ FOLD_BATCH = 500  # pending read events chained per transaction
 # What a pending read event carries into the chain (everything but sequence, prev_hash and hash).
 PENDING_FIELDS = ("occurred_at", "actor_id", "actor_username", "center_id", "action", "object_type", "object_id",
                   "before", "after", "ip_address", "request_id")
+TAMPERED_ACTION = "audit.pending.tampered"  # chained in place of a pending row that fails its MAC or is a replay
+_STORED_JSON_LIMIT = 2000  # characters of a tampered row's before/after kept in its tampered event
+
+_key_cache: dict[tuple[str, str], bytes] = {}
 
 
 def audit_key() -> bytes:
-    """The HMAC key (from settings/env, outside the database); generated into var/ for the demo."""
+    """The HMAC key (from settings/env, outside the database); generated into var/ for the demo.
+
+    Read once per process, cached by the setting's value and the key file's path (tests that change
+    either get the matching key)."""
+    key_file = settings.VAR_DIR / "audit_hmac_key"
+    cache_key = (settings.AUDIT_HMAC_KEY or "", str(key_file))
+    key = _key_cache.get(cache_key)
+    if key is None:
+        key = _key_cache[cache_key] = _key_load(key_file)
+    return key
+
+
+def _key_load(key_file: Path) -> bytes:
     if settings.AUDIT_HMAC_KEY:
         return settings.AUDIT_HMAC_KEY.encode()
-    key_file = settings.VAR_DIR / "audit_hmac_key"
     if not key_file.exists():
-        import secrets
-
         key_file.write_text(secrets.token_hex(32), encoding="utf-8")
         key_file.chmod(0o600)
     return key_file.read_text(encoding="utf-8").strip().encode()
@@ -95,6 +119,21 @@ def event_payload(event: AuditEvent) -> bytes:
 def event_hash(event: AuditEvent) -> str:
     """HMAC-SHA256 of the event's canonical payload."""
     return hmac.new(audit_key(), event_payload(event), hashlib.sha256).hexdigest()
+
+
+def pending_mac(row: PendingAuditEvent) -> str:
+    """HMAC-SHA256 of a pending read event's canonical content (its ``PENDING_FIELDS`` and ``nonce``)."""
+    body = {name: getattr(row, name) for name in PENDING_FIELDS}
+    body["occurred_at"] = row.occurred_at.isoformat()
+    body["center_id"] = str(row.center_id) if row.center_id else None
+    body["nonce"] = row.nonce
+    payload = b"pending|" + json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hmac.new(audit_key(), payload, hashlib.sha256).hexdigest()
+
+
+def pending_mac_ok(row: PendingAuditEvent) -> bool:
+    """Whether a pending row's stored ``mac`` matches its content."""
+    return bool(row.nonce) and hmac.compare_digest(row.mac or "", pending_mac(row))
 
 
 def head_signature(*, chain_id: str, sequence: int, hash: str, summary: str) -> str:
@@ -203,13 +242,50 @@ def _fold_batch(head: AuditChainHead, *, batch: int) -> int:
 def _fold_rows(head: AuditChainHead, *, batch: int) -> int:
     # No row locks needed here: every fold holds the head lock, so folds never overlap, and each one reads
     # the rows committed before it took the lock (READ COMMITTED).
-    pending = list(PendingAuditEvent.objects.order_by("id")[:batch])
+    # ``chained``: an event with the same time and content is in the chain already (a replayed copy).
+    same_event = AuditEvent.objects.filter(
+        occurred_at=OuterRef("occurred_at"), action=OuterRef("action"), object_type=OuterRef("object_type"),
+        object_id=OuterRef("object_id"), request_id=OuterRef("request_id"),
+    )
+    pending = list(PendingAuditEvent.objects.annotate(chained=Exists(same_event)).order_by("id")[:batch])
     if not pending:
         return 0
-    events = [_chain(head, {name: getattr(row, name) for name in PENDING_FIELDS}) for row in pending]
+    events, nonces = [], set()
+    for row in pending:
+        problem = ("its MAC does not match its content (edited or forged)" if not pending_mac_ok(row)
+                   else "a copy of an event already chained (replayed)" if row.chained or row.nonce in nonces
+                   else "")
+        nonces.add(row.nonce)
+        fields = _tampered_fields(row, problem) if problem else {name: getattr(row, name) for name in PENDING_FIELDS}
+        events.append(_chain(head, fields))
     AuditEvent.objects.append_folded(events)
     PendingAuditEvent.objects.filter(id__in=[row.id for row in pending]).delete_folded()
     return len(pending)
+
+
+def _tampered_fields(row: PendingAuditEvent, problem: str) -> dict[str, Any]:
+    """The event chained in place of a pending row that is not genuine: the row's id, what is wrong, and
+    a summary of what it holds (so the tampering itself is on the chain)."""
+    stored = {name: getattr(row, name) for name in PENDING_FIELDS}
+    for name in ("before", "after"):
+        text = json.dumps(stored[name], default=str)
+        if len(text) > _STORED_JSON_LIMIT:
+            stored[name] = text[:_STORED_JSON_LIMIT] + "..."
+    return {
+        "occurred_at": timezone.now(), "actor": None, "actor_username": "", "center_id": None,
+        "action": TAMPERED_ACTION, "object_type": "audit.pendingauditevent", "object_id": str(row.id),
+        "before": None, "after": _json_safe({"problem": problem, "stored": stored}),
+        "ip_address": None, "request_id": "",
+    }
+
+
+def _pending_any() -> bool:
+    """Whether any read event is pending (one query; on PostgreSQL whatever the session's RLS scope)."""
+    if connection.vendor != "postgresql":
+        return PendingAuditEvent.objects.exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT audit_pending_any()")
+        return bool(cursor.fetchone()[0])
 
 
 def audit_pending_fold(*, wait: bool = True, batch: int = FOLD_BATCH) -> int:
@@ -219,6 +295,8 @@ def audit_pending_fold(*, wait: bool = True, batch: int = FOLD_BATCH) -> int:
     head lock and folds every pending row, ``batch`` rows per transaction. ``wait=False`` (after a read):
     one batch if the head lock is free, else nothing at once (whoever holds it, or the next fold, chains
     the row)."""
+    if wait and not _pending_any():
+        return 0
     total = 0
     while True:
         with transaction.atomic():
@@ -264,8 +342,9 @@ def audit_record(
                            object_id=object_id, before=before, after=after, request=request)
     with transaction.atomic():
         head = _locked_head()
-        while _fold_batch(head, batch=FOLD_BATCH) == FOLD_BATCH:
-            pass
+        if _pending_any():  # one query when nothing is pending (the usual case)
+            while _fold_batch(head, batch=FOLD_BATCH) == FOLD_BATCH:
+                pass
         fields["occurred_at"] = timezone.now()  # after the wait for the lock: chained times keep their order
         event = _chain(head, fields)
         event.save()
@@ -293,7 +372,9 @@ def audit_record_read(
     pages and ``verify_audit``."""
     fields = _event_fields(actor=actor, action=action, center=center, obj=obj, object_type=object_type,
                            object_id=object_id, before=None, after=after, request=request)
-    row = PendingAuditEvent.objects.create(**fields)
+    row = PendingAuditEvent(nonce=secrets.token_hex(16), **fields)
+    row.mac = pending_mac(row)
+    row.save()
     if row.pk % max(settings.AUDIT_READ_FOLD_EVERY, 1) == 0:
         audit_pending_fold(wait=False)
 

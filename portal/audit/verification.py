@@ -6,16 +6,18 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from portal.audit.models import AuditChainHead, AuditEvent
+from portal.audit.models import AuditChainHead, AuditEvent, PendingAuditEvent
 from portal.audit.services import (
     GENESIS_HASH,
     HEAD_ID,
+    TAMPERED_ACTION,
     audit_pending_count,
     checkpoint_entries,
     checkpoint_objects,
     checkpoint_path,
     event_hash,
     head_signature,
+    pending_mac_ok,
 )
 
 
@@ -43,9 +45,17 @@ def audit_verify() -> VerifyResult:
     file and with every host's checkpoint object in the media storage (always: an empty trail with a
     checkpoint entry is a wiped trail; ``checkpoints`` lists what was compared).
     Each problem names the event concerned. Also counts the read events still pending (not in the chain
-    yet: ``pending``, ``pending_oldest``)."""
+    yet: ``pending``, ``pending_oldest``) and checks their MACs; a pending row that fails its MAC, and an
+    ``audit.pending.tampered`` event (chained in place of such a row), are problems."""
     result = VerifyResult()
     result.pending, result.pending_oldest = audit_pending_count()
+    if result.pending:
+        for row in PendingAuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+            if not pending_mac_ok(row):
+                result.problems.append(
+                    f"pending read event {row.pk} ({row.action} {row.object_type}:{row.object_id} by "
+                    f"{row.actor_username or '-'}): content does not match its MAC (edited or forged)"
+                )
     expected_seq, prev_hash, first, last = 1, GENESIS_HASH, None, None
     for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
         result.events += 1
@@ -60,6 +70,12 @@ def audit_verify() -> VerifyResult:
         if not hmac.compare_digest(event.hash, event_hash(event)):
             result.problems.append(
                 f"{_name(event)}: content does not match its HMAC (edited, or re-hashed without the key)"
+            )
+        if event.action == TAMPERED_ACTION:
+            problem = (event.after or {}).get("problem", "") if isinstance(event.after, dict) else ""
+            result.problems.append(
+                f"{_name(event)}: pending read event {event.object_id} was not genuine when it was chained "
+                f"({problem}); the event records what it held"
             )
         prev_hash, last = event.hash, event
         expected_seq = event.sequence + 1

@@ -2,9 +2,11 @@
 local cache that workers read them through.
 
 Nothing here (nor anywhere else in the portal) opens a media file by a filesystem path: writes go through
-``default_storage.save``, reads through ``default_storage.open``. A worker that needs a file many times,
-or a real file on disk (a model bundle for the engine), fetches it streamed into the cache under
-``settings.MEDIA_CACHE_DIR``:
+``default_storage.save``, reads through ``default_storage.open`` or, for one sequential pass (a copy into
+the cache, a hash, a file sent to a browser), through ``media_open_stream``, which reads an S3 object in
+chunks as they arrive instead of downloading it whole first (django-storages' ``S3File`` does that, into
+memory up to ``max_memory_size``). A worker that needs a file many times, or a real file on disk (a model
+bundle for the engine), fetches it streamed into the cache under ``settings.MEDIA_CACHE_DIR``:
 
 - files are kept under a name derived from the storage name and the content's sha256, so a changed file
   is a new cache entry and two storages never share one;
@@ -14,17 +16,23 @@ or a real file on disk (a model bundle for the engine), fetches it streamed into
 - when the cache grows past ``settings.MEDIA_CACHE_MAX_BYTES`` the least recently used files are removed
   (under an exclusive ``flock`` so two workers do not evict at once). Readers get an open handle, so a
   file evicted while it is read stays readable until closed.
-- model bundles live under ``bundles/<weights sha256>/``, filled once (under a per-bundle lock) and
-  marked complete; they are not evicted by size (a host keeps few models).
+- model bundles live under ``bundles/<weights sha256>-<prefix hash>/``, filled once (under a per-bundle
+  lock) and marked complete. A fill is staged in ``bundles/.staging-*`` (held by an ``flock`` while it
+  runs): one left by a crashed fill is removed by the next fill once it is older than
+  ``BUNDLE_STAGING_STALE_SECONDS``; beyond ``settings.MEDIA_CACHE_MAX_BUNDLES`` complete bundles, the least
+  recently used ones are removed, only when unused for ``BUNDLE_IDLE_SECONDS`` (a worker that was just
+  handed one has time to load it) and not being filled or handed out (their lock free).
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import hashlib
+import io
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,8 +88,91 @@ def stream_sha256(handle: BinaryIO) -> str:
 
 def storage_sha256(storage, name: str) -> str:
     """Hex sha256 of a stored file, streamed from ``storage``."""
-    with storage.open(name, "rb") as handle:
+    with media_open_stream(name, storage=storage) as handle:
         return stream_sha256(handle)
+
+
+class _StreamedObject(io.RawIOBase):
+    """An S3 object's body read as it arrives from the network (read-only, not seekable)."""
+
+    def __init__(self, body, *, name: str, size: int | None):
+        super().__init__()
+        self._body = body
+        self.name = name
+        self.size = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._body.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self._body.close()
+        super().close()
+
+
+def media_open_stream(name: str, *, storage=None) -> BinaryIO:
+    """Open the stored file ``name`` for one sequential read, streamed in chunks: bounded memory whatever
+    the file's size. Raises ``FileNotFoundError`` when it is not stored.
+
+    From an S3 bucket this is the object's body as it arrives (``storage.open`` would download the whole
+    object into a spooled temporary file before the first byte); the handle has ``size`` (bytes) and is
+    not seekable. Other storages open the file as usual."""
+    storage = default_storage if storage is None else storage
+    from storages.backends.s3 import S3Storage
+
+    if not isinstance(storage, S3Storage):
+        return storage.open(name, "rb")
+    from botocore.exceptions import ClientError
+    from storages.utils import clean_name
+
+    key = storage._normalize_name(clean_name(name))
+    try:
+        answer = storage.bucket.Object(key).get()
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            raise FileNotFoundError(f"File does not exist: {name}") from exc
+        raise
+    return _StreamedObject(answer["Body"], name=name, size=answer.get("ContentLength"))
+
+
+def media_open_local(name: str, *, storage=None) -> BinaryIO:
+    """Open the stored file ``name`` for random access (an image decoder seeks): from an S3 bucket, a
+    temporary file on local disk filled by a streamed fetch (removed when closed), so memory stays
+    bounded; from local storage, the file itself. Raises ``FileNotFoundError``."""
+    storage = default_storage if storage is None else storage
+    from storages.backends.s3 import S3Storage
+
+    if not isinstance(storage, S3Storage):
+        return storage.open(name, "rb")
+    local = tempfile.TemporaryFile(suffix=PurePosixPath(name).suffix[:10])
+    try:
+        with media_open_stream(name, storage=storage) as src:
+            shutil.copyfileobj(src, local, CHUNK)
+        local.seek(0)
+    except BaseException:
+        local.close()
+        raise
+    return local
+
+
+def media_file_response(name: str, *, content_type: str, storage=None):
+    """A ``FileResponse`` that sends the stored file ``name`` to the browser in chunks, straight from the
+    storage (see ``media_open_stream``). The caller has checked access and recorded the read.
+    Raises ``FileNotFoundError``."""
+    from django.http import FileResponse
+
+    handle = media_open_stream(name, storage=storage)
+    response = FileResponse(handle, content_type=content_type)
+    size = getattr(handle, "size", None)
+    if size is not None:
+        response["Content-Length"] = str(size)
+    return response
 
 
 # --- the bounded local cache ------------------------------------------------------------------------
@@ -144,7 +235,7 @@ def media_cached_open(*, name: str, sha256: str) -> Iterator[BinaryIO]:
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
-        handle = _stream_into(path, lambda: default_storage.open(name, "rb"), sha256, reopen=True)
+        handle = _stream_into(path, lambda: media_open_stream(name), sha256, reopen=True)
         cache_evict(keep=path)
     else:
         with contextlib.suppress(OSError):
@@ -153,16 +244,24 @@ def media_cached_open(*, name: str, sha256: str) -> Iterator[BinaryIO]:
         yield handle
 
 
+FETCH_STALE_SECONDS = 15 * 60  # a .fetch-* temporary file not written to for this long was left by a crash
+
+
 def cache_evict(*, keep: Path | None = None, max_bytes: int | None = None) -> int:
     """Remove the least recently used cached files until the cache is within ``max_bytes``
-    (``settings.MEDIA_CACHE_MAX_BYTES``); returns how many files were removed. ``keep`` is never removed."""
+    (``settings.MEDIA_CACHE_MAX_BYTES``); returns how many files were removed. ``keep`` is never removed.
+    Temporary files of fetches that a crash cut short go once ``FETCH_STALE_SECONDS`` old."""
     limit = settings.MEDIA_CACHE_MAX_BYTES if max_bytes is None else max_bytes
     root = _cache_root()
     with open(root / ".evict.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         entries = []
+        now = time.time()
         for path in (root / "files").glob("*/*"):
-            if path.name.startswith(".fetch-"):
+            if path.name.startswith(".fetch-"):  # a fetch in progress, or one a crash cut short
+                with contextlib.suppress(FileNotFoundError):
+                    if now - path.stat().st_mtime > FETCH_STALE_SECONDS:
+                        path.unlink()
                 continue
             with contextlib.suppress(FileNotFoundError):
                 st = path.stat()
@@ -181,30 +280,98 @@ def cache_evict(*, keep: Path | None = None, max_bytes: int | None = None) -> in
         return removed
 
 
+BUNDLE_STAGING_STALE_SECONDS = 15 * 60  # a staging folder this old, its fill not running, was left by a crash
+BUNDLE_IDLE_SECONDS = 10 * 60  # a complete bundle is evicted only when unused this long
+
+
+def _bundle_lock(root: Path, key: str):
+    return open(root / f"{key}.lock", "a+")
+
+
+def _try_lock(handle, mode: int) -> bool:
+    try:
+        fcntl.flock(handle, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _bundles_clean(root: Path, *, keep: str, now: float | None = None) -> dict[str, int]:
+    """Remove staging folders left by crashed fills and, beyond ``settings.MEDIA_CACHE_MAX_BUNDLES``,
+    the least recently used complete bundles; returns how many of each went.
+
+    A staging folder ``.staging-<key>-<hex>`` goes when it is older than ``BUNDLE_STAGING_STALE_SECONDS``
+    and no process holds its bundle's lock (a fill in progress does). A complete bundle goes only when
+    unused for ``BUNDLE_IDLE_SECONDS`` and its lock is free; it is renamed away first, so nobody ever sees
+    a half-removed bundle. ``keep`` (the bundle being used now) is never removed."""
+    now = time.time() if now is None else now
+    removed = {"staging": 0, "bundles": 0}
+    complete: list[tuple[float, str]] = []
+    for entry in root.iterdir():
+        if not entry.is_dir():
+            continue
+        if entry.name.startswith(".staging-"):
+            with contextlib.suppress(FileNotFoundError):
+                if now - entry.stat().st_mtime < BUNDLE_STAGING_STALE_SECONDS:
+                    continue
+            key = entry.name[len(".staging-"):].rpartition("-")[0]
+            with contextlib.ExitStack() as stack:
+                if key:  # a fill of that bundle may still be running: only with its lock free
+                    lock = stack.enter_context(_bundle_lock(root, key))
+                    if not _try_lock(lock, fcntl.LOCK_EX):
+                        continue
+                shutil.rmtree(entry, ignore_errors=True)
+                removed["staging"] += 1
+        elif entry.name != keep:
+            with contextlib.suppress(FileNotFoundError):
+                complete.append(((entry / ".complete").stat().st_mtime, entry.name))
+    for used_at, key in sorted(complete)[:max(0, len(complete) + 1 - settings.MEDIA_CACHE_MAX_BUNDLES)]:
+        if now - used_at < BUNDLE_IDLE_SECONDS:
+            continue
+        with _bundle_lock(root, key) as lock:
+            if not _try_lock(lock, fcntl.LOCK_EX):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - (root / key / ".complete").stat().st_mtime < BUNDLE_IDLE_SECONDS:
+                    continue  # used meanwhile
+            doomed = root / f".staging-{key}-{uuid.uuid4().hex}"
+            with contextlib.suppress(FileNotFoundError):
+                (root / key).rename(doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+                removed["bundles"] += 1
+    return removed
+
+
 def bundle_cached_dir(*, prefix: str, weights_sha256: str, verify: Callable[[Path], None]) -> Path:
     """A local copy of the model bundle stored under ``prefix``, kept in ``bundles/<weights sha256>-<prefix
     hash>/`` (two bundles with the same weights but another config or class list never share a copy).
 
     Filled once per host under an exclusive lock (other workers wait, then use it); ``verify(dir)`` runs
-    on the fetched copy before it is marked complete, so a corrupt bundle is never kept."""
+    on the fetched copy before it is marked complete, so a corrupt bundle is never kept. Each use marks
+    the bundle recently used (under a shared lock, so it is not evicted meanwhile) and cleans the cache:
+    see ``_bundles_clean``."""
     root = _cache_root() / "bundles"
     root.mkdir(parents=True, exist_ok=True)
     key = f"{weights_sha256}-{hashlib.sha256(prefix.encode()).hexdigest()[:16]}"
     target = root / key
-    if (target / ".complete").is_file():
-        return target
-    with open(root / f"{key}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / ".complete").is_file():
+    _bundles_clean(root, keep=key)
+    with _bundle_lock(root, key) as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(target / ".complete")  # recently used
+            return target
+        fcntl.flock(lock, fcntl.LOCK_EX)  # (a conversion, not atomic: check again below)
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(target / ".complete")
             return target
         names = list(media_walk(prefix))
         if not names:
             raise FileNotFoundError(f"no stored files under {prefix!r}")
-        staging = root / f".staging-{uuid.uuid4().hex}"
+        staging = root / f".staging-{key}-{uuid.uuid4().hex}"
         try:
             for name in names:
                 relative = PurePosixPath(name).relative_to(prefix)
-                _stream_into(staging / relative, lambda n=name: default_storage.open(n, "rb"), None)
+                _stream_into(staging / relative, lambda n=name: media_open_stream(n), None)
             verify(staging)
             (staging / ".complete").touch()
             shutil.rmtree(target, ignore_errors=True)
@@ -262,7 +429,7 @@ def media_copy_all(*, source, target, on_file: Callable[[str, str], None] | None
                     on_file(name, "skipped")
                 continue
             target.delete(name)
-        with source.open(name, "rb") as handle:
+        with media_open_stream(name, storage=source) as handle:
             stored = target.save(name, File(handle, name=name))
         if stored != name or storage_sha256(target, stored) != source_sha:
             with contextlib.suppress(Exception):

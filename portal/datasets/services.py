@@ -26,6 +26,7 @@ from portal.centers.access import user_may
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import CHUNK, media_open_stream
 from portal.datasets.lib.splits import patient_splits, split_counts
 from portal.datasets.models import DatasetLine, DatasetVersion, LabelSource, SessionTrainingUse
 from portal.imaging.models import Image, ImageSession
@@ -377,7 +378,7 @@ def manifest_visible(*, user, version: DatasetVersion) -> dict:
 
 def _zip_copy_checked(*, archive, source: str, name: str, expected_sha256: str, size: int) -> None:
     """Copy the stored file ``source`` into ``archive`` as ``name``, chunk by chunk, checking its sha256."""
-    with default_storage.open(source, "rb") as handle:
+    with media_open_stream(source) as handle:  # streamed from S3, not downloaded whole first
         digest = zip_copy(archive, name, handle, size=size)
     if digest != expected_sha256:
         raise Conflict(_("A dataset image does not match its manifest (altered)."), extra={"file": name})
@@ -436,13 +437,16 @@ def dataset_version_materialise(*, version: DatasetVersion, coco: dict, root) ->
         target = root / image["file_name"]
         if target.is_file():
             continue
-        with default_storage.open(f"{version.storage_prefix}/{image['file_name']}", "rb") as handle:
-            data = handle.read()
-        if _sha256(data) != image["sha256"]:
+        part = target.with_suffix(".part")
+        digest = hashlib.sha256()
+        with media_open_stream(f"{version.storage_prefix}/{image['file_name']}") as src, open(part, "wb") as out:
+            while block := src.read(CHUNK):  # streamed: bounded memory whatever the image's size
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != image["sha256"]:
+            part.unlink()
             raise Conflict(_("A dataset image does not match its manifest (altered)."),
                            extra={"file": image["file_name"]})
-        part = target.with_suffix(".part")
-        part.write_bytes(data)
         os.replace(part, target)
     path = root / "train.json"
     path.write_text(json.dumps(coco))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 from pathlib import PurePosixPath
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -23,6 +21,7 @@ from rest_framework.views import APIView
 from portal.centers.access import access_center, access_centers
 from portal.centers.policy import Action
 from portal.core.errors import DomainError
+from portal.core.media import media_file_response
 from portal.core.pagination import Pagination
 from portal.core.serializers import JsonInputSerializer
 from portal.imaging import selectors, services
@@ -372,16 +371,15 @@ class _ImageFileApi(APIView):
     def get(self, request, pk):
         image = access_image(user=request.user, id=pk)
         name = services.image_file_name(image, self.kind)
-        try:  # streamed from the storage (local disk or the private bucket), never by a path
-            handle = default_storage.open(name, "rb") if name else None
+        suffix = PurePosixPath(name or "").suffix.lower()
+        is_tiff = suffix in (".tif", ".tiff")
+        try:  # streamed in chunks from the storage (local disk or the private bucket), never by a path
+            response = media_file_response(name, content_type="image/tiff" if is_tiff else "image/png") if name else None
         except (FileNotFoundError, OSError):
-            handle = None
-        if handle is None:
+            response = None
+        if response is None:
             raise DomainError(_("The image file is missing on the server."), status_code=404)
         services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
-        suffix = PurePosixPath(name).suffix.lower()
-        is_tiff = suffix in (".tif", ".tiff")
-        response = FileResponse(handle, content_type="image/tiff" if is_tiff else "image/png")
         if self.kind == "file":
             response["Content-Disposition"] = f'attachment; filename="{image.pk}{suffix}"'
         response["Cache-Control"] = "private, max-age=300"

@@ -39,6 +39,8 @@ class InferenceJob(UUIDModel):
     last_enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When a message was last sent.")
     enqueue_count = models.PositiveIntegerField(default=0)
     triggered_by = models.CharField(max_length=10, default="user", help_text='"user" or "upload" (automatic).')
+    queue = models.CharField(max_length=64, help_text="The broker queue of its messages, fixed when the job is "
+                             "created (every retry and re-send goes there too).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -152,7 +152,7 @@ def job_create(
         job = InferenceJob(
             center_id=session.center_id, session=session, model_version=model_version, parameters=clean,
             status=JobStatus.QUEUED, images_total=len(chosen), queued_at=now, triggered_by=triggered_by,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            queue=settings.INFERENCE_QUEUE, created_by=user if getattr(user, "is_authenticated", False) else None,
         )
         job.full_clean()
         job.save()
@@ -166,12 +166,12 @@ def job_create(
     return job
 
 
-def _send(job_id: str, countdown: float | None) -> None:
+def _send(job_id: str, countdown: float | None, *, queue: str) -> None:
     from workers.celery_app import app
 
     try:
         app.send_task(
-            "workers.tasks.run_inference_job", args=[job_id], queue=settings.INFERENCE_QUEUE,
+            "workers.tasks.run_inference_job", args=[job_id], queue=queue,
             countdown=countdown, retry=True, ignore_result=True,
             retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
         )
@@ -182,13 +182,16 @@ def _send(job_id: str, countdown: float | None) -> None:
 def job_enqueue(*, job: InferenceJob, countdown: float | None = None) -> None:
     """Record that a message is sent and send it once the current transaction commits.
 
-    The message carries only the job id; the worker reloads everything from the database.
+    The message carries only the job id; the worker reloads everything from the database. It goes to the
+    job's own queue (``job.queue``, chosen by the host that created the job), whatever this host's
+    ``INFERENCE_QUEUE`` says: a retry or a re-send by a sweeper elsewhere keeps the job on its queue.
     """
     InferenceJob.objects.filter(pk=job.pk).update(
         last_enqueued_at=timezone.now(), enqueue_count=F("enqueue_count") + 1
     )
     job_id = str(job.pk)
-    transaction.on_commit(lambda: _send(job_id, countdown))
+    queue = job.queue
+    transaction.on_commit(lambda: _send(job_id, countdown, queue=queue))
 
 
 def jobs_on_images_stored(*, session: ImageSession, images: list[Image], user, **_signal) -> InferenceJob | None:
@@ -550,7 +553,7 @@ def jobs_sweep_stale() -> dict[str, int]:
     timeout = settings.JOB_HEARTBEAT_TIMEOUT_SECONDS
     for job in InferenceJob.objects.filter(status=JobStatus.QUEUED).filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=now)
-    ).only("id", "cancel_requested", "last_enqueued_at", "enqueue_count"):
+    ).only("id", "cancel_requested", "last_enqueued_at", "enqueue_count", "queue"):
         if job.cancel_requested:
             job_cancel(job=job, user=None)
             cancelled += 1

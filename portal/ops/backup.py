@@ -33,6 +33,7 @@ from django.db import connection
 from django.utils import timezone
 
 from portal.core.errors import DomainError
+from portal.core.media import media_open_stream
 
 FORMAT = "spermatid-portal-backup/1"
 CHUNK = 1024 * 1024
@@ -118,7 +119,7 @@ def backup_create(*, dest: Path) -> BackupSummary:
     for name in _storage_names():
         target = dest / "media" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        with default_storage.open(name, "rb") as source, open(target, "wb") as out:
+        with media_open_stream(name) as source, open(target, "wb") as out:
             sha256, size = _sha256_copy(source, out)
         files.append({"name": name, "sha256": sha256, "size": size})
         total += size
@@ -177,7 +178,7 @@ def backup_restore(*, src: Path) -> BackupSummary:
     for entry in manifest["media"]:
         name = entry["name"]
         if default_storage.exists(name):
-            with default_storage.open(name, "rb") as handle:
+            with media_open_stream(name) as handle:
                 if _sha256_of(handle) != entry["sha256"]:
                     raise DomainError(f"The storage already holds a different {name}.")
             continue

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import media_open_local, media_open_stream
 from portal.imaging.models import Image, ImageSession
 from portal.results.models import Detection, ResultSet, ResultSetStatus, ResultSource
 from portal.review.classes import CLASS_NAMES, TARGET_CLASS
@@ -284,11 +285,11 @@ def image_preview_ensure(*, image: Image) -> bytes:
 
     name = f"review-previews/{image.center_id}/{image.pk}-{PREVIEW_PX}.jpg"
     if default_storage.exists(name):
-        with default_storage.open(name, "rb") as handle:
-            return handle.read()
+        with media_open_stream(name) as handle:
+            return handle.read()  # a small JPEG
     if not image.display_file:
         raise DomainError(_("This image has no display version yet."), status_code=404)
-    with image.display_file.open("rb") as handle, PILImage.open(handle) as im:
+    with media_open_local(image.display_file.name) as handle, PILImage.open(handle) as im:
         im = im.convert("RGB")
         factor = max(1, -(-max(im.size) // PREVIEW_PX))  # ceil
         if factor > 1:

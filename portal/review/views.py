@@ -24,6 +24,7 @@ from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
+from portal.core.media import media_open_local, media_open_stream
 from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
 from portal.lib.zipstream import zip_copy, zip_spool
 from portal.review import exports, selectors, services
@@ -149,7 +150,7 @@ def _display_file(image):
     if not image.display_file:
         raise Http404("This image has no display version yet.")
     try:
-        return image.display_file.open("rb")
+        return media_open_local(image.display_file.name)
     except FileNotFoundError:
         raise Http404("The display file is missing.")
 
@@ -159,7 +160,12 @@ def _display_file(image):
 def image_display(request, image_id):
     """The 8-bit display PNG of an image."""
     image = access_image(user=request.user, id=image_id)
-    handle = _display_file(image)
+    if not image.display_file:
+        raise Http404("This image has no display version yet.")
+    try:  # streamed in chunks from the storage, not downloaded whole first
+        handle = media_open_stream(image.display_file.name)
+    except FileNotFoundError:
+        raise Http404("The display file is missing.")
     return _audited_image(request, handle, content_type="image/png", obj=image, after={"variant": "display"})
 
 
@@ -173,6 +179,8 @@ def _audited_image(request, data, *, content_type: str, obj, center_id=None, act
         response = HttpResponse(data, content_type=content_type)
     else:
         response = FileResponse(data, content_type=content_type)
+        if isinstance(getattr(data, "size", None), int):  # a stream from S3 cannot tell by seeking
+            response["Content-Length"] = str(data.size)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -254,8 +262,8 @@ def coco_zip(request):
             for entry in data["images"]:
                 image = images[entry["portal_image_id"]]
                 if image.display_file:
-                    with image.display_file.open("rb") as handle:
-                        zip_copy(zf, f"images/{entry['file_name']}", handle)
+                    with media_open_stream(image.display_file.name) as handle:
+                        zip_copy(zf, f"images/{entry['file_name']}", handle, size=getattr(handle, "size", None))
     except BaseException:
         spool.close()
         raise

@@ -71,6 +71,8 @@ class SeaweedS3:
                f"-master.port.grpc={self.master_grpc}", f"-volume.port={self.volume_port}",
                f"-volume.port.grpc={self.volume_grpc}", f"-filer.port={self.filer_port}",
                f"-filer.port.grpc={self.filer_grpc}", "-master.volumeSizeLimitMB=64", "-volume.max=50",
+               # catalogs with fixed default ports (8181, 9101): off, or a second server on the host dies
+               *self._optional_off("-s3.port.iceberg", "-s3.port.lance"),
                "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
         log = open(self.workdir / "weed.log", "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -100,6 +102,13 @@ class SeaweedS3:
                     self.stop()
                     raise RuntimeError(f"SeaweedFS S3 refuses writes: {exc}") from exc
                 time.sleep(0.3)
+
+    @staticmethod
+    def _optional_off(*flags: str) -> list[str]:
+        """``flag=0`` for each flag this ``weed`` knows (older releases lack them)."""
+        usage = subprocess.run([weed_binary(), "server", "-h"], capture_output=True, text=True, timeout=30)
+        text = usage.stdout + usage.stderr
+        return [f"{flag}=0" for flag in flags if f"{flag} " in text]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -34,6 +34,8 @@ class TrainingJob(UUIDModel):
     retry_at = models.DateTimeField(null=True, blank=True)
     last_enqueued_at = models.DateTimeField(null=True, blank=True)
     enqueue_count = models.PositiveIntegerField(default=0)
+    queue = models.CharField(max_length=64, help_text="The broker queue of its messages, fixed when the job is "
+                             "created (every retry and re-send goes there too).")
     cancel_requested = models.BooleanField(default=False)
     error_message = models.TextField(blank=True)
     stage = models.CharField(max_length=20, blank=True, default="",

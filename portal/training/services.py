@@ -17,10 +17,10 @@ import os
 import shutil
 import time
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
@@ -31,6 +31,7 @@ from portal.audit.services import audit_record
 from portal.centers.access import user_may
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import CHUNK, media_open_stream
 from portal.datasets.models import DatasetVersion
 from portal.datasets.services import dataset_version_coco, dataset_version_materialise
 from portal.jobs.inference import model_bundle_local_dir
@@ -107,6 +108,7 @@ def training_job_create(*, user, dataset_version: DatasetVersion, base_model: Mo
     with transaction.atomic():
         job = TrainingJob(center_id=center_id, dataset_version=dataset_version, base_model=base_model,
                           options=clean, status=JobStatus.QUEUED, queued_at=timezone.now(),
+                          queue=settings.TRAINING_QUEUE,
                           max_iter=clean["iterations"],
                           created_by=user if getattr(user, "is_authenticated", False) else None)
         job.full_clean()
@@ -118,11 +120,11 @@ def training_job_create(*, user, dataset_version: DatasetVersion, base_model: Mo
     return job
 
 
-def _send(job_id: str, countdown: float | None) -> None:
+def _send(job_id: str, countdown: float | None, *, queue: str) -> None:
     from workers.celery_app import app
 
     try:
-        app.send_task("workers.tasks.run_training_job", args=[job_id], queue=settings.TRAINING_QUEUE,
+        app.send_task("workers.tasks.run_training_job", args=[job_id], queue=queue,
                       countdown=countdown, retry=True, ignore_result=True,
                       retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                                     "interval_max": 1.0})
@@ -131,10 +133,11 @@ def _send(job_id: str, countdown: float | None) -> None:
 
 
 def training_job_enqueue(*, job: TrainingJob, countdown: float | None = None) -> None:
-    """Record that a message is sent and send it (the job id only) once the transaction commits."""
+    """Record that a message is sent and send it (the job id only) once the transaction commits, to the
+    job's own queue (chosen when it was created), whatever this host's ``TRAINING_QUEUE`` says."""
     TrainingJob.objects.filter(pk=job.pk).update(last_enqueued_at=timezone.now(), enqueue_count=F("enqueue_count") + 1)
-    job_id = str(job.pk)
-    transaction.on_commit(lambda: _send(job_id, countdown))
+    job_id, queue = str(job.pk), job.queue
+    transaction.on_commit(lambda: _send(job_id, countdown, queue=queue))
 
 
 @transaction.atomic
@@ -205,29 +208,85 @@ def _mirror_prefix(job_id) -> str:
 
 
 class CheckpointMirror:
-    """Copies every new or changed file of the engine's output folder to storage, and back."""
+    """Copies every new or changed file of the engine's output folder to storage, and back.
+
+    Storage has no atomic rename, so a file is never replaced in place (a crash between a delete and a
+    save would lose it, ``last_checkpoint`` included): each copy is saved under a new version name,
+    ``<name>@<sequence>-<size>``, and only then are the older versions of that name removed. ``restore``
+    takes, per name, the newest version whose stored size is the one in its name (a copy cut short by a
+    crash is skipped for the previous one)."""
 
     def __init__(self, job_id, output_dir: Path):
         self.prefix = _mirror_prefix(job_id)
         self.output_dir = output_dir
         self.seen: dict[str, float] = {}
+        self._versions: dict[str, list[tuple[int, int, str]]] | None = None  # name -> (sequence, size, stored)
+
+    @staticmethod
+    def _parse(stored: str) -> tuple[str, int, int | None]:
+        """(name, sequence, size) of a stored file name; a plain name (an older mirror) is version 0."""
+        name, sep, version = stored.rpartition("@")
+        sequence, dash, size = version.partition("-")
+        if not sep or not dash or not sequence.isdigit() or not size.isdigit():
+            return stored, 0, None
+        return name, int(sequence), int(size)
+
+    def versions(self) -> dict[str, list[tuple[int, int, str]]]:
+        """The stored versions of each mirrored file, oldest first (listed once, then kept up to date)."""
+        if self._versions is None:
+            self._versions = {}
+            try:
+                _, stored_names = default_storage.listdir(self.prefix)
+            except (FileNotFoundError, NotADirectoryError):
+                stored_names = []
+            for stored in stored_names:
+                name, sequence, size = self._parse(stored)
+                self._versions.setdefault(name, []).append((sequence, -1 if size is None else size, stored))
+            for entries in self._versions.values():
+                entries.sort()
+        return self._versions
+
+    def _newest_complete(self, name: str) -> str | None:
+        for _sequence, size, stored in reversed(self.versions().get(name, [])):
+            try:
+                if size < 0 or default_storage.size(f"{self.prefix}/{stored}") == size:
+                    return stored
+            except (FileNotFoundError, OSError):
+                continue
+        return None
 
     def restore(self) -> int:
         """Fetch the mirrored files when the local folder has none (another host, a wiped disk)."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if any(self.output_dir.iterdir()):
             return 0
-        try:
-            _, names = default_storage.listdir(self.prefix)
-        except (FileNotFoundError, NotADirectoryError):
-            return 0
-        for name in names:
+        restored = 0
+        for name in sorted(self.versions()):
+            stored = self._newest_complete(name)
+            if stored is None:
+                continue
             tmp = self.output_dir / f".{name}.part"
-            with default_storage.open(f"{self.prefix}/{name}", "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            with media_open_stream(f"{self.prefix}/{stored}") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
             os.replace(tmp, self.output_dir / name)
+            restored += 1
         self.sync(initial=True)
-        return len(names)
+        return restored
+
+    def _save(self, name: str, path: Path) -> None:
+        """Store ``path`` as a new version of ``name``, then remove the older versions."""
+        versions = self.versions().setdefault(name, [])
+        sequence = max([time.time_ns(), *(v[0] + 1 for v in versions)])
+        with open(path, "rb") as handle:  # the worker's own checkpoint file, streamed
+            size = os.fstat(handle.fileno()).st_size
+            stored = default_storage.save(f"{self.prefix}/{name}@{sequence}-{size}", File(handle))
+        old, versions[:] = list(versions), [(sequence, size, PurePosixPath(stored).name)]
+        for _sequence, _size, previous in old:
+            default_storage.delete(f"{self.prefix}/{previous}")
+
+    def _delete(self, name: str) -> None:
+        for _sequence, _size, stored in self.versions().pop(name, []):
+            default_storage.delete(f"{self.prefix}/{stored}")
 
     def sync(self, *, initial: bool = False) -> None:
         if not self.output_dir.is_dir():
@@ -244,15 +303,11 @@ class CheckpointMirror:
             self.seen[entry.name] = mtime
             if initial:
                 continue
-            name = f"{self.prefix}/{entry.name}"
-            data = (Path(self.output_dir) / entry.name).read_bytes()  # the worker's own checkpoint file
-            if default_storage.exists(name):
-                default_storage.delete(name)
-            default_storage.save(name, ContentFile(data))
+            self._save(entry.name, self.output_dir / entry.name)
         for gone in set(self.seen) - present:  # old checkpoints the engine rotated out
             self.seen.pop(gone)
             if not initial:
-                default_storage.delete(f"{self.prefix}/{gone}")
+                self._delete(gone)
 
     def drop(self) -> None:
         try:

@@ -10,6 +10,8 @@ import io
 
 from PIL import Image as PILImage
 
+from portal.core.media import media_open_local
+
 CROP_PX = 192
 FALLBACK_WINDOW_PX = 128
 PAD_GREY = (128, 128, 128)
@@ -24,7 +26,7 @@ def window_px(*, um_per_px: float | None, crop_um: float) -> int:
 
 def load_display(image) -> PILImage.Image:
     """The image's 8-bit display rendering as RGB."""
-    with image.display_file.open("rb") as handle:
+    with media_open_local(image.display_file.name) as handle:
         pil = PILImage.open(handle)
         pil.load()
     return pil.convert("RGB")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -17,6 +17,7 @@ from portal.audit.services import audit_record, audit_record_read
 from portal.centers.models import Center
 from portal.centers.policy import Action
 from portal.core.errors import DomainError, NotFound
+from portal.core.media import media_file_response
 from portal.validation import crops, pdf, report, selectors, services
 from portal.validation.access import (
     access_cell,
@@ -283,11 +284,15 @@ class StainImageView(LoginRequiredMixin, View):
 
     def get(self, request, study_id, stain_image_id):
         stain_image = access_stain_image(user=request.user, study_id=study_id, id=stain_image_id)
+        try:  # streamed in chunks from the storage
+            response = media_file_response(stain_image.file.name, content_type="image/png")
+        except FileNotFoundError:
+            raise Http404("The stain image file is missing.")
         audit_record_read(actor=request.user, action="validation.stain_image.read",
                      center=stain_image.field.image.center_id, object_type="validation.stainimage",
                      object_id=str(stain_image.pk), request=request)
-        with stain_image.file.open("rb") as handle:
-            return _png(handle.read())
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _report_context(study) -> dict:

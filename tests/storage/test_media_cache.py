@@ -87,3 +87,18 @@ def test_entries_are_keyed_by_storage_name_and_content(storage, settings, tmp_pa
     assert first != cache_entry_path(name="images/x.png", sha256="b" * 64)
     settings.MEDIA_ROOT = tmp_path / "another-storage"
     assert first != cache_entry_path(name="images/x.png", sha256=sha)
+
+
+def test_a_fetch_cut_short_by_a_crash_is_removed_once_stale(storage, settings):
+    from portal.core import media
+
+    sha = _store("c/1.png", os.urandom(100))
+    folder = cache_entry_path(name="c/1.png", sha256=sha).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    crashed, running = folder / ".fetch-dead.tmp", folder / ".fetch-live.tmp"
+    crashed.write_bytes(b"x" * 500)
+    running.write_bytes(b"y" * 500)
+    old = time.time() - media.FETCH_STALE_SECONDS - 60
+    os.utime(crashed, (old, old))
+    assert _read("c/1.png", sha) is not None  # a fetch evicts, and cleans
+    assert not crashed.exists() and running.exists()

@@ -127,7 +127,7 @@ def test_the_coco_zip_holds_the_images_from_the_bucket(cast, s3_storage, setting
         assert decided.status_code == 200, decided.content
     response = client_for(cast.a.reviewer).get(reverse("review:coco-zip"), {"session": str(image.session_id)})
     assert response.status_code == 200
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     with image.display_file.open("rb") as handle:
         assert archive.read(f"images/{image.pk}.png") == handle.read()
 

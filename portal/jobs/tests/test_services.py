@@ -47,7 +47,7 @@ def test_job_create_sends_only_the_job_id_after_commit(cast, tiny_model, sent, d
         sent.assert_not_called()  # nothing leaves before the commit
     for callback in callbacks:
         callback()
-    sent.assert_called_once_with(str(job.pk), None)
+    sent.assert_called_once_with(str(job.pk), None, queue="cpu")
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and job.images_total == 2 and job.enqueue_count == 1
     assert job.model_version == tiny_model

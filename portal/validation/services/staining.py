@@ -28,6 +28,7 @@ from portal.audit.services import audit_record
 from portal.centers.access import center_ids_for, user_may
 from portal.centers.policy import Action
 from portal.core.errors import Conflict, DomainError
+from portal.core.media import media_open_local
 from portal.imaging.lib.imagefile import UploadRefused, encode_page, inspect_upload, safe_display_name
 from portal.validation import crops
 from portal.validation.lib import registration
@@ -262,7 +263,7 @@ def stain_image_register_manual(*, actor, stain_image: StainImage, stain_points,
 
 
 def _stain_pixels(stain_image: StainImage) -> np.ndarray:
-    with stain_image.file.open("rb") as handle, PILImage.open(handle) as pil:
+    with media_open_local(stain_image.file.name) as handle, PILImage.open(handle) as pil:
         return np.asarray(pil.convert("L"))
 
 
