@@ -81,6 +81,8 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_bucket(
     from portal.jobs.inference import predictor_cache_clear
     from portal.mlmodels.services import model_register_bundle
 
+    settings.AUDIT_CHECKPOINT_PATH = tmp_path / "runner-audit-checkpoint.json"  # this test's own, as each host's
+    settings.AUDIT_CHECKPOINT_NAME = "test-runner"
     predictor_cache_clear()
     model = model_register_bundle(path=tiny_bundle_dir, user=None, activate=True)  # into the bucket
     seeds = list(range(SESSIONS * IMAGES_PER_SESSION))
