@@ -27,16 +27,21 @@ deletes them, saves the head once and moves the checkpoint once. Folds happen:
 - before the audit pages and exports list events, and in ``manage.py audit_fold``; ``verify_audit``
   reports how many rows are still pending and how old the oldest is.
 
-Until folded, a pending row is protected like the trail against mistakes (the model refuses UPDATE and
-DELETE; on PostgreSQL a trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold, which sets
-``app.audit_folding`` for its own transaction) and by its own ``mac``: an HMAC (same key) over its content,
+Until folded, a pending row is protected like the trail (the model refuses UPDATE and DELETE; on
+PostgreSQL a trigger refuses UPDATE and TRUNCATE, and a trigger and the row-level-security policy refuse the
+DELETE of a row that no event of the chain names: each folded event, genuine or tampered, carries the id of
+its row in ``pending_id`` (part of its hash), and the fold inserts its events before it deletes their rows;
+the fold also sets ``app.audit_folding`` for its own transaction, which alone is no protection, since any
+session can set it) and by its own ``mac``: an HMAC (same key) over its content,
 its ``occurred_at`` and a random ``nonce``, computed by the app at insert. The fold checks it; a row that
 fails (edited or forged by SQL), or a valid row seen before (a copy of a row already chained, or of another
 row in the batch: a replay), is not chained as genuine: an ``audit.pending.tampered`` event naming the row
 and summarising its stored content is chained in its place, and ``verify_audit`` reports both that event
 and any pending row whose MAC fails. Reordering changes nothing that matters: a row's time travels under
-its MAC. What a MAC cannot show is a pending row deleted by the database's owner before the fold (the
-window is the fold interval).
+its MAC. So the app role (SQL injected into the app, without the key) cannot remove a pending read without
+a trace: deleting it needs an event naming it, and an event inserted without the key breaks the chain.
+What neither can show is a pending row deleted by the database's owner or a superuser (who can drop the
+triggers and policies) before the fold: the window is the fold interval.
 
 A write with nothing pending pays one query for this (``audit_pending_any()``, migration 0005: whether any
 row is pending, whatever the session's row-level-security scope).
@@ -97,7 +102,7 @@ def _key_load(key_file: Path) -> bytes:
 
 
 def event_payload(event: AuditEvent) -> bytes:
-    """Canonical bytes of an event's content (everything except its own hash)."""
+    """Canonical bytes of an event's content (everything except its own hash; ``pending_id`` only when set)."""
     body = {
         "sequence": event.sequence,
         "occurred_at": event.occurred_at.isoformat(),
@@ -113,6 +118,8 @@ def event_payload(event: AuditEvent) -> bytes:
         "request_id": event.request_id,
         "prev_hash": event.prev_hash,
     }
+    if event.pending_id is not None:  # only folded events have one: older events hash as they always did
+        body["pending_id"] = event.pending_id
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
@@ -257,7 +264,7 @@ def _fold_rows(head: AuditChainHead, *, batch: int) -> int:
                    else "")
         nonces.add(row.nonce)
         fields = _tampered_fields(row, problem) if problem else {name: getattr(row, name) for name in PENDING_FIELDS}
-        events.append(_chain(head, fields))
+        events.append(_chain(head, {**fields, "pending_id": row.id}))  # the row's DELETE needs this link
     AuditEvent.objects.append_folded(events)
     PendingAuditEvent.objects.filter(id__in=[row.id for row in pending]).delete_folded()
     return len(pending)

@@ -92,6 +92,29 @@ def test_a_pending_row_edited_by_sql_is_chained_as_tampered_not_as_its_content(c
     assert f"pending read event {edited.pk} was not genuine" in capsys.readouterr().err
 
 
+def test_every_folded_event_names_its_pending_row_under_its_hash(cast, no_fold_on_read):
+    """Genuine and tampered events alike carry their row's id (``pending_id``): on PostgreSQL a pending row
+    may be deleted only once an event names it; the link is part of the event's hash."""
+    from portal.audit.services import event_hash
+
+    direct = audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="w")
+    genuine = read(cast.a.uploader, cast.a.center, 1)
+    edited = read(cast.a.uploader, cast.a.center, 2)
+    tamper("UPDATE audit_pendingauditevent SET object_id = %s WHERE id = %s", ["999", edited.pk])
+    assert audit_pending_fold() == 2
+    events = chained()
+    assert [(e.action, e.pending_id) for e in events] == [
+        ("test.write", None), ("image.read.test", genuine.pk), (TAMPERED_ACTION, edited.pk)]
+    assert direct.pending_id is None
+    moved = AuditEvent.objects.get(pending_id=genuine.pk)
+    assert event_hash(moved) == moved.hash
+    moved.pending_id = edited.pk
+    assert event_hash(moved) != moved.hash
+    problems = audit_verify().problems
+    assert [p for p in problems if TAMPERED_ACTION in p]  # the tampered one, as before
+    assert not [p for p in problems if "does not match its HMAC" in p or "broken" in p], problems
+
+
 def test_a_forged_pending_row_is_chained_as_tampered(cast, no_fold_on_read):
     row = read(cast.a.uploader, cast.a.center, 1)
     forged = PendingAuditEvent.objects.create(  # inserted by SQL without the key: any MAC it guesses fails
