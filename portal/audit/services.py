@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -164,9 +165,25 @@ def _request_fields(request) -> dict[str, Any]:
     if request is None:
         return {"ip_address": None, "request_id": ""}
     return {
-        "ip_address": request.META.get("REMOTE_ADDR") or None,
+        "ip_address": normalized_ip(request.META.get("REMOTE_ADDR")),
         "request_id": getattr(request, "request_id", "")[:64],
     }
+
+
+def normalized_ip(value: str | None) -> str | None:
+    """The address as the ``ip_address`` column will store and read it back (``GenericIPAddressField``:
+    IPv6 lower-cased and compressed, a zone such as ``%eth0`` dropped), so the MAC and the hash computed
+    before the save match the row; ``None`` when empty or not an address."""
+    from django.core.exceptions import ValidationError
+
+    if not value:
+        return None
+    try:
+        normalized = AuditEvent._meta.get_field("ip_address").to_python(value.strip())
+        ipaddress.ip_address(normalized)
+    except (ValidationError, ValueError):
+        return None
+    return normalized
 
 
 def _locked_head(*, skip_locked: bool = False) -> AuditChainHead | None:
