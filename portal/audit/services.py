@@ -14,11 +14,11 @@ Pending read events: reads are many (every thumbnail page, every image shown) an
 head lock, so ``audit_record_read`` only INSERTs a ``PendingAuditEvent`` (same content, no sequence or
 hash yet; one short statement, no lock) and then tries a fold without waiting. ``audit_pending_fold``
 takes the head lock, chains up to ``FOLD_BATCH`` pending rows in ``id`` order as ordinary events (same
-hash rules, ``occurred_at`` kept: chained events are indistinguishable from directly appended ones),
-deletes them, saves the head once and moves the checkpoint once. Folds happen:
+hash rules, ``occurred_at`` kept, ``pending_id`` naming the row), deletes them, saves the head once and
+moves the checkpoint once. Folds happen:
 
-- in every ``audit_record``, first, under its own lock: a read recorded before a write is chained
-  before it;
+- in every ``audit_record``, first, under its own lock: a read whose row had committed when the write took
+  the lock is chained before it;
 - after every ``AUDIT_READ_FOLD_EVERY``-th read (by pending row id; default 20, so one fold pays for many
   reads), when the head lock is free at that instant (``SKIP LOCKED``: a read never waits; the holder, or
   the next fold, chains what it skipped);
@@ -42,6 +42,14 @@ its MAC. So the app role (SQL injected into the app, without the key) cannot rem
 a trace: deleting it needs an event naming it, and an event inserted without the key breaks the chain.
 What neither can show is a pending row deleted by the database's owner or a superuser (who can drop the
 triggers and policies) before the fold: the window is the fold interval.
+
+What the chain's order means: ``sequence`` is the order of chaining (a write's append, a read's fold), and
+``occurred_at`` is when the event happened (a write: once it holds the lock; a read: when it was recorded).
+A fold sees only committed pending rows, so a read recorded inside a transaction that commits later (a
+long request, a task) is chained after the events that committed first, though its ``occurred_at`` is
+earlier: ``occurred_at`` is not monotonic along the chain. The time order of reads and writes is that of
+``occurred_at``; ``sequence`` orders the chain itself (what ``verify_audit`` checks). Rows are chained in
+``id`` order, which is the order of their INSERTs, not of their commits.
 
 A write with nothing pending pays one query for this (``audit_pending_any()``, migration 0005: whether any
 row is pending, whatever the session's row-level-security scope).
@@ -248,8 +256,8 @@ def _head_save(head: AuditChainHead) -> None:
 
 
 def _fold_batch(head: AuditChainHead, *, batch: int) -> int:
-    """Chain up to ``batch`` pending read events after ``head`` (locked by the caller, moved in memory), in
-    ``id`` order, and delete them; returns how many."""
+    """Chain up to ``batch`` committed pending read events after ``head`` (locked by the caller, moved in
+    memory), in ``id`` order, each naming its row, and delete them; returns how many."""
     if connection.vendor != "postgresql":
         return _fold_rows(head, batch=batch)
     # This fold may read, return and delete every pending row (RLS policies and the DELETE trigger of
@@ -359,8 +367,9 @@ def audit_record(
 
     ``action`` is a dotted verb such as ``image.create`` or ``image.read``; ``obj`` (a model
     instance) fills ``object_type``/``object_id`` when they are not given. ``before``/``after`` are
-    short JSON summaries (never image data or identifiers of people). The pending read events are
-    chained first, under the same lock, so a read that happened before this event comes before it.
+    short JSON summaries (never image data or identifiers of people). The pending read events committed
+    by now are chained first, under the same lock, so they come before this event; a read still inside an
+    uncommitted transaction is chained by a later fold, after this event, with its earlier time.
     """
     fields = _event_fields(actor=actor, action=action, center=center, obj=obj, object_type=object_type,
                            object_id=object_id, before=before, after=after, request=request)
@@ -369,7 +378,9 @@ def audit_record(
         if _pending_any():  # one query when nothing is pending (the usual case)
             while _fold_batch(head, batch=FOLD_BATCH) == FOLD_BATCH:
                 pass
-        fields["occurred_at"] = timezone.now()  # after the wait for the lock: chained times keep their order
+        # After the wait for the lock: writes' times keep the chain's order (reads keep their own times, so
+        # a read folded here may carry an earlier time than an event chained before it: see the module doc).
+        fields["occurred_at"] = timezone.now()
         event = _chain(head, fields)
         event.save()
         _head_save(head)
