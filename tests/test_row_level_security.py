@@ -404,6 +404,35 @@ def test_pending_read_events_are_center_isolated_yet_folded_from_any_scope(app_r
 
 
 @postgres_only
+def test_the_app_role_cannot_delete_an_unchained_pending_read_by_setting_the_folds_flag(app_role, cast,
+                                                                                       monkeypatch):
+    """``app.audit_folding`` is a session setting anyone may set (SQL injected as the app role, no key):
+    with it on, the app role still deletes no pending row that no event of the chain names."""
+    from portal.audit import services
+    from portal.audit.models import PendingAuditEvent
+    from portal.audit.services import audit_pending_fold, audit_record_read
+
+    audit_record_read(actor=cast.a.uploader, action="image.read.test", center=cast.a.center, object_id="a")
+    audit_pending_fold()
+    original = services.audit_pending_fold
+    monkeypatch.setattr(services, "audit_pending_fold",  # the read's own fold finds the head taken
+                        lambda *, wait=True, **kwargs: original(wait=wait, **kwargs) if wait else 0)
+    audit_record_read(actor=cast.a.uploader, action="image.read.test", center=cast.a.center, object_id="a2")
+    request = RequestFactory().get("/")
+    request.user = cast.a.uploader
+    with request_scope(request):  # the app role, the row's own center
+        assert PendingAuditEvent.objects.count() == 1
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('app.audit_folding', 'on', true)")
+            cursor.execute("DELETE FROM audit_pendingauditevent")
+            assert cursor.rowcount == 0
+            cursor.execute("SELECT set_config('app.audit_folding', 'off', true)")
+        assert PendingAuditEvent.objects.count() == 1
+        assert audit_pending_fold() == 1  # the fold chains it, then deletes it
+        assert not PendingAuditEvent.objects.exists()
+
+
+@postgres_only
 def test_a_write_in_one_centers_scope_chains_every_centers_pending_reads_first(app_role, cast, monkeypatch):
     """Whether any read event is pending is asked whatever the writer's scope (``audit_pending_any()``):
     a center-1 write does not see center 2's pending read, yet chains it before itself."""

@@ -51,6 +51,10 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The pending read event this event was folded from (``audit_pending_fold``: genuine or
+    # ``audit.pending.tampered``); ``None`` for events appended directly. Part of the hash when set. On
+    # PostgreSQL a pending row may be deleted only once an event names it (migration 0006).
+    pending_id = models.BigIntegerField(null=True, blank=True, unique=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -82,7 +86,8 @@ class PendingAuditEventQuerySet(models.QuerySet):
 
     def delete_folded(self) -> int:
         """The fold's own path (``audit_pending_fold``): remove the rows it has just chained, in the same
-        transaction. On PostgreSQL the trigger lets the DELETE through only inside a fold."""
+        transaction. On PostgreSQL the trigger and the row-level-security policy let the DELETE through only
+        for rows that a chained event names (``AuditEvent.pending_id``), inside a fold."""
         return super().delete()[0]
 
 
@@ -95,7 +100,8 @@ class PendingAuditEvent(models.Model):
     fold, which chains an ``audit.pending.tampered`` event instead of a row that fails it. Append-only like
     the trail:
     ``save()`` of an existing row, ``update()`` and ``delete()`` raise ``AppendOnlyError``; on PostgreSQL a
-    trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold (migration 0004).
+    trigger refuses UPDATE, TRUNCATE and the DELETE of any row that no chained event names by its
+    ``pending_id`` (migrations 0004, 0006).
     """
 
     id = models.BigAutoField(primary_key=True)

@@ -14,11 +14,11 @@ Pending read events: reads are many (every thumbnail page, every image shown) an
 head lock, so ``audit_record_read`` only INSERTs a ``PendingAuditEvent`` (same content, no sequence or
 hash yet; one short statement, no lock) and then tries a fold without waiting. ``audit_pending_fold``
 takes the head lock, chains up to ``FOLD_BATCH`` pending rows in ``id`` order as ordinary events (same
-hash rules, ``occurred_at`` kept: chained events are indistinguishable from directly appended ones),
-deletes them, saves the head once and moves the checkpoint once. Folds happen:
+hash rules, ``occurred_at`` kept, ``pending_id`` naming the row), deletes them, saves the head once and
+moves the checkpoint once. Folds happen:
 
-- in every ``audit_record``, first, under its own lock: a read recorded before a write is chained
-  before it;
+- in every ``audit_record``, first, under its own lock: a read whose row had committed when the write took
+  the lock is chained before it;
 - after every ``AUDIT_READ_FOLD_EVERY``-th read (by pending row id; default 20, so one fold pays for many
   reads), when the head lock is free at that instant (``SKIP LOCKED``: a read never waits; the holder, or
   the next fold, chains what it skipped);
@@ -27,16 +27,29 @@ deletes them, saves the head once and moves the checkpoint once. Folds happen:
 - before the audit pages and exports list events, and in ``manage.py audit_fold``; ``verify_audit``
   reports how many rows are still pending and how old the oldest is.
 
-Until folded, a pending row is protected like the trail against mistakes (the model refuses UPDATE and
-DELETE; on PostgreSQL a trigger refuses UPDATE, TRUNCATE and any DELETE outside a fold, which sets
-``app.audit_folding`` for its own transaction) and by its own ``mac``: an HMAC (same key) over its content,
+Until folded, a pending row is protected like the trail (the model refuses UPDATE and DELETE; on
+PostgreSQL a trigger refuses UPDATE and TRUNCATE, and a trigger and the row-level-security policy refuse the
+DELETE of a row that no event of the chain names: each folded event, genuine or tampered, carries the id of
+its row in ``pending_id`` (part of its hash), and the fold inserts its events before it deletes their rows;
+the fold also sets ``app.audit_folding`` for its own transaction, which alone is no protection, since any
+session can set it) and by its own ``mac``: an HMAC (same key) over its content,
 its ``occurred_at`` and a random ``nonce``, computed by the app at insert. The fold checks it; a row that
 fails (edited or forged by SQL), or a valid row seen before (a copy of a row already chained, or of another
 row in the batch: a replay), is not chained as genuine: an ``audit.pending.tampered`` event naming the row
 and summarising its stored content is chained in its place, and ``verify_audit`` reports both that event
 and any pending row whose MAC fails. Reordering changes nothing that matters: a row's time travels under
-its MAC. What a MAC cannot show is a pending row deleted by the database's owner before the fold (the
-window is the fold interval).
+its MAC. So the app role (SQL injected into the app, without the key) cannot remove a pending read without
+a trace: deleting it needs an event naming it, and an event inserted without the key breaks the chain.
+What neither can show is a pending row deleted by the database's owner or a superuser (who can drop the
+triggers and policies) before the fold: the window is the fold interval.
+
+What the chain's order means: ``sequence`` is the order of chaining (a write's append, a read's fold), and
+``occurred_at`` is when the event happened (a write: once it holds the lock; a read: when it was recorded).
+A fold sees only committed pending rows, so a read recorded inside a transaction that commits later (a
+long request, a task) is chained after the events that committed first, though its ``occurred_at`` is
+earlier: ``occurred_at`` is not monotonic along the chain. The time order of reads and writes is that of
+``occurred_at``; ``sequence`` orders the chain itself (what ``verify_audit`` checks). Rows are chained in
+``id`` order, which is the order of their INSERTs, not of their commits.
 
 A write with nothing pending pays one query for this (``audit_pending_any()``, migration 0005: whether any
 row is pending, whatever the session's row-level-security scope).
@@ -46,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -97,7 +111,7 @@ def _key_load(key_file: Path) -> bytes:
 
 
 def event_payload(event: AuditEvent) -> bytes:
-    """Canonical bytes of an event's content (everything except its own hash)."""
+    """Canonical bytes of an event's content (everything except its own hash; ``pending_id`` only when set)."""
     body = {
         "sequence": event.sequence,
         "occurred_at": event.occurred_at.isoformat(),
@@ -113,6 +127,8 @@ def event_payload(event: AuditEvent) -> bytes:
         "request_id": event.request_id,
         "prev_hash": event.prev_hash,
     }
+    if event.pending_id is not None:  # only folded events have one: older events hash as they always did
+        body["pending_id"] = event.pending_id
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
@@ -157,9 +173,25 @@ def _request_fields(request) -> dict[str, Any]:
     if request is None:
         return {"ip_address": None, "request_id": ""}
     return {
-        "ip_address": request.META.get("REMOTE_ADDR") or None,
+        "ip_address": normalized_ip(request.META.get("REMOTE_ADDR")),
         "request_id": getattr(request, "request_id", "")[:64],
     }
+
+
+def normalized_ip(value: str | None) -> str | None:
+    """The address as the ``ip_address`` column will store and read it back (``GenericIPAddressField``:
+    IPv6 lower-cased and compressed, a zone such as ``%eth0`` dropped), so the MAC and the hash computed
+    before the save match the row; ``None`` when empty or not an address."""
+    from django.core.exceptions import ValidationError
+
+    if not value:
+        return None
+    try:
+        normalized = AuditEvent._meta.get_field("ip_address").to_python(value.strip())
+        ipaddress.ip_address(normalized)
+    except (ValidationError, ValueError):
+        return None
+    return normalized
 
 
 def _locked_head(*, skip_locked: bool = False) -> AuditChainHead | None:
@@ -224,8 +256,8 @@ def _head_save(head: AuditChainHead) -> None:
 
 
 def _fold_batch(head: AuditChainHead, *, batch: int) -> int:
-    """Chain up to ``batch`` pending read events after ``head`` (locked by the caller, moved in memory), in
-    ``id`` order, and delete them; returns how many."""
+    """Chain up to ``batch`` committed pending read events after ``head`` (locked by the caller, moved in
+    memory), in ``id`` order, each naming its row, and delete them; returns how many."""
     if connection.vendor != "postgresql":
         return _fold_rows(head, batch=batch)
     # This fold may read, return and delete every pending row (RLS policies and the DELETE trigger of
@@ -257,7 +289,7 @@ def _fold_rows(head: AuditChainHead, *, batch: int) -> int:
                    else "")
         nonces.add(row.nonce)
         fields = _tampered_fields(row, problem) if problem else {name: getattr(row, name) for name in PENDING_FIELDS}
-        events.append(_chain(head, fields))
+        events.append(_chain(head, {**fields, "pending_id": row.id}))  # the row's DELETE needs this link
     AuditEvent.objects.append_folded(events)
     PendingAuditEvent.objects.filter(id__in=[row.id for row in pending]).delete_folded()
     return len(pending)
@@ -335,8 +367,9 @@ def audit_record(
 
     ``action`` is a dotted verb such as ``image.create`` or ``image.read``; ``obj`` (a model
     instance) fills ``object_type``/``object_id`` when they are not given. ``before``/``after`` are
-    short JSON summaries (never image data or identifiers of people). The pending read events are
-    chained first, under the same lock, so a read that happened before this event comes before it.
+    short JSON summaries (never image data or identifiers of people). The pending read events committed
+    by now are chained first, under the same lock, so they come before this event; a read still inside an
+    uncommitted transaction is chained by a later fold, after this event, with its earlier time.
     """
     fields = _event_fields(actor=actor, action=action, center=center, obj=obj, object_type=object_type,
                            object_id=object_id, before=before, after=after, request=request)
@@ -345,7 +378,9 @@ def audit_record(
         if _pending_any():  # one query when nothing is pending (the usual case)
             while _fold_batch(head, batch=FOLD_BATCH) == FOLD_BATCH:
                 pass
-        fields["occurred_at"] = timezone.now()  # after the wait for the lock: chained times keep their order
+        # After the wait for the lock: writes' times keep the chain's order (reads keep their own times, so
+        # a read folded here may carry an earlier time than an event chained before it: see the module doc).
+        fields["occurred_at"] = timezone.now()
         event = _chain(head, fields)
         event.save()
         _head_save(head)

@@ -113,21 +113,27 @@ RLS_NULL_CENTER_IS_SITE_WIDE = frozenset({"mlmodels_modelversion", "mlmodels_act
 AUDIT_TABLE = "audit_auditevent"
 # Read events waiting to be chained (``portal.audit.services.audit_record_read``): the same reading rule;
 # anyone may append. The fold (``audit_pending_fold``) runs in whatever scope triggered it (a request, a
-# task) and must see and delete every pending row and get back every event it chains: it sets
-# ``app.audit_folding`` for its own transaction (``set_config(..., true)``), which these policies honour.
-# Like every setting here it guards against mistakes in the app's queries, not against the app role.
+# task) and must see every pending row and get back every event it chains: it sets ``app.audit_folding``
+# for its own transaction (``set_config(..., true)``), which the read policies honour. Like every setting
+# here that guards against mistakes in the app's queries, not against the app role, which can set it too.
+# So a DELETE of a pending row also needs an event of the chain that names it (``pending_id``, set by the
+# fold; a forged event breaks the chain): the app role cannot remove a read before it is chained.
 AUDIT_PENDING_TABLE = "audit_pendingauditevent"
 FOLDING = "current_setting('app.audit_folding', true) = 'on'"
+PENDING_CHAINED = (f"EXISTS (SELECT 1 FROM {AUDIT_TABLE} chained "
+                   f"WHERE chained.pending_id = {AUDIT_PENDING_TABLE}.id)")
 # Tables that link to a center but are not owned by one, each with the reason.
 RLS_EXEMPT: dict[str, str] = {
     "centers_center": "the tenants themselves: names and codes, no patient data; memberships are protected",
 }
 
 
-def rls_sql(existing: Iterable[str] | None = None) -> list[str]:
+def rls_sql(existing: Iterable[str] | None = None, *, pending_link: bool = True) -> list[str]:
     """The statements that install (or re-install) every policy; idempotent. With ``existing`` (table
     names), only for those tables: a migration installs what exists at its point of the history, and the
-    migration that adds a center-owned table runs ``rls_install`` again."""
+    migration that adds a center-owned table runs ``rls_install`` again. ``pending_link``: whether the
+    audit trail has its ``pending_id`` column yet (audit 0006), which the pending rows' DELETE policy
+    needs (``pending_delete_policy_sql``)."""
     present = set(existing) if existing is not None else None
     statements = [
         f"""CREATE OR REPLACE FUNCTION {VISIBLE_FUNCTION}(center uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
@@ -160,11 +166,19 @@ def rls_sql(existing: Iterable[str] | None = None) -> list[str]:
             f"CREATE POLICY audit_append ON {table} FOR INSERT WITH CHECK (true)",
         ]
     if present is None or AUDIT_PENDING_TABLE in present:
-        statements += [
-            f"DROP POLICY IF EXISTS audit_fold ON {AUDIT_PENDING_TABLE}",
-            f"CREATE POLICY audit_fold ON {AUDIT_PENDING_TABLE} FOR DELETE USING ({FOLDING})",
-        ]
+        statements += pending_delete_policy_sql(chained=pending_link)
     return statements
+
+
+def pending_delete_policy_sql(*, chained: bool = True) -> list[str]:
+    """The DELETE policy of the pending read events: inside a fold (``app.audit_folding``) and, with
+    ``chained``, only rows that an event of the chain names (``pending_id``). Without ``chained``: the
+    policy as it was before audit 0006 (the setting alone), for migrations back."""
+    using = f"{FOLDING} AND {PENDING_CHAINED}" if chained else FOLDING
+    return [
+        f"DROP POLICY IF EXISTS audit_fold ON {AUDIT_PENDING_TABLE}",
+        f"CREATE POLICY audit_fold ON {AUDIT_PENDING_TABLE} FOR DELETE USING ({using})",
+    ]
 
 
 def _enable(table: str) -> list[str]:
@@ -181,7 +195,12 @@ def rls_install(apps, schema_editor) -> None:
     if connection.vendor != "postgresql":
         return
     existing = connection.introspection.table_names()
-    for statement in rls_sql(existing):
+    pending_link = False
+    if AUDIT_TABLE in existing:
+        with connection.cursor() as cursor:
+            columns = connection.introspection.get_table_description(cursor, AUDIT_TABLE)
+        pending_link = any(column.name == "pending_id" for column in columns)
+    for statement in rls_sql(existing, pending_link=pending_link):
         schema_editor.execute(statement)
 
 

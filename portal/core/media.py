@@ -163,8 +163,8 @@ def media_open_local(name: str, *, storage=None) -> BinaryIO:
 
 def media_file_response(name: str, *, content_type: str, storage=None):
     """A ``FileResponse`` that sends the stored file ``name`` to the browser in chunks, straight from the
-    storage (see ``media_open_stream``). The caller has checked access and recorded the read.
-    Raises ``FileNotFoundError``."""
+    storage (see ``media_open_stream``). The caller has checked access; it records the read next, and
+    closes the response (so the stream) if that fails. Raises ``FileNotFoundError``."""
     from django.http import FileResponse
 
     handle = media_open_stream(name, storage=storage)

@@ -379,7 +379,11 @@ class _ImageFileApi(APIView):
             response = None
         if response is None:
             raise DomainError(_("The image file is missing on the server."), status_code=404)
-        services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
+        try:
+            services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
+        except BaseException:
+            response.close()  # the open stream: no one else would close it (a missing file: 404, no read)
+            raise
         if self.kind == "file":
             response["Content-Disposition"] = f'attachment; filename="{image.pk}{suffix}"'
         response["Cache-Control"] = "private, max-age=300"

@@ -172,9 +172,16 @@ def image_display(request, image_id):
 def _audited_image(request, data, *, content_type: str, obj, center_id=None, action: str = "image.read",
                    after: dict | None = None) -> HttpResponse:
     """Record the read in the audit chain, then answer ``data`` (bytes, or an open file that is streamed)
-    for this browser's cache only, for an hour."""
+    for this browser's cache only, for an hour. The file is opened first (a missing one is a 404 and no
+    read) and closed here when the audit record fails (no response owns it then)."""
     center_id = center_id if center_id is not None else obj.center_id
-    audit_record_read(actor=request.user, action=action, center=center_id, obj=obj, after=after, request=request)
+    try:
+        audit_record_read(actor=request.user, action=action, center=center_id, obj=obj, after=after,
+                          request=request)
+    except BaseException:
+        if not isinstance(data, bytes):
+            data.close()
+        raise
     if isinstance(data, bytes):
         response = HttpResponse(data, content_type=content_type)
     else:

@@ -288,9 +288,13 @@ class StainImageView(LoginRequiredMixin, View):
             response = media_file_response(stain_image.file.name, content_type="image/png")
         except FileNotFoundError:
             raise Http404("The stain image file is missing.")
-        audit_record_read(actor=request.user, action="validation.stain_image.read",
-                     center=stain_image.field.image.center_id, object_type="validation.stainimage",
-                     object_id=str(stain_image.pk), request=request)
+        try:
+            audit_record_read(actor=request.user, action="validation.stain_image.read",
+                              center=stain_image.field.image.center_id, object_type="validation.stainimage",
+                              object_id=str(stain_image.pk), request=request)
+        except BaseException:
+            response.close()  # the open stream: no one else would close it
+            raise
         response["Cache-Control"] = "private, no-store"
         return response
 

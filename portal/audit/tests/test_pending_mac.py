@@ -92,6 +92,29 @@ def test_a_pending_row_edited_by_sql_is_chained_as_tampered_not_as_its_content(c
     assert f"pending read event {edited.pk} was not genuine" in capsys.readouterr().err
 
 
+def test_every_folded_event_names_its_pending_row_under_its_hash(cast, no_fold_on_read):
+    """Genuine and tampered events alike carry their row's id (``pending_id``): on PostgreSQL a pending row
+    may be deleted only once an event names it; the link is part of the event's hash."""
+    from portal.audit.services import event_hash
+
+    direct = audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="w")
+    genuine = read(cast.a.uploader, cast.a.center, 1)
+    edited = read(cast.a.uploader, cast.a.center, 2)
+    tamper("UPDATE audit_pendingauditevent SET object_id = %s WHERE id = %s", ["999", edited.pk])
+    assert audit_pending_fold() == 2
+    events = chained()
+    assert [(e.action, e.pending_id) for e in events] == [
+        ("test.write", None), ("image.read.test", genuine.pk), (TAMPERED_ACTION, edited.pk)]
+    assert direct.pending_id is None
+    moved = AuditEvent.objects.get(pending_id=genuine.pk)
+    assert event_hash(moved) == moved.hash
+    moved.pending_id = edited.pk
+    assert event_hash(moved) != moved.hash
+    problems = audit_verify().problems
+    assert [p for p in problems if TAMPERED_ACTION in p]  # the tampered one, as before
+    assert not [p for p in problems if "does not match its HMAC" in p or "broken" in p], problems
+
+
 def test_a_forged_pending_row_is_chained_as_tampered(cast, no_fold_on_read):
     row = read(cast.a.uploader, cast.a.center, 1)
     forged = PendingAuditEvent.objects.create(  # inserted by SQL without the key: any MAC it guesses fails
@@ -152,3 +175,36 @@ def test_the_key_is_read_once_per_setting_and_file(settings, tmp_path):
     assert audit_key() == b"from-settings"
     settings.AUDIT_HMAC_KEY = ""
     assert audit_key() == b"second-key"
+
+
+@pytest.mark.parametrize("remote_addr, stored", [("2001:DB8::1", "2001:db8::1"), ("fe80::1%eth0", "fe80::1"),
+                                                 ("2001:0db8:0000::0001", "2001:db8::1")])
+def test_a_read_from_an_ipv6_address_the_column_normalises_is_chained_as_genuine(
+        cast, no_fold_on_read, django_capture_on_commit_callbacks, remote_addr, stored):
+    """The MAC and the hash are computed over the address as the column stores it, not as REMOTE_ADDR
+    spelled it: a genuine read (and a write) from such an address verifies."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/", REMOTE_ADDR=remote_addr)
+    audit_record_read(actor=cast.a.uploader, action="image.read.test", center=cast.a.center,
+                      object_type="imaging.image", object_id="1", request=request)
+    row = PendingAuditEvent.objects.get()
+    assert row.ip_address == stored and pending_mac_ok(row)
+    assert not audit_verify().problems  # its MAC holds as stored
+    with django_capture_on_commit_callbacks(execute=True):  # the checkpoint moves as after a commit
+        audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="w",
+                     request=request)
+    assert [(e.action, e.ip_address) for e in chained()] == [("image.read.test", stored), ("test.write", stored)]
+    result = audit_verify()
+    assert result.ok, result.problems
+
+
+def test_a_remote_addr_that_is_no_address_is_recorded_as_none(cast, no_fold_on_read,
+                                                              django_capture_on_commit_callbacks):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/", REMOTE_ADDR="not-an-address")
+    with django_capture_on_commit_callbacks(execute=True):
+        audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="w",
+                     request=request)
+    assert AuditEvent.objects.get().ip_address is None and audit_verify().ok

@@ -121,3 +121,27 @@ def test_every_image_variant_is_audited_once_and_cached_only_privately(cast, ima
             assert event.action == "review.crop.read"
         else:
             assert (event.action, event.after) == ("image.read", {"variant": variant})
+
+
+def test_a_display_file_opened_for_a_read_whose_audit_fails_is_closed(cast, image, monkeypatch):
+    """The stream is opened before the read is recorded (a missing file is a 404, no read): when the
+    record fails, the view closes the stream instead of leaking it."""
+    import pytest
+
+    from portal.review import views
+
+    opened = []
+
+    def open_stream(name):
+        opened.append(views_open(name))
+        return opened[-1]
+
+    def audit_fails(**kwargs):
+        raise RuntimeError("the audit insert failed")
+
+    views_open = views.media_open_stream
+    monkeypatch.setattr(views, "media_open_stream", open_stream)
+    monkeypatch.setattr(views, "audit_record_read", audit_fails)
+    with pytest.raises(RuntimeError, match="audit insert failed"):
+        client_for(cast.a.reviewer).get(reverse("review:image-display", kwargs={"image_id": image.pk}))
+    assert len(opened) == 1 and opened[0].closed
