@@ -510,3 +510,42 @@ def test_a_scope_that_rode_on_a_failed_query_is_written_again_by_the_next(app_ro
             cursor.execute("SELECT 1 / 0")
         transaction.savepoint_rollback(savepoint)
         assert _visible_image_centers() == {str(cast.a.center.pk)}
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _centers_seen_in_a_rolled_back_block(block) -> set[str]:
+    """The image centers one query sees inside ``block`` (an atomic block), which then rolls back."""
+    with pytest.raises(_RolledBack) as raised, block:
+        raise _RolledBack(_visible_image_centers())
+    return raised.value.args[0]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_scope_undone_by_a_rolled_back_transaction_is_written_again_in_the_next(app_role, cast, storage):
+    """The settings written in a transaction that rolls back are undone (the previous scope's come back):
+    the next transaction must not take them for its own, though its atomic block is the same object (a
+    function decorated with ``transaction.atomic``) or lands at the same address."""
+    from portal.testing.review import make_image
+
+    make_image(cast.a)
+    make_image(cast.b)
+    a, b = str(cast.a.center.pk), str(cast.b.center.pk)
+    with center_scope([a]):
+        assert _visible_image_centers() == {a}
+    decorated = transaction.atomic()  # what @transaction.atomic enters on every call
+    with center_scope([b]):
+        assert [_centers_seen_in_a_rolled_back_block(decorated) for _ in range(3)] == [{b}] * 3
+        assert [_centers_seen_in_a_rolled_back_block(transaction.atomic()) for _ in range(30)] == [{b}] * 30
+        assert _visible_image_centers() == {b}
+    request = RequestFactory().get("/")
+    request.user = cast.b.uploader
+    with request_scope(request):  # a request that needed a system scope for a moment
+        assert _visible_image_centers() == {b}
+        with system_scope("test: the center of a refused object"):
+            assert _visible_image_centers() == {a, b}
+        assert [_centers_seen_in_a_rolled_back_block(decorated) for _ in range(3)] == [{b}] * 3
+        assert [_centers_seen_in_a_rolled_back_block(transaction.atomic()) for _ in range(30)] == [{b}] * 30

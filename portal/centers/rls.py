@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -278,12 +279,13 @@ class Scope:
     center_sql: str = ""  # a user's centers, computed by the database when the scope is written
     system: bool = False  # system work keeps the login role (DATABASE_SCOPE_ROLE is for users' work)
     applied_to: int | None = field(default=None, compare=False)  # id() of the raw connection
-    applied_in: tuple | None = field(default=None, compare=False)  # the atomic blocks it was applied in
+    applied_in: tuple | None = field(default=None, compare=False)  # its transaction and savepoints
 
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("portal_rls_scope", default=None)
 _applying: contextvars.ContextVar[bool] = contextvars.ContextVar("portal_rls_applying", default=False)
 _UNSCOPED = Scope(center_ids="")
+_transaction_serials = itertools.count(1)
 
 # Extra centers a user works with besides their memberships (validation studies of several centers):
 # SQL returning center ids, with ``%(user_id)d`` for the user. Higher apps register theirs in ready().
@@ -346,8 +348,22 @@ def _raw_apply(connection, scope: Scope) -> None:
 
 
 def _transaction_state(connection) -> tuple:
-    """Which atomic blocks and savepoints are open: a setting made inside one is undone if it rolls back."""
-    return (*(id(block) for block in connection.atomic_blocks), *connection.savepoint_ids)
+    """Where a setting made now lives: the transaction (``_note_transaction``) and its open savepoints
+    (whose names never repeat on a connection). A setting made inside either is undone if it rolls back.
+    Not the atomic blocks themselves: the same ``Atomic`` object is entered again by every call of a
+    function decorated with ``transaction.atomic``, and a new one may land at a freed one's address."""
+    return (getattr(connection, "rls_transaction", 0), *(sid for sid in connection.savepoint_ids if sid))
+
+
+def _note_transaction(connection) -> None:
+    """Before each statement: a new serial when none is open on the server (this statement starts one, or
+    runs on its own in autocommit). Every statement passes through ``_execute_wrapper``, which calls this
+    first, so the end of a transaction (commit or rollback) cannot go unnoticed, however much the next
+    atomic block looks like the last."""
+    from psycopg.pq import TransactionStatus
+
+    if connection.connection.info.transaction_status == TransactionStatus.IDLE:
+        connection.rls_transaction = next(_transaction_serials)
 
 
 def _stale(connection, scope: Scope) -> bool:
@@ -400,6 +416,7 @@ def _execute_wrapper(execute, sql_text, params, many, context):
     fails they are undone with it, so the scope is then marked unwritten and written again before the
     next query. After success the cursor is moved past the settings' results to the query's own."""
     connection = context["connection"]
+    _note_transaction(connection)
     if isinstance(sql_text, str) and sql_text.lstrip()[:9].upper().startswith(_TRANSACTION_CONTROL):
         # Reads no rows: the scope waits for the next query. (A failed query the scope rode on leaves the
         # transaction aborted until ROLLBACK TO SAVEPOINT: nothing may be written before that.)
