@@ -4,6 +4,7 @@ every table with a center link has a policy. The PostgreSQL tests work as a role
 nor superuser (``DATABASE_SCOPE_ROLE``, created here when the run does not set one)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -229,39 +230,79 @@ def test_the_deploy_check_fails_when_the_app_connects_as_a_superuser(db, setting
     assert "db_app_role" in errors[0].hint
 
 
+@contextlib.contextmanager
+def _logged_in_as(role: str):
+    """The test connection works as if it had logged in as ``role`` (``SET SESSION AUTHORIZATION``:
+    ``session_user`` and ``current_user`` both; the test database user is a superuser)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET SESSION AUTHORIZATION {connection.ops.quote_name(role)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET SESSION AUTHORIZATION")
+
+
 @postgres_only
 def test_the_deploy_check_passes_when_connected_as_the_app_role(db, settings):
     from portal.centers.management.commands.db_app_role import app_role_setup
 
     app_role_setup(TEST_ROLE, create=True)
     settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET ROLE {connection.ops.quote_name(TEST_ROLE)}")  # current_user, as after a login
-    try:
+    with _logged_in_as(TEST_ROLE):
         assert _deploy_check_errors() == []
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET ROLE")
-    settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # one login that switches to the app role for users' work
-    assert _deploy_check_errors() == []
+        settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # a scope role that is the login role itself
+        assert _deploy_check_errors() == []
+
+
+@postgres_only
+def test_the_deploy_check_fails_for_a_superuser_login_even_with_an_app_scope_role(db, settings):
+    """Every query outside a request or task scope (system scopes, the reset between requests) runs as the
+    login role: a non-privileged ``DATABASE_SCOPE_ROLE`` does not make a superuser login safe."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, TEST_ROLE
+    user = connection.settings_dict["USER"] or "postgres"
+    errors = _deploy_check_errors()
+    assert [error.id for error in errors] == ["centers.E001"]
+    assert f"The database role {user!r} bypasses row-level security: is a superuser" in errors[0].msg
+    assert "DATABASE_SCOPE_ROLE does not make a privileged login safe" in errors[0].hint
+
+
+@postgres_only
+def test_the_deploy_check_refuses_a_role_with_createrole(db, settings):
+    """A CREATEROLE role may grant itself the owner's role (PostgreSQL 15 and earlier: any role)."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE sp_rls_creator NOLOGIN CREATEROLE")
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, "sp_rls_creator"
+    with _logged_in_as(TEST_ROLE):
+        errors = _deploy_check_errors()
+    assert len(errors) == 1 and "'sp_rls_creator'" in errors[0].msg and "has CREATEROLE" in errors[0].msg
 
 
 @postgres_only
 def test_the_deploy_check_names_a_role_that_owns_the_tables(db, settings):
     """The owner is refused even when it is not a superuser: it could switch the forced policies off."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
     settings.DATABASE_RLS = True
     with connection.cursor() as cursor:
         cursor.execute("CREATE ROLE sp_rls_owner NOLOGIN")
         cursor.execute("ALTER TABLE imaging_image OWNER TO sp_rls_owner")
-    settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
-    errors = _deploy_check_errors()
-    assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
-    with connection.cursor() as cursor:  # a member of the owner may act as the owner
-        cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")
+        cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")  # a member of the owner may act as the owner
         cursor.execute("GRANT sp_rls_owner TO sp_rls_member")
-    settings.DATABASE_SCOPE_ROLE = "sp_rls_member"
-    errors = _deploy_check_errors()
-    assert len(errors) == 1 and "'sp_rls_member'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+    with _logged_in_as(TEST_ROLE):
+        settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
+        errors = _deploy_check_errors()
+        assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+        settings.DATABASE_SCOPE_ROLE = "sp_rls_member"
+        errors = _deploy_check_errors()
+        assert len(errors) == 1 and "'sp_rls_member'" in errors[0].msg and "owns 1 tables" in errors[0].msg
 
 
 @pytest.mark.django_db

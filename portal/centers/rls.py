@@ -228,36 +228,45 @@ def app_role_grant_sql(role: str) -> list[str]:
 
 def app_role_problems(role: str, connection=default_connection) -> list[str]:
     """Why ``role`` could see past the policies (empty: it cannot): it is missing, a superuser, has
-    BYPASSRLS, or owns tables of the schema, itself or through a role it belongs to (the policies are
-    forced, but an owner may switch them off)."""
+    BYPASSRLS or CREATEROLE (it may grant itself any role but a superuser, the owner's included), or owns
+    tables of the schema, itself or through a role it belongs to (the policies are forced, but an owner may
+    switch them off)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role])
+        cursor.execute("SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = %s", [role])
         row = cursor.fetchone()
         if row is None:
             return [f"role {role!r} does not exist"]
-        problems = [text for flag, text in zip(row, ("is a superuser", "has BYPASSRLS"), strict=True) if flag]
+        flags = ("is a superuser", "has BYPASSRLS", "has CREATEROLE (it may grant itself the owner's role)")
+        problems = [text for flag, text in zip(row, flags, strict=True) if flag]
+        if row[0]:  # a superuser may do anything: the rest goes without saying
+            return problems[:1]
         # A member of the owning role may act as the owner (SET ROLE, ALTER TABLE): counted as owning.
         cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
                        "AND pg_has_role(%s, tableowner, 'MEMBER')", [role])
         owned = cursor.fetchone()[0]
-    if owned and not row[0]:  # a superuser is a member of every role: said already
+    if owned:
         problems.append(f"owns {owned} tables, directly or as a member of their owner (row-level security is "
                         "forced, but an owner may switch it off)")
     return problems
 
 
-def serving_role_problems(connection=default_connection) -> tuple[str, list[str]]:
-    """The role that requests and tasks run as (``DATABASE_SCOPE_ROLE``, else the login role) and why it
-    could bypass row-level security; ``("", [])`` when row-level security is not in use (SQLite,
-    ``DATABASE_RLS`` off). Read by ``/readyz`` and the ``manage.py check --deploy`` check."""
+def serving_role_problems(connection=default_connection) -> dict[str, list[str]]:
+    """The roles that queries of the running app work as, each with why it could bypass row-level security
+    (only those that could; empty when none can, or when row-level security is not in use: SQLite,
+    ``DATABASE_RLS`` off). Both count: the login role (``session_user``: every query outside a request or
+    center scope, system scopes included, runs as it) and ``DATABASE_SCOPE_ROLE`` when set (requests and
+    tasks). Read by ``/readyz`` and the ``manage.py check --deploy`` check."""
     if not rls_active(connection):
-        return "", []
-    role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
-    if not role:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_user")
-            role = cursor.fetchone()[0]
-    return role, app_role_problems(role, connection)
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT session_user")
+        login = cursor.fetchone()[0]
+    roles = [login]
+    scope_role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
+    if scope_role and scope_role != login:
+        roles.append(scope_role)
+    found = {role: app_role_problems(role, connection) for role in roles}
+    return {role: problems for role, problems in found.items() if problems}
 
 
 def rls_active(connection=default_connection) -> bool:
