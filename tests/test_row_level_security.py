@@ -590,3 +590,39 @@ def test_a_scope_undone_by_a_rolled_back_transaction_is_written_again_in_the_nex
             assert _visible_image_centers() == {a, b}
         assert [_centers_seen_in_a_rolled_back_block(decorated) for _ in range(3)] == [{b}] * 3
         assert [_centers_seen_in_a_rolled_back_block(transaction.atomic()) for _ in range(30)] == [{b}] * 30
+
+
+def _protection() -> dict[str, tuple[bool, bool, bool]]:
+    """``{table: (enabled, forced, has our policy)}`` for every table of the schema."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                       "EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname "
+                       "AND p.policyname IN (%s, 'audit_append')) "
+                       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       "WHERE n.nspname = 'public' AND c.relkind = 'r'", [POLICY_NAME])
+        return {name: (enabled, forced, policy) for name, enabled, forced, policy in cursor.fetchall()}
+
+
+@postgres_only
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["0005_row_level_security_pending_audit", "0003_row_level_security_new_tables"])
+def test_reversing_a_later_install_keeps_the_earlier_tables_protected(name):
+    """Migrating centers back before 0005 (or 0003) takes row-level security off the tables that migration
+    added only; forward again puts it back everywhere."""
+    import importlib
+
+    migration = importlib.import_module(f"portal.centers.migrations.{name}").Migration
+    (operation,) = migration.operations
+    added = {"0005_row_level_security_pending_audit": {AUDIT_PENDING_TABLE},
+             "0003_row_level_security_new_tables": {"core_notification", "training_trainingjob",
+                                                    "validation_stainimage"}}[name]
+    older = {"imaging_image", "results_detection", "centers_membership", AUDIT_TABLE}
+    with connection.schema_editor() as editor:
+        operation.reverse_code(apps, editor)
+    state = _protection()
+    assert {table: state[table] for table in added} == {table: (False, False, False) for table in added}
+    assert {table: state[table] for table in older} == {table: (True, True, True) for table in older}
+    with connection.schema_editor() as editor:
+        operation.code(apps, editor)
+    state = _protection()
+    assert {table: state[table] for table in added | older} == {table: (True, True, True) for table in added | older}

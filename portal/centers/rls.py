@@ -187,7 +187,7 @@ def rls_install(apps, schema_editor) -> None:
 
 
 def rls_uninstall(apps, schema_editor) -> None:
-    """Migration step back: remove the policies (PostgreSQL)."""
+    """Migration step back from the first install (``0002``): remove every policy (PostgreSQL)."""
     if schema_editor.connection.vendor != "postgresql":
         return
     for statement in rls_remove_sql(schema_editor.connection.introspection.table_names()):
@@ -195,21 +195,39 @@ def rls_uninstall(apps, schema_editor) -> None:
 
 
 def rls_remove_sql(existing: Iterable[str]) -> list[str]:
-    """The statements that remove every policy from the ``existing`` tables (the migration's reverse)."""
+    """The statements that remove every policy from the ``existing`` tables, and the visibility function
+    (the first install's reverse)."""
+    return [*_remove_sql(existing), f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
+
+
+def _remove_sql(tables: Iterable[str]) -> list[str]:
+    """The statements that take row-level security off ``tables`` (those of ours among them)."""
+    tables = set(tables)
     statements = []
-    existing = set(existing)
-    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE] if t in existing]:
+    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE] if t in tables]:
+        statements += [f"DROP POLICY IF EXISTS {name} ON {table}" for name in (POLICY_NAME, "audit_append", "audit_fold")]
         statements += [
-            f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}",
             f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
         ]
-    statements += [f"DROP POLICY IF EXISTS audit_append ON {AUDIT_TABLE}"]
-    if AUDIT_PENDING_TABLE in existing:
-        statements += [f"DROP POLICY IF EXISTS audit_append ON {AUDIT_PENDING_TABLE}",
-                       f"DROP POLICY IF EXISTS audit_fold ON {AUDIT_PENDING_TABLE}"]
-    statements += [f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
     return statements
+
+
+def rls_step_back_sql(existing: Iterable[str], added: Iterable[str]) -> list[str]:
+    """The reverse of a later install that put policies on ``added``: take them off those tables only and
+    re-install the policies of every other existing table (what the earlier installs left)."""
+    existing, added = set(existing), set(added)
+    return [*_remove_sql(existing & added), *rls_sql(existing - added)]
+
+
+def rls_step_back(schema_editor, added: Iterable[str]) -> None:
+    """Migration step back from a later install (``RunPython``'s reverse, in the migration's own function):
+    ``rls_step_back_sql`` on PostgreSQL; nothing on SQLite. Row-level security stays on the older tables."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    for statement in rls_step_back_sql(connection.introspection.table_names(), added):
+        schema_editor.execute(statement)
 
 
 def app_role_grant_sql(role: str) -> list[str]:
