@@ -4,6 +4,7 @@ every table with a center link has a policy. The PostgreSQL tests work as a role
 nor superuser (``DATABASE_SCOPE_ROLE``, created here when the run does not set one)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -229,39 +230,79 @@ def test_the_deploy_check_fails_when_the_app_connects_as_a_superuser(db, setting
     assert "db_app_role" in errors[0].hint
 
 
+@contextlib.contextmanager
+def _logged_in_as(role: str):
+    """The test connection works as if it had logged in as ``role`` (``SET SESSION AUTHORIZATION``:
+    ``session_user`` and ``current_user`` both; the test database user is a superuser)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET SESSION AUTHORIZATION {connection.ops.quote_name(role)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET SESSION AUTHORIZATION")
+
+
 @postgres_only
 def test_the_deploy_check_passes_when_connected_as_the_app_role(db, settings):
     from portal.centers.management.commands.db_app_role import app_role_setup
 
     app_role_setup(TEST_ROLE, create=True)
     settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET ROLE {connection.ops.quote_name(TEST_ROLE)}")  # current_user, as after a login
-    try:
+    with _logged_in_as(TEST_ROLE):
         assert _deploy_check_errors() == []
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET ROLE")
-    settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # one login that switches to the app role for users' work
-    assert _deploy_check_errors() == []
+        settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # a scope role that is the login role itself
+        assert _deploy_check_errors() == []
+
+
+@postgres_only
+def test_the_deploy_check_fails_for_a_superuser_login_even_with_an_app_scope_role(db, settings):
+    """Every query outside a request or task scope (system scopes, the reset between requests) runs as the
+    login role: a non-privileged ``DATABASE_SCOPE_ROLE`` does not make a superuser login safe."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, TEST_ROLE
+    user = connection.settings_dict["USER"] or "postgres"
+    errors = _deploy_check_errors()
+    assert [error.id for error in errors] == ["centers.E001"]
+    assert f"The database role {user!r} bypasses row-level security: is a superuser" in errors[0].msg
+    assert "DATABASE_SCOPE_ROLE does not make a privileged login safe" in errors[0].hint
+
+
+@postgres_only
+def test_the_deploy_check_refuses_a_role_with_createrole(db, settings):
+    """A CREATEROLE role may grant itself the owner's role (PostgreSQL 15 and earlier: any role)."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE sp_rls_creator NOLOGIN CREATEROLE")
+    settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, "sp_rls_creator"
+    with _logged_in_as(TEST_ROLE):
+        errors = _deploy_check_errors()
+    assert len(errors) == 1 and "'sp_rls_creator'" in errors[0].msg and "has CREATEROLE" in errors[0].msg
 
 
 @postgres_only
 def test_the_deploy_check_names_a_role_that_owns_the_tables(db, settings):
     """The owner is refused even when it is not a superuser: it could switch the forced policies off."""
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    app_role_setup(TEST_ROLE, create=True)
     settings.DATABASE_RLS = True
     with connection.cursor() as cursor:
         cursor.execute("CREATE ROLE sp_rls_owner NOLOGIN")
         cursor.execute("ALTER TABLE imaging_image OWNER TO sp_rls_owner")
-    settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
-    errors = _deploy_check_errors()
-    assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
-    with connection.cursor() as cursor:  # a member of the owner may act as the owner
-        cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")
+        cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")  # a member of the owner may act as the owner
         cursor.execute("GRANT sp_rls_owner TO sp_rls_member")
-    settings.DATABASE_SCOPE_ROLE = "sp_rls_member"
-    errors = _deploy_check_errors()
-    assert len(errors) == 1 and "'sp_rls_member'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+    with _logged_in_as(TEST_ROLE):
+        settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
+        errors = _deploy_check_errors()
+        assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg
+        settings.DATABASE_SCOPE_ROLE = "sp_rls_member"
+        errors = _deploy_check_errors()
+        assert len(errors) == 1 and "'sp_rls_member'" in errors[0].msg and "owns 1 tables" in errors[0].msg
 
 
 @pytest.mark.django_db
@@ -539,3 +580,78 @@ def test_a_scope_that_rode_on_a_failed_query_is_written_again_by_the_next(app_ro
             cursor.execute("SELECT 1 / 0")
         transaction.savepoint_rollback(savepoint)
         assert _visible_image_centers() == {str(cast.a.center.pk)}
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _centers_seen_in_a_rolled_back_block(block) -> set[str]:
+    """The image centers one query sees inside ``block`` (an atomic block), which then rolls back."""
+    with pytest.raises(_RolledBack) as raised, block:
+        raise _RolledBack(_visible_image_centers())
+    return raised.value.args[0]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_scope_undone_by_a_rolled_back_transaction_is_written_again_in_the_next(app_role, cast, storage):
+    """The settings written in a transaction that rolls back are undone (the previous scope's come back):
+    the next transaction must not take them for its own, though its atomic block is the same object (a
+    function decorated with ``transaction.atomic``) or lands at the same address."""
+    from portal.testing.review import make_image
+
+    make_image(cast.a)
+    make_image(cast.b)
+    a, b = str(cast.a.center.pk), str(cast.b.center.pk)
+    with center_scope([a]):
+        assert _visible_image_centers() == {a}
+    decorated = transaction.atomic()  # what @transaction.atomic enters on every call
+    with center_scope([b]):
+        assert [_centers_seen_in_a_rolled_back_block(decorated) for _ in range(3)] == [{b}] * 3
+        assert [_centers_seen_in_a_rolled_back_block(transaction.atomic()) for _ in range(30)] == [{b}] * 30
+        assert _visible_image_centers() == {b}
+    request = RequestFactory().get("/")
+    request.user = cast.b.uploader
+    with request_scope(request):  # a request that needed a system scope for a moment
+        assert _visible_image_centers() == {b}
+        with system_scope("test: the center of a refused object"):
+            assert _visible_image_centers() == {a, b}
+        assert [_centers_seen_in_a_rolled_back_block(decorated) for _ in range(3)] == [{b}] * 3
+        assert [_centers_seen_in_a_rolled_back_block(transaction.atomic()) for _ in range(30)] == [{b}] * 30
+
+
+def _protection() -> dict[str, tuple[bool, bool, bool]]:
+    """``{table: (enabled, forced, has our policy)}`` for every table of the schema."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                       "EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname "
+                       "AND p.policyname IN (%s, 'audit_append')) "
+                       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       "WHERE n.nspname = 'public' AND c.relkind = 'r'", [POLICY_NAME])
+        return {name: (enabled, forced, policy) for name, enabled, forced, policy in cursor.fetchall()}
+
+
+@postgres_only
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["0005_row_level_security_pending_audit", "0003_row_level_security_new_tables"])
+def test_reversing_a_later_install_keeps_the_earlier_tables_protected(name):
+    """Migrating centers back before 0005 (or 0003) takes row-level security off the tables that migration
+    added only; forward again puts it back everywhere."""
+    import importlib
+
+    migration = importlib.import_module(f"portal.centers.migrations.{name}").Migration
+    (operation,) = migration.operations
+    added = {"0005_row_level_security_pending_audit": {AUDIT_PENDING_TABLE},
+             "0003_row_level_security_new_tables": {"core_notification", "training_trainingjob",
+                                                    "validation_stainimage"}}[name]
+    older = {"imaging_image", "results_detection", "centers_membership", AUDIT_TABLE}
+    with connection.schema_editor() as editor:
+        operation.reverse_code(apps, editor)
+    state = _protection()
+    assert {table: state[table] for table in added} == {table: (False, False, False) for table in added}
+    assert {table: state[table] for table in older} == {table: (True, True, True) for table in older}
+    with connection.schema_editor() as editor:
+        operation.code(apps, editor)
+    state = _protection()
+    assert {table: state[table] for table in added | older} == {table: (True, True, True) for table in added | older}

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -205,7 +206,7 @@ def rls_install(apps, schema_editor) -> None:
 
 
 def rls_uninstall(apps, schema_editor) -> None:
-    """Migration step back: remove the policies (PostgreSQL)."""
+    """Migration step back from the first install (``0002``): remove every policy (PostgreSQL)."""
     if schema_editor.connection.vendor != "postgresql":
         return
     for statement in rls_remove_sql(schema_editor.connection.introspection.table_names()):
@@ -213,21 +214,39 @@ def rls_uninstall(apps, schema_editor) -> None:
 
 
 def rls_remove_sql(existing: Iterable[str]) -> list[str]:
-    """The statements that remove every policy from the ``existing`` tables (the migration's reverse)."""
+    """The statements that remove every policy from the ``existing`` tables, and the visibility function
+    (the first install's reverse)."""
+    return [*_remove_sql(existing), f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
+
+
+def _remove_sql(tables: Iterable[str]) -> list[str]:
+    """The statements that take row-level security off ``tables`` (those of ours among them)."""
+    tables = set(tables)
     statements = []
-    existing = set(existing)
-    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE] if t in existing]:
+    for table in [t for t in [*RLS_TABLES, AUDIT_TABLE, AUDIT_PENDING_TABLE] if t in tables]:
+        statements += [f"DROP POLICY IF EXISTS {name} ON {table}" for name in (POLICY_NAME, "audit_append", "audit_fold")]
         statements += [
-            f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}",
             f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
         ]
-    statements += [f"DROP POLICY IF EXISTS audit_append ON {AUDIT_TABLE}"]
-    if AUDIT_PENDING_TABLE in existing:
-        statements += [f"DROP POLICY IF EXISTS audit_append ON {AUDIT_PENDING_TABLE}",
-                       f"DROP POLICY IF EXISTS audit_fold ON {AUDIT_PENDING_TABLE}"]
-    statements += [f"DROP FUNCTION IF EXISTS {VISIBLE_FUNCTION}(uuid)"]
     return statements
+
+
+def rls_step_back_sql(existing: Iterable[str], added: Iterable[str]) -> list[str]:
+    """The reverse of a later install that put policies on ``added``: take them off those tables only and
+    re-install the policies of every other existing table (what the earlier installs left)."""
+    existing, added = set(existing), set(added)
+    return [*_remove_sql(existing & added), *rls_sql(existing - added)]
+
+
+def rls_step_back(schema_editor, added: Iterable[str]) -> None:
+    """Migration step back from a later install (``RunPython``'s reverse, in the migration's own function):
+    ``rls_step_back_sql`` on PostgreSQL; nothing on SQLite. Row-level security stays on the older tables."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    for statement in rls_step_back_sql(connection.introspection.table_names(), added):
+        schema_editor.execute(statement)
 
 
 def app_role_grant_sql(role: str) -> list[str]:
@@ -246,36 +265,45 @@ def app_role_grant_sql(role: str) -> list[str]:
 
 def app_role_problems(role: str, connection=default_connection) -> list[str]:
     """Why ``role`` could see past the policies (empty: it cannot): it is missing, a superuser, has
-    BYPASSRLS, or owns tables of the schema, itself or through a role it belongs to (the policies are
-    forced, but an owner may switch them off)."""
+    BYPASSRLS or CREATEROLE (it may grant itself any role but a superuser, the owner's included), or owns
+    tables of the schema, itself or through a role it belongs to (the policies are forced, but an owner may
+    switch them off)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role])
+        cursor.execute("SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = %s", [role])
         row = cursor.fetchone()
         if row is None:
             return [f"role {role!r} does not exist"]
-        problems = [text for flag, text in zip(row, ("is a superuser", "has BYPASSRLS"), strict=True) if flag]
+        flags = ("is a superuser", "has BYPASSRLS", "has CREATEROLE (it may grant itself the owner's role)")
+        problems = [text for flag, text in zip(row, flags, strict=True) if flag]
+        if row[0]:  # a superuser may do anything: the rest goes without saying
+            return problems[:1]
         # A member of the owning role may act as the owner (SET ROLE, ALTER TABLE): counted as owning.
         cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
                        "AND pg_has_role(%s, tableowner, 'MEMBER')", [role])
         owned = cursor.fetchone()[0]
-    if owned and not row[0]:  # a superuser is a member of every role: said already
+    if owned:
         problems.append(f"owns {owned} tables, directly or as a member of their owner (row-level security is "
                         "forced, but an owner may switch it off)")
     return problems
 
 
-def serving_role_problems(connection=default_connection) -> tuple[str, list[str]]:
-    """The role that requests and tasks run as (``DATABASE_SCOPE_ROLE``, else the login role) and why it
-    could bypass row-level security; ``("", [])`` when row-level security is not in use (SQLite,
-    ``DATABASE_RLS`` off). Read by ``/readyz`` and the ``manage.py check --deploy`` check."""
+def serving_role_problems(connection=default_connection) -> dict[str, list[str]]:
+    """The roles that queries of the running app work as, each with why it could bypass row-level security
+    (only those that could; empty when none can, or when row-level security is not in use: SQLite,
+    ``DATABASE_RLS`` off). Both count: the login role (``session_user``: every query outside a request or
+    center scope, system scopes included, runs as it) and ``DATABASE_SCOPE_ROLE`` when set (requests and
+    tasks). Read by ``/readyz`` and the ``manage.py check --deploy`` check."""
     if not rls_active(connection):
-        return "", []
-    role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
-    if not role:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_user")
-            role = cursor.fetchone()[0]
-    return role, app_role_problems(role, connection)
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT session_user")
+        login = cursor.fetchone()[0]
+    roles = [login]
+    scope_role = getattr(settings, "DATABASE_SCOPE_ROLE", "") or ""
+    if scope_role and scope_role != login:
+        roles.append(scope_role)
+    found = {role: app_role_problems(role, connection) for role in roles}
+    return {role: problems for role, problems in found.items() if problems}
 
 
 def rls_active(connection=default_connection) -> bool:
@@ -297,12 +325,13 @@ class Scope:
     center_sql: str = ""  # a user's centers, computed by the database when the scope is written
     system: bool = False  # system work keeps the login role (DATABASE_SCOPE_ROLE is for users' work)
     applied_to: int | None = field(default=None, compare=False)  # id() of the raw connection
-    applied_in: tuple | None = field(default=None, compare=False)  # the atomic blocks it was applied in
+    applied_in: tuple | None = field(default=None, compare=False)  # its transaction and savepoints
 
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("portal_rls_scope", default=None)
 _applying: contextvars.ContextVar[bool] = contextvars.ContextVar("portal_rls_applying", default=False)
 _UNSCOPED = Scope(center_ids="")
+_transaction_serials = itertools.count(1)
 
 # Extra centers a user works with besides their memberships (validation studies of several centers):
 # SQL returning center ids, with ``%(user_id)d`` for the user. Higher apps register theirs in ready().
@@ -365,8 +394,22 @@ def _raw_apply(connection, scope: Scope) -> None:
 
 
 def _transaction_state(connection) -> tuple:
-    """Which atomic blocks and savepoints are open: a setting made inside one is undone if it rolls back."""
-    return (*(id(block) for block in connection.atomic_blocks), *connection.savepoint_ids)
+    """Where a setting made now lives: the transaction (``_note_transaction``) and its open savepoints
+    (whose names never repeat on a connection). A setting made inside either is undone if it rolls back.
+    Not the atomic blocks themselves: the same ``Atomic`` object is entered again by every call of a
+    function decorated with ``transaction.atomic``, and a new one may land at a freed one's address."""
+    return (getattr(connection, "rls_transaction", 0), *(sid for sid in connection.savepoint_ids if sid))
+
+
+def _note_transaction(connection) -> None:
+    """Before each statement: a new serial when none is open on the server (this statement starts one, or
+    runs on its own in autocommit). Every statement passes through ``_execute_wrapper``, which calls this
+    first, so the end of a transaction (commit or rollback) cannot go unnoticed, however much the next
+    atomic block looks like the last."""
+    from psycopg.pq import TransactionStatus
+
+    if connection.connection.info.transaction_status == TransactionStatus.IDLE:
+        connection.rls_transaction = next(_transaction_serials)
 
 
 def _stale(connection, scope: Scope) -> bool:
@@ -419,6 +462,7 @@ def _execute_wrapper(execute, sql_text, params, many, context):
     fails they are undone with it, so the scope is then marked unwritten and written again before the
     next query. After success the cursor is moved past the settings' results to the query's own."""
     connection = context["connection"]
+    _note_transaction(connection)
     if isinstance(sql_text, str) and sql_text.lstrip()[:9].upper().startswith(_TRANSACTION_CONTROL):
         # Reads no rows: the scope waits for the next query. (A failed query the scope rode on leaves the
         # transaction aborted until ROLLBACK TO SAVEPOINT: nothing may be written before that.)

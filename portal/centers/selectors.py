@@ -4,7 +4,8 @@ Within a request (``memberships_cached``, entered by ``portal.centers.rls.Center
 user's memberships are read once and shared by every access check of that request: the gate of a list,
 its selector's center filter and each object's role check. Any membership written or deleted meanwhile
 empties the cache (``forget_cached_memberships``, on the model's signals: write memberships through
-``portal.centers.services``, not ``bulk_create``/``update``, which send none); outside a request (tasks,
+``portal.centers.services``, not ``bulk_create``/``update``, which send none), and one written inside an
+atomic block stops the caching until that transaction commits; outside a request (tasks,
 commands, tests calling selectors directly) every call reads the database.
 """
 from __future__ import annotations
@@ -13,7 +14,9 @@ import contextlib
 import contextvars
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from portal.centers.models import Center, Membership, Role
@@ -21,24 +24,44 @@ from portal.centers.rls import current_scope
 
 ALL_CENTER_ROLES = tuple(Role.values)
 
-_cache: contextvars.ContextVar[dict | None] = contextvars.ContextVar("portal_memberships_cache", default=None)
+@dataclass
+class _Cache:
+    """One request's memberships, by user and scope. ``uncommitted``: a membership was written in a
+    transaction that has not committed yet; until it does, nothing is cached (a read would hold the
+    uncommitted row, which a rollback takes back)."""
+
+    roles: dict = field(default_factory=dict)
+    uncommitted: bool = False
+
+
+_cache: contextvars.ContextVar[_Cache | None] = contextvars.ContextVar("portal_memberships_cache", default=None)
 
 
 @contextlib.contextmanager
 def memberships_cached() -> Iterator[None]:
     """Read each user's memberships at most once inside the block (one request)."""
-    token = _cache.set({})
+    token = _cache.set(_Cache())
     try:
         yield
     finally:
         _cache.reset(token)
 
 
-def forget_cached_memberships(**_kwargs) -> None:
-    """Drop what ``memberships_cached`` holds (a membership was written or deleted)."""
+def forget_cached_memberships(using: str | None = None, **_kwargs) -> None:
+    """Drop what ``memberships_cached`` holds (a membership was written or deleted); inside an atomic block,
+    cache nothing more until its transaction commits (never, if it rolls back)."""
     cache = _cache.get()
-    if cache is not None:
-        cache.clear()
+    if cache is None:
+        return
+    cache.roles.clear()
+    if transaction.get_connection(using).in_atomic_block:
+        cache.uncommitted = True
+        transaction.on_commit(lambda: _committed(cache), using=using)
+
+
+def _committed(cache: _Cache) -> None:
+    cache.roles.clear()
+    cache.uncommitted = False
 
 
 def _cache_key(user) -> tuple:
@@ -55,8 +78,10 @@ def user_memberships(user) -> dict:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return {}
     cache = _cache.get()
+    if cache is not None and cache.uncommitted:
+        cache = None
     if cache is not None:
-        found = cache.get(_cache_key(user))
+        found = cache.roles.get(_cache_key(user))
         if found is not None:
             return dict(found)  # the caller's own copy: the cached one stays as read
     roles: dict = {}
@@ -64,7 +89,7 @@ def user_memberships(user) -> dict:
         roles.setdefault(center_id, set()).add(role)
     result = {center_id: frozenset(r) for center_id, r in roles.items()}
     if cache is not None:
-        cache[_cache_key(user)] = dict(result)  # after the query: a request's scope is resolved by then
+        cache.roles[_cache_key(user)] = dict(result)  # after the query: a request's scope is resolved by then
     return result
 
 

@@ -25,14 +25,17 @@ def check_database() -> None:
 
 
 def check_database_role() -> None:
-    """Under row-level security, the role that requests and tasks run as cannot bypass it (not a superuser,
-    no BYPASSRLS, owns no table): an app connected as the owner would show every center to everyone."""
+    """Under row-level security, no role that queries run as can bypass it (the login role and
+    ``DATABASE_SCOPE_ROLE``: not a superuser, no BYPASSRLS or CREATEROLE, owns no table): an app connected
+    as the owner would show every center to everyone."""
     from portal.centers.rls import serving_role_problems
 
-    role, problems = serving_role_problems()
-    if problems:
-        raise RuntimeError(f"database role {role!r} bypasses row-level security: {'; '.join(problems)}; "
-                           "connect as the app role (manage.py db_app_role, README \"Row-level security\")")
+    found = serving_role_problems()
+    if found:
+        reasons = "; ".join(f"database role {role!r} bypasses row-level security: {', '.join(problems)}"
+                            for role, problems in found.items())
+        raise RuntimeError(f"{reasons}; connect as the app role (manage.py db_app_role, README \"Row-level "
+                           "security\")")
 
 
 def check_broker() -> None:

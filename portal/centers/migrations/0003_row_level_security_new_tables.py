@@ -1,9 +1,20 @@
 """Row-level security on the center-owned tables added by issues 16 and 17 (mask corrections, image-done
 marks, notifications, stain images, datasets, training). ``rls_install`` is idempotent: it installs every
-table of ``RLS_TABLES`` that exists at this point of the history."""
+table of ``RLS_TABLES`` that exists at this point of the history. Back: off the tables it added only."""
 from django.db import migrations
 
-from portal.centers.rls import rls_install, rls_uninstall
+from portal.centers.rls import rls_install, rls_step_back
+
+ADDED = (
+    "validation_stainimage", "review_maskcorrection", "review_imagereviewdone", "core_notification",
+    "datasets_sessiontraininguse", "datasets_datasetline", "datasets_datasetversion",
+    "datasets_datasetversion_sessions", "training_trainingjob", "training_modelevaluation",
+    "training_modelpromotion",
+)
+
+
+def step_back(apps, schema_editor) -> None:
+    rls_step_back(schema_editor, ADDED)
 
 
 class Migration(migrations.Migration):
@@ -16,4 +27,4 @@ class Migration(migrations.Migration):
         ("training", "0001_training_jobs_promotions"),
     ]
 
-    operations = [migrations.RunPython(rls_install, rls_uninstall, elidable=False)]
+    operations = [migrations.RunPython(rls_install, step_back, elidable=False)]

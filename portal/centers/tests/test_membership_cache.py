@@ -61,3 +61,39 @@ def test_a_role_filter_and_a_bad_center_id_answer_as_the_database_would(cast):
         assert center_ids_for_user(cast.a.admin, [Role.CENTER_ADMIN]) == [cast.a.center.pk]
         assert user_roles_in_center(cast.a.admin, cast.a.center) == {Role.CENTER_ADMIN}
         assert user_roles_in_center(cast.a.admin, "not-a-uuid") == set()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def test_a_membership_read_before_its_block_rolls_back_is_not_kept(cast):
+    """A read later in the same atomic block sees the uncommitted membership: it must not outlive the
+    block's rollback (nor a savepoint's)."""
+    import pytest
+    from django.db import transaction
+
+    user = cast.a.uploader
+    center = center_create(code=f"M{uuid.uuid4().hex[:5].upper()}", name="Rolled back center")
+    with memberships_cached():
+        with pytest.raises(_RolledBack), transaction.atomic():
+            membership_grant(user=user, center=center, role=Role.CENTER_ADMIN)
+            assert user_roles_in_center(user, center.pk) == {Role.CENTER_ADMIN}
+            raise _RolledBack
+        assert user_roles_in_center(user, center.pk) == set()
+        assert center.pk not in center_ids_for_user(user)
+
+
+def test_reads_are_cached_again_once_the_write_commits(cast, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    user = cast.a.uploader
+    center = center_create(code=f"M{uuid.uuid4().hex[:5].upper()}", name="Committed center")
+    with memberships_cached():
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            membership_grant(user=user, center=center, role=Role.REVIEWER)
+            assert user_roles_in_center(user, center.pk) == {Role.REVIEWER}
+        with CaptureQueriesContext(connection) as queries:
+            assert user_roles_in_center(user, center.pk) == {Role.REVIEWER}
+            assert user_roles_in_center(user, center.pk) == {Role.REVIEWER}
+    assert len(queries) == 1

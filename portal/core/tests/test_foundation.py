@@ -69,7 +69,11 @@ def test_healthz_reports_ok(client, db):
 
 
 def test_check_deploy_is_clean_under_production_environment(tmp_path):
-    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}  # set by browser tests
+    # Not the inherited DATABASE_URL: on PostgreSQL it logs in as the test superuser, which the row-level
+    # security check rightly refuses (its own tests, tests/test_row_level_security.py, log in as the app
+    # role); here the embedded default database stands in.
+    inherited = {k: v for k, v in os.environ.items()
+                 if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL")}  # the first: set by browser tests
     production = dict(
         inherited,
         DEBUG="0",

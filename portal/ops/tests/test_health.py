@@ -20,16 +20,14 @@ def test_healthz_answers_without_touching_the_database(client, db):
     assert len(queries) == 0
 
 
-@pytest.mark.django_db
-def test_readyz_is_ready_when_database_broker_and_storage_answer(client, storage):
+def test_readyz_is_ready_when_database_broker_and_storage_answer(client, storage, served_as_app_role):
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "database_role": "ok", "broker": "ok",
                                                                  "storage": "ok"}}
 
 
-@pytest.mark.django_db
-def test_readyz_names_the_failed_check_with_503_and_no_detail(client, storage, monkeypatch):
+def test_readyz_names_the_failed_check_with_503_and_no_detail(client, storage, monkeypatch, served_as_app_role):
     def broker_down():
         raise ConnectionRefusedError("redis://secret-host:6379 refused")
 
@@ -72,15 +70,30 @@ def app_role(db):
 
 @contextlib.contextmanager
 def _connected_as(role: str):
-    """The test connection works as ``role`` (``SET ROLE``: RLS and privileges are those of
-    ``current_user``, as for a login of that role); the test database user is a superuser."""
+    """The test connection works as if it had logged in as ``role`` (``SET SESSION AUTHORIZATION``:
+    ``session_user`` and ``current_user`` both); the test database user is a superuser."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SET ROLE {connection.ops.quote_name(role)}")
+        cursor.execute(f"SET SESSION AUTHORIZATION {connection.ops.quote_name(role)}")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("RESET ROLE")
+            cursor.execute("RESET SESSION AUTHORIZATION")
+
+
+@pytest.fixture
+def served_as_app_role(db):
+    """On PostgreSQL, the connection logs in as the app role, as a production one does (``/readyz`` refuses
+    the test database's superuser); nothing to do on SQLite."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from portal.centers.management.commands.db_app_role import app_role_setup
+
+    role = os.environ.get("DATABASE_SCOPE_ROLE") or "sp_rls_app"
+    app_role_setup(role, create=True)
+    with _connected_as(role):
+        yield
 
 
 @postgres_only
@@ -108,12 +121,16 @@ def test_readyz_is_ready_when_connected_as_the_app_role(client, storage, setting
 
 
 @postgres_only
-def test_readyz_checks_the_scope_role_when_one_is_set(client, storage, settings, app_role):
+def test_readyz_checks_the_login_role_and_the_scope_role(client, storage, settings, app_role, caplog):
     settings.DATABASE_RLS = True
     settings.DATABASE_SCOPE_ROLE = app_role
-    assert client.get("/readyz").status_code == 200
-    settings.DATABASE_SCOPE_ROLE = connection.settings_dict["USER"] or "postgres"  # a superuser: refused
-    assert client.get("/readyz").json()["checks"]["database_role"] == "failed"
+    with _connected_as(app_role):
+        assert client.get("/readyz").status_code == 200
+    user = connection.settings_dict["USER"] or "postgres"
+    with caplog.at_level(logging.WARNING, logger="portal.ops.health"):  # a superuser login: refused
+        assert client.get("/readyz").json()["checks"]["database_role"] == "failed"
+    logged = "\n".join(str(record.exc_info[1]) for record in caplog.records if record.exc_info)
+    assert f"database role {user!r} bypasses row-level security: is a superuser" in logged
 
 
 @pytest.mark.django_db
