@@ -161,15 +161,21 @@ def media_open_local(name: str, *, storage=None) -> BinaryIO:
     return local
 
 
+SMALL_RESPONSE_BYTES = 256 * 1024  # answered from memory in one piece (thumbnails, crops)
+
+
 def media_file_response(name: str, *, content_type: str, storage=None):
     """A ``FileResponse`` that sends the stored file ``name`` to the browser in chunks, straight from the
     storage (see ``media_open_stream``). The caller has checked access; it records the read next, and
     closes the response (so the stream) if that fails. Raises ``FileNotFoundError``."""
-    from django.http import FileResponse
+    from django.http import FileResponse, HttpResponse
 
     handle = media_open_stream(name, storage=storage)
-    response = FileResponse(handle, content_type=content_type)
     size = getattr(handle, "size", None)
+    if size is not None and size <= SMALL_RESPONSE_BYTES:  # a thumbnail: one read beats a streamed response
+        with handle:
+            return HttpResponse(handle.read(), content_type=content_type)
+    response = FileResponse(handle, content_type=content_type)
     if size is not None:
         response["Content-Length"] = str(size)
     return response
