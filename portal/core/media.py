@@ -161,18 +161,20 @@ def media_open_local(name: str, *, storage=None) -> BinaryIO:
     return local
 
 
-SMALL_RESPONSE_BYTES = 256 * 1024  # answered from memory in one piece (thumbnails, crops)
+SMALL_RESPONSE_BYTES = 256 * 1024  # with small_in_memory: answered in one piece (thumbnails)
 
 
-def media_file_response(name: str, *, content_type: str, storage=None):
+def media_file_response(name: str, *, content_type: str, storage=None, small_in_memory: bool = False):
     """A ``FileResponse`` that sends the stored file ``name`` to the browser in chunks, straight from the
     storage (see ``media_open_stream``). The caller has checked access; it records the read next, and
-    closes the response (so the stream) if that fails. Raises ``FileNotFoundError``."""
+    closes the response (so the stream) if that fails. With ``small_in_memory`` a file of at most
+    ``SMALL_RESPONSE_BYTES`` (a thumbnail) is answered as one ``HttpResponse`` instead: cheaper per request,
+    memory still bounded. Raises ``FileNotFoundError``."""
     from django.http import FileResponse, HttpResponse
 
     handle = media_open_stream(name, storage=storage)
     size = getattr(handle, "size", None)
-    if size is not None and size <= SMALL_RESPONSE_BYTES:  # a thumbnail: one read beats a streamed response
+    if small_in_memory and size is not None and size <= SMALL_RESPONSE_BYTES:  # one read beats streaming
         with handle:
             return HttpResponse(handle.read(), content_type=content_type)
     response = FileResponse(handle, content_type=content_type)

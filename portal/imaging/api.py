@@ -374,7 +374,8 @@ class _ImageFileApi(APIView):
         suffix = PurePosixPath(name or "").suffix.lower()
         is_tiff = suffix in (".tif", ".tiff")
         try:  # streamed in chunks from the storage (local disk or the private bucket), never by a path
-            response = media_file_response(name, content_type="image/tiff" if is_tiff else "image/png") if name else None
+            response = (media_file_response(name, content_type="image/tiff" if is_tiff else "image/png",
+                                           small_in_memory=self.kind == "thumbnail") if name else None)
         except (FileNotFoundError, OSError):
             response = None
         if response is None:
