@@ -25,9 +25,8 @@ from portal.centers.rls import (
     request_scope,
     system_scope,
 )
+from portal.testing.db import postgres_only
 
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                   reason="row-level security is a PostgreSQL feature (SQLite: no-op)")
 TEST_ROLE = os.environ.get("DATABASE_SCOPE_ROLE") or "sp_rls_app"
 
 

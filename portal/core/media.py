@@ -164,15 +164,21 @@ def media_open_local(name: str, *, storage=None) -> BinaryIO:
 SMALL_RESPONSE_BYTES = 256 * 1024  # with small_in_memory: answered in one piece (thumbnails)
 
 
-def media_file_response(name: str, *, content_type: str, storage=None, small_in_memory: bool = False):
+def media_file_response(name: str, *, content_type: str, record, storage=None, small_in_memory: bool = False):
     """A ``FileResponse`` that sends the stored file ``name`` to the browser in chunks, straight from the
-    storage (see ``media_open_stream``). The caller has checked access; it records the read next, and
-    closes the response (so the stream) if that fails. With ``small_in_memory`` a file of at most
-    ``SMALL_RESPONSE_BYTES`` (a thumbnail) is answered as one ``HttpResponse`` instead: cheaper per request,
-    memory still bounded. Raises ``FileNotFoundError``."""
+    storage (see ``media_open_stream``). The caller has checked access; ``record`` (no arguments) audits
+    the read once the file is open, so a missing file raises ``FileNotFoundError`` with no read recorded,
+    and a ``record`` that raises closes the stream before the error passes on. With ``small_in_memory`` a
+    file of at most ``SMALL_RESPONSE_BYTES`` (a thumbnail) is answered as one ``HttpResponse`` instead:
+    cheaper per request, memory still bounded."""
     from django.http import FileResponse, HttpResponse
 
     handle = media_open_stream(name, storage=storage)
+    try:
+        record()
+    except BaseException:
+        handle.close()  # no response owns the stream yet
+        raise
     size = getattr(handle, "size", None)
     if small_in_memory and size is not None and size <= SMALL_RESPONSE_BYTES:  # one read beats streaming
         with handle:

@@ -373,18 +373,17 @@ class _ImageFileApi(APIView):
         name = services.image_file_name(image, self.kind)
         suffix = PurePosixPath(name or "").suffix.lower()
         is_tiff = suffix in (".tif", ".tiff")
+        def record() -> None:
+            services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
+
         try:  # streamed in chunks from the storage (local disk or the private bucket), never by a path
             response = (media_file_response(name, content_type="image/tiff" if is_tiff else "image/png",
-                                           small_in_memory=self.kind == "thumbnail") if name else None)
-        except (FileNotFoundError, OSError):
+                                            record=record, small_in_memory=self.kind == "thumbnail")
+                        if name else None)
+        except (FileNotFoundError, OSError):  # a missing file: 404, no read recorded
             response = None
         if response is None:
             raise DomainError(_("The image file is missing on the server."), status_code=404)
-        try:
-            services.image_data_read_record(user=request.user, image=image, kind=self.kind, request=request)
-        except BaseException:
-            response.close()  # the open stream: no one else would close it (a missing file: 404, no read)
-            raise
         if self.kind == "file":
             response["Content-Disposition"] = f'attachment; filename="{image.pk}{suffix}"'
         response["Cache-Control"] = "private, max-age=300"

@@ -284,17 +284,15 @@ class StainImageView(LoginRequiredMixin, View):
 
     def get(self, request, study_id, stain_image_id):
         stain_image = access_stain_image(user=request.user, study_id=study_id, id=stain_image_id)
-        try:  # streamed in chunks from the storage
-            response = media_file_response(stain_image.file.name, content_type="image/png")
-        except FileNotFoundError:
-            raise Http404("The stain image file is missing.")
-        try:
+        def record() -> None:
             audit_record_read(actor=request.user, action="validation.stain_image.read",
                               center=stain_image.field.image.center_id, object_type="validation.stainimage",
                               object_id=str(stain_image.pk), request=request)
-        except BaseException:
-            response.close()  # the open stream: no one else would close it
-            raise
+
+        try:  # streamed in chunks from the storage; the read recorded once the file is open
+            response = media_file_response(stain_image.file.name, content_type="image/png", record=record)
+        except FileNotFoundError:
+            raise Http404("The stain image file is missing.")
         response["Cache-Control"] = "private, no-store"
         return response
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from portal.audit.models import AppendOnlyError, AuditChainHead, AuditEvent
 from portal.audit.services import audit_record, checkpoint_read, event_payload
 from portal.audit.verification import audit_verify
+from portal.testing.db import sql_behind_the_app
 from portal.testing.imaging import make_image, png_upload
 
 
@@ -31,15 +32,6 @@ def chain(cast, django_capture_on_commit_callbacks):
     return events
 
 
-def tamper(sql: str, params=()):
-    """Change rows behind the application's back, as someone with database access could."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # A database superuser can switch triggers off; the chain must still catch the change.
-            cursor.execute("SET session_replication_role = replica")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = origin")
 
 
 def verify_fails_naming(text: str):
@@ -69,21 +61,21 @@ def test_events_link_to_their_predecessor_by_hmac(chain):
 
 
 def test_an_edited_event_is_detected_and_named(chain):
-    tamper("UPDATE audit_auditevent SET object_id = %s WHERE sequence = 3", ["999"])
+    sql_behind_the_app("UPDATE audit_auditevent SET object_id = %s WHERE sequence = 3", ["999"])
     verify_fails_naming("event #3 (test.event3 test:999")
 
 
 @pytest.mark.parametrize(("sequence", "named"), [(1, "event(s) #1 deleted"), (3, "event(s) #3 deleted"),
                                                  (5, "#5 test.event5 test:5")])
 def test_a_deleted_event_first_middle_or_last_is_detected_and_named(chain, sequence, named):
-    tamper("DELETE FROM audit_auditevent WHERE sequence = %s", [sequence])
+    sql_behind_the_app("DELETE FROM audit_auditevent WHERE sequence = %s", [sequence])
     result = verify_fails_naming(named)
     if sequence == 5:
         assert any("last event(s) were deleted" in p for p in result.problems)
 
 
 def test_deleting_the_last_event_and_rewinding_the_head_row_is_caught_by_the_checkpoint_file(chain):
-    tamper("DELETE FROM audit_auditevent WHERE sequence = 5")
+    sql_behind_the_app("DELETE FROM audit_auditevent WHERE sequence = 5")
     ev4 = AuditEvent.objects.get(sequence=4)
     old = AuditChainHead.objects.get()
     # Even a perfectly re-signed head row (as if the attacker had the key) leaves the file ahead.
@@ -100,8 +92,8 @@ def test_a_rehash_done_by_sql_without_the_key_is_detected(chain):
     event = AuditEvent.objects.get(sequence=2)
     event.after = {"i": 2000}
     forged = hashlib.sha256(event_payload(event)).hexdigest()
-    tamper("UPDATE audit_auditevent SET after = %s, hash = %s WHERE sequence = 2", [json.dumps({"i": 2000}), forged])
-    tamper("UPDATE audit_auditevent SET prev_hash = %s WHERE sequence = 3", [forged])
+    sql_behind_the_app("UPDATE audit_auditevent SET after = %s, hash = %s WHERE sequence = 2", [json.dumps({"i": 2000}), forged])
+    sql_behind_the_app("UPDATE audit_auditevent SET prev_hash = %s WHERE sequence = 3", [forged])
     verify_fails_naming("event #2 (test.event2 test:2")
 
 

@@ -13,10 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from portal.audit.models import AuditChainHead, AuditEvent
 from portal.audit.services import audit_record
 from portal.audit.verification import audit_verify
-
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
-)
+from portal.testing.db import postgres_only
 
 
 @pytest.fixture
@@ -55,7 +52,7 @@ def test_deleting_every_event_and_the_head_row_is_detected(chain):
     assert_wipe_detected()
 
 
-@needs_postgres
+@postgres_only
 def test_truncate_and_deleting_the_head_row_is_detected_on_postgres(chain):
     as_superuser("TRUNCATE audit_auditevent", "DELETE FROM audit_auditchainhead")
     assert_wipe_detected()
@@ -81,7 +78,7 @@ def test_verification_cannot_skip_the_checkpoint():
     assert "--no-checkpoint" not in parser.format_help()
 
 
-@needs_postgres
+@postgres_only
 def test_postgres_refuses_truncate_of_the_audit_trail(chain):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:

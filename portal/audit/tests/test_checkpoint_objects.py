@@ -9,7 +9,6 @@ import logging
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
 
 from portal.audit import services
 from portal.audit.models import AuditChainHead, AuditEvent
@@ -23,6 +22,7 @@ from portal.audit.services import (
     head_signature,
 )
 from portal.audit.verification import audit_verify
+from portal.testing.db import sql_behind_the_app
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -125,15 +125,6 @@ def test_an_object_only_moves_forward(media, cast, settings, django_capture_on_c
     assert [e["sequence"] for e in published().values()] == [2]
 
 
-def tamper(*statements: str) -> None:
-    """SQL as a database superuser could run it (triggers off on PostgreSQL), as in test_audit_chain."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        for sql in statements:
-            cursor.execute(sql)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = origin")
 
 
 def rewind_head_to(sequence: int) -> None:
@@ -164,7 +155,7 @@ def test_verify_on_one_host_detects_deleted_events_only_another_hosts_checkpoint
 
     as_host(settings, tmp_path, "host-a")
     assert audit_verify().ok
-    tamper("DELETE FROM audit_auditevent WHERE sequence IN (4, 5)")
+    sql_behind_the_app("DELETE FROM audit_auditevent WHERE sequence IN (4, 5)")
     rewind_head_to(3)
     # Host A's own file and object end at #3: only host B's object knows the chain went to #5.
     assert [e["sequence"] for e in services.checkpoint_entries().values()] == [3]
@@ -186,7 +177,8 @@ def test_a_trail_wiped_after_another_host_wrote_is_detected_by_its_object(
     with django_capture_on_commit_callbacks(execute=True):
         record(cast, 1)
     as_host(settings, tmp_path, "host-a")  # never wrote: no local file at all
-    tamper("DELETE FROM audit_auditevent", "DELETE FROM audit_auditchainhead")
+    sql_behind_the_app("DELETE FROM audit_auditevent")
+    sql_behind_the_app("DELETE FROM audit_auditchainhead")
     result = audit_verify()
     assert len(result.problems) == 1
     assert "the checkpoint object audit/checkpoints/host-b.json records #1 test.event1" in result.problems[0]

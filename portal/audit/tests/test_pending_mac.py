@@ -21,6 +21,7 @@ from portal.audit.services import (
     pending_mac_ok,
 )
 from portal.audit.verification import audit_verify
+from portal.testing.db import sql_behind_the_app
 
 
 @pytest.fixture
@@ -37,14 +38,6 @@ def read(user, center, n: int) -> PendingAuditEvent:
     return PendingAuditEvent.objects.order_by("-id").first()
 
 
-def tamper(sql: str, params=()) -> None:
-    """Change pending rows behind the application's back, triggers off (as the database's owner could)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = origin")
 
 
 def chained() -> list[AuditEvent]:
@@ -67,7 +60,7 @@ def test_a_pending_row_carries_a_mac_over_its_content_time_and_nonce(cast, no_fo
 def test_a_pending_row_edited_by_sql_is_chained_as_tampered_not_as_its_content(cast, no_fold_on_read, capsys):
     genuine = read(cast.a.uploader, cast.a.center, 1)
     edited = read(cast.a.uploader, cast.a.center, 2)
-    tamper("UPDATE audit_pendingauditevent SET object_id = %s, actor_username = %s WHERE id = %s",
+    sql_behind_the_app("UPDATE audit_pendingauditevent SET object_id = %s, actor_username = %s WHERE id = %s",
            ["999", "someone-else", edited.pk])
     result = audit_verify()
     assert any(f"pending read event {edited.pk} " in p and "MAC" in p for p in result.problems), result.problems
@@ -100,7 +93,7 @@ def test_every_folded_event_names_its_pending_row_under_its_hash(cast, no_fold_o
     direct = audit_record(actor=cast.a.uploader, action="test.write", center=cast.a.center, object_id="w")
     genuine = read(cast.a.uploader, cast.a.center, 1)
     edited = read(cast.a.uploader, cast.a.center, 2)
-    tamper("UPDATE audit_pendingauditevent SET object_id = %s WHERE id = %s", ["999", edited.pk])
+    sql_behind_the_app("UPDATE audit_pendingauditevent SET object_id = %s WHERE id = %s", ["999", edited.pk])
     assert audit_pending_fold() == 2
     events = chained()
     assert [(e.action, e.pending_id) for e in events] == [
@@ -132,7 +125,7 @@ def test_a_replayed_copy_of_a_pending_row_is_chained_as_tampered(cast, no_fold_o
     columns = ("occurred_at, actor_id, actor_username, center_id, action, object_type, object_id, before, after, "
                "ip_address, request_id, nonce, mac")
     copy = f"INSERT INTO audit_pendingauditevent ({columns}) SELECT {columns} FROM audit_pendingauditevent WHERE id = %s"
-    tamper(copy, [row.pk])  # a copy while the original is pending: same batch
+    sql_behind_the_app(copy, [row.pk])  # a copy while the original is pending: same batch
     assert audit_verify().ok  # each row's MAC holds: only the fold can tell a copy
     audit_pending_fold()
     assert [e.action for e in chained()] == ["image.read.test", TAMPERED_ACTION]

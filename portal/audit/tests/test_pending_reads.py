@@ -14,8 +14,7 @@ from portal.audit import services
 from portal.audit.models import AppendOnlyError, AuditChainHead, AuditEvent, PendingAuditEvent
 from portal.audit.services import audit_pending_fold, audit_record, audit_record_read, checkpoint_entries
 from portal.audit.verification import audit_verify
-
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (row locks)")
+from portal.testing.db import postgres_only
 
 
 @pytest.fixture

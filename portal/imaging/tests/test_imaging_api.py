@@ -106,24 +106,15 @@ def test_an_image_file_opened_for_a_read_whose_audit_fails_is_closed(client, cas
     fails, the view closes the response's stream instead of leaking it."""
     import pytest
 
-    from portal.imaging import api, services
+    from portal.imaging import services
+    from portal.testing.media import audit_insert_fails, opened_streams
     from portal.testing.review import make_reviewable_image
 
     settings.MEDIA_ROOT = tmp_path / "media"
     image = make_reviewable_image(cast.a, n=1)
-    responses = []
-
-    def file_response(name, **kwargs):
-        responses.append(opened(name, **kwargs))
-        return responses[-1]
-
-    def audit_fails(**kwargs):
-        raise RuntimeError("the audit insert failed")
-
-    opened = api.media_file_response
-    monkeypatch.setattr(api, "media_file_response", file_response)
-    monkeypatch.setattr(services, "image_data_read_record", audit_fails)
+    opened = opened_streams(monkeypatch)
+    monkeypatch.setattr(services, "image_data_read_record", audit_insert_fails)
     client.force_login(cast.a.reviewer)
     with pytest.raises(RuntimeError, match="audit insert failed"):
         client.get(reverse("api-image-display", kwargs={"pk": image.pk}))
-    assert len(responses) == 1 and responses[0].file_to_stream.closed
+    assert len(opened) == 1 and opened[0].closed

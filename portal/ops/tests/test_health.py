@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portal.ops import health
+from portal.testing.db import postgres_only
 
 
 def test_healthz_answers_without_touching_the_database(client, db):
@@ -54,8 +55,6 @@ def test_readyz_reports_an_unreachable_broker(client, storage):
     assert response.json()["checks"]["broker"] == "failed"
 
 
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                   reason="row-level security is a PostgreSQL feature (SQLite: no-op)")
 
 
 @pytest.fixture

@@ -129,19 +129,10 @@ def test_a_display_file_opened_for_a_read_whose_audit_fails_is_closed(cast, imag
     import pytest
 
     from portal.review import views
+    from portal.testing.media import audit_insert_fails, opened_streams
 
-    opened = []
-
-    def open_stream(name):
-        opened.append(views_open(name))
-        return opened[-1]
-
-    def audit_fails(**kwargs):
-        raise RuntimeError("the audit insert failed")
-
-    views_open = views.media_open_stream
-    monkeypatch.setattr(views, "media_open_stream", open_stream)
-    monkeypatch.setattr(views, "audit_record_read", audit_fails)
+    opened = opened_streams(monkeypatch, views)
+    monkeypatch.setattr(views, "audit_record_read", audit_insert_fails)
     with pytest.raises(RuntimeError, match="audit insert failed"):
         client_for(cast.a.reviewer).get(reverse("review:image-display", kwargs={"image_id": image.pk}))
     assert len(opened) == 1 and opened[0].closed

@@ -293,22 +293,13 @@ def test_a_rolled_back_cascade_keeps_the_stain_image_file(cast, study, django_ca
 def test_a_stain_image_opened_for_a_read_whose_audit_fails_is_closed(cast, study, monkeypatch):
     """The file is opened before the read is recorded (a missing file is a 404, no read): when the record
     fails, the view closes the response's stream instead of leaking it."""
+    from portal.testing.media import audit_insert_fails, opened_streams
     from portal.validation import views
 
     client = _client(cast.a.stain)
     [body] = _upload(client, study, staining.fluorescence_tiff16(), name="field1-prm1.tif").json()
-    responses = []
-
-    def file_response(name, **kwargs):
-        responses.append(opened(name, **kwargs))
-        return responses[-1]
-
-    def audit_fails(**kwargs):
-        raise RuntimeError("the audit insert failed")
-
-    opened = views.media_file_response
-    monkeypatch.setattr(views, "media_file_response", file_response)
-    monkeypatch.setattr(views, "audit_record_read", audit_fails)
+    opened = opened_streams(monkeypatch)
+    monkeypatch.setattr(views, "audit_record_read", audit_insert_fails)
     with pytest.raises(RuntimeError, match="audit insert failed"):
         client.get(body["image_url"])
-    assert len(responses) == 1 and responses[0].file_to_stream.closed
+    assert len(opened) == 1 and opened[0].closed
