@@ -582,13 +582,13 @@ def checkpoint_publish(*, force: bool = False) -> bool:
     """Publish this host's checkpoint file to its object ``audit/checkpoints/<AUDIT_CHECKPOINT_NAME>.json``
     in the media storage, merged forward with what the object holds; returns whether the object was written.
 
-    Unless ``force``, at most once per ``AUDIT_CHECKPOINT_PUBLISH_SECONDS`` per process: a request pays for
-    an object store round trip only every few seconds. A publish skipped by the interval (or because
-    another process of this host is publishing) leaves a trailing publish behind (one timer thread per
-    process, at the end of the interval), so the object lags its host's file by about the interval even
-    when the host then falls quiet. The beat task ``audit_fold_pending`` also publishes with ``force`` on
-    every run. A failing storage never fails the caller: it is logged as a warning (``/readyz`` reports
-    the storage)."""
+    Unless ``force``, at most once per ``AUDIT_CHECKPOINT_PUBLISH_SECONDS`` per process, counted from the end
+    of the last publish: a request pays for an object store round trip only every few seconds. A publish
+    skipped by the interval (or because another process of this host is publishing) leaves a trailing
+    publish behind (one timer thread per process, at the end of the interval), so the object lags its
+    host's file by about the interval even when the host then falls quiet. The beat task
+    ``audit_fold_pending`` also publishes with ``force`` on every run. A failing storage never fails the
+    caller: it is logged as a warning (``/readyz`` reports the storage)."""
     import logging
     import time
 
@@ -619,6 +619,9 @@ def checkpoint_publish(*, force: bool = False) -> bool:
         logging.getLogger(__name__).warning("audit checkpoint not published to %s: %s", checkpoint_object_name(),
                                             exc)
         return False
+    finally:
+        # The interval runs from the end of a publish: a slow object store is not asked again at once.
+        _publisher["at"] = max(_publisher["at"], time.monotonic())
 
 
 def _publish_later(delay: float) -> None:
