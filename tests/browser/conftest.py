@@ -1,6 +1,7 @@
 """Browser tests need Debian's Chromium (`apt-get install chromium chromium-driver`; .ci/run installs it)."""
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -17,6 +18,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _close_event_loop_connections():
+    """Playwright's sync API runs an event loop while a test is inside ``with sync_playwright()``, and while a
+    loop runs Django keeps database connections apart from the thread's own (per context, as in async code):
+    an ORM lookup between Playwright steps opens a second connection, and the test's teardown closes only
+    the thread's. Closed here, from a context that sees them, so that the test database can be dropped at
+    the end of the run (else: "is being accessed by other users")."""
+    from django.db import connections
+
+    yield
+
+    async def close_all() -> None:
+        connections.close_all()
+
+    asyncio.run(close_all())
 
 
 @pytest.fixture
