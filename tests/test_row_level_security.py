@@ -4,7 +4,6 @@ every table with a center link has a policy. The PostgreSQL tests work as a role
 nor superuser (``DATABASE_SCOPE_ROLE``, created here when the run does not set one)."""
 from __future__ import annotations
 
-import contextlib
 import os
 
 import pytest
@@ -25,7 +24,7 @@ from portal.centers.rls import (
     request_scope,
     system_scope,
 )
-from portal.testing.db import postgres_only
+from portal.testing.db import logged_in_as, postgres_only
 
 TEST_ROLE = os.environ.get("DATABASE_SCOPE_ROLE") or "sp_rls_app"
 
@@ -229,26 +228,13 @@ def test_the_deploy_check_fails_when_the_app_connects_as_a_superuser(db, setting
     assert "db_app_role" in errors[0].hint
 
 
-@contextlib.contextmanager
-def _logged_in_as(role: str):
-    """The test connection works as if it had logged in as ``role`` (``SET SESSION AUTHORIZATION``:
-    ``session_user`` and ``current_user`` both; the test database user is a superuser)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET SESSION AUTHORIZATION {connection.ops.quote_name(role)}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET SESSION AUTHORIZATION")
-
-
 @postgres_only
 def test_the_deploy_check_passes_when_connected_as_the_app_role(db, settings):
     from portal.centers.management.commands.db_app_role import app_role_setup
 
     app_role_setup(TEST_ROLE, create=True)
     settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
-    with _logged_in_as(TEST_ROLE):
+    with logged_in_as(TEST_ROLE):
         assert _deploy_check_errors() == []
         settings.DATABASE_SCOPE_ROLE = TEST_ROLE  # a scope role that is the login role itself
         assert _deploy_check_errors() == []
@@ -278,7 +264,7 @@ def test_the_deploy_check_refuses_a_role_with_createrole(db, settings):
     with connection.cursor() as cursor:
         cursor.execute("CREATE ROLE sp_rls_creator NOLOGIN CREATEROLE")
     settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, "sp_rls_creator"
-    with _logged_in_as(TEST_ROLE):
+    with logged_in_as(TEST_ROLE):
         errors = _deploy_check_errors()
     assert len(errors) == 1 and "'sp_rls_creator'" in errors[0].msg and "has CREATEROLE" in errors[0].msg
 
@@ -295,7 +281,7 @@ def test_the_deploy_check_names_a_role_that_owns_the_tables(db, settings):
         cursor.execute("ALTER TABLE imaging_image OWNER TO sp_rls_owner")
         cursor.execute("CREATE ROLE sp_rls_member NOLOGIN")  # a member of the owner may act as the owner
         cursor.execute("GRANT sp_rls_owner TO sp_rls_member")
-    with _logged_in_as(TEST_ROLE):
+    with logged_in_as(TEST_ROLE):
         settings.DATABASE_SCOPE_ROLE = "sp_rls_owner"
         errors = _deploy_check_errors()
         assert len(errors) == 1 and "'sp_rls_owner'" in errors[0].msg and "owns 1 tables" in errors[0].msg

@@ -24,7 +24,7 @@ from portal.centers.access import access_centers, user_may
 from portal.centers.policy import Action
 from portal.centers.selectors import centers_for_user
 from portal.core.errors import DomainError
-from portal.core.media import media_open_local, media_open_stream
+from portal.core.media import media_file_response, media_open_local, media_open_stream
 from portal.imaging.selectors import display_name_for, display_names_for, user_is_blinded
 from portal.lib.zipstream import zip_copy, zip_spool
 from portal.review import exports, selectors, services
@@ -146,11 +146,19 @@ def viewer(request, image_id):
 
 
 # --- image files (authenticated, audited) ------------------------------------------------------------
-def _display_file(image):
+IMAGE_CACHE_CONTROL = "private, max-age=3600"  # this browser's cache only, for an hour
+
+
+def _display_file_name(image) -> str:
     if not image.display_file:
         raise Http404("This image has no display version yet.")
+    return image.display_file.name
+
+
+def _display_file(image):
+    """The display PNG opened for decoding (random access)."""
     try:
-        return media_open_local(image.display_file.name)
+        return media_open_local(_display_file_name(image))
     except FileNotFoundError:
         raise Http404("The display file is missing.")
 
@@ -158,37 +166,29 @@ def _display_file(image):
 @login_required
 @require_GET
 def image_display(request, image_id):
-    """The 8-bit display PNG of an image."""
+    """The 8-bit display PNG of an image, streamed from the storage; the read is recorded once the file is
+    open (a missing file is a 404 and no read)."""
     image = access_image(user=request.user, id=image_id)
-    if not image.display_file:
-        raise Http404("This image has no display version yet.")
-    try:  # streamed in chunks from the storage, not downloaded whole first
-        handle = media_open_stream(image.display_file.name)
+
+    def record() -> None:
+        audit_record_read(actor=request.user, action="image.read", center=image.center_id, obj=image,
+                          after={"variant": "display"}, request=request)
+
+    try:
+        response = media_file_response(_display_file_name(image), content_type="image/png", record=record)
     except FileNotFoundError:
         raise Http404("The display file is missing.")
-    return _audited_image(request, handle, content_type="image/png", obj=image, after={"variant": "display"})
+    response["Cache-Control"] = IMAGE_CACHE_CONTROL
+    return response
 
 
-def _audited_image(request, data, *, content_type: str, obj, center_id=None, action: str = "image.read",
+def _audited_image(request, data: bytes, *, content_type: str, obj, center_id=None, action: str = "image.read",
                    after: dict | None = None) -> HttpResponse:
-    """Record the read in the audit chain, then answer ``data`` (bytes, or an open file that is streamed)
-    for this browser's cache only, for an hour. The file is opened first (a missing one is a 404 and no
-    read) and closed here when the audit record fails (no response owns it then)."""
+    """Record the read in the audit chain, then answer ``data`` (a rendered preview, thumbnail or crop)."""
     center_id = center_id if center_id is not None else obj.center_id
-    try:
-        audit_record_read(actor=request.user, action=action, center=center_id, obj=obj, after=after,
-                          request=request)
-    except BaseException:
-        if not isinstance(data, bytes):
-            data.close()
-        raise
-    if isinstance(data, bytes):
-        response = HttpResponse(data, content_type=content_type)
-    else:
-        response = FileResponse(data, content_type=content_type)
-        if isinstance(getattr(data, "size", None), int):  # a stream from S3 cannot tell by seeking
-            response["Content-Length"] = str(data.size)
-    response["Cache-Control"] = "private, max-age=3600"
+    audit_record_read(actor=request.user, action=action, center=center_id, obj=obj, after=after, request=request)
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = IMAGE_CACHE_CONTROL
     return response
 
 

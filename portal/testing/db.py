@@ -1,5 +1,9 @@
-"""Database helpers for tests: the PostgreSQL-only marker, and SQL run behind the application's back."""
+"""Database helpers for tests: the PostgreSQL-only marker, SQL run behind the application's back, and a
+connection that works as another role."""
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -13,9 +17,25 @@ postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
 def sql_behind_the_app(sql: str, params=None) -> None:
     """Run ``sql`` as someone with database access could: on PostgreSQL with triggers switched off (a
     superuser can), so only the audit chain itself can catch the change."""
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if postgres:
             cursor.execute("SET session_replication_role = replica")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = origin")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            if postgres:
+                cursor.execute("SET session_replication_role = origin")
+
+
+@contextlib.contextmanager
+def logged_in_as(role: str) -> Iterator[None]:
+    """The test connection works as if it had logged in as ``role`` (PostgreSQL ``SET SESSION
+    AUTHORIZATION``: ``session_user`` and ``current_user`` both; the test database user is a superuser)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET SESSION AUTHORIZATION {connection.ops.quote_name(role)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET SESSION AUTHORIZATION")

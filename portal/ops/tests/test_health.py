@@ -2,7 +2,6 @@
 storage)."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 
@@ -11,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portal.ops import health
-from portal.testing.db import postgres_only
+from portal.testing.db import logged_in_as, postgres_only
 
 
 def test_healthz_answers_without_touching_the_database(client, db):
@@ -67,19 +66,6 @@ def app_role(db):
     return role
 
 
-@contextlib.contextmanager
-def _connected_as(role: str):
-    """The test connection works as if it had logged in as ``role`` (``SET SESSION AUTHORIZATION``:
-    ``session_user`` and ``current_user`` both); the test database user is a superuser."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET SESSION AUTHORIZATION {connection.ops.quote_name(role)}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET SESSION AUTHORIZATION")
-
-
 @pytest.fixture
 def served_as_app_role(db):
     """On PostgreSQL, the connection logs in as the app role, as a production one does (``/readyz`` refuses
@@ -91,7 +77,7 @@ def served_as_app_role(db):
 
     role = os.environ.get("DATABASE_SCOPE_ROLE") or "sp_rls_app"
     app_role_setup(role, create=True)
-    with _connected_as(role):
+    with logged_in_as(role):
         yield
 
 
@@ -113,7 +99,7 @@ def test_readyz_refuses_a_superuser_connection_under_row_level_security(db, clie
 @postgres_only
 def test_readyz_is_ready_when_connected_as_the_app_role(client, storage, settings, app_role):
     settings.DATABASE_RLS, settings.DATABASE_SCOPE_ROLE = True, ""
-    with _connected_as(app_role):
+    with logged_in_as(app_role):
         response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json()["checks"]["database_role"] == "ok"
@@ -123,7 +109,7 @@ def test_readyz_is_ready_when_connected_as_the_app_role(client, storage, setting
 def test_readyz_checks_the_login_role_and_the_scope_role(client, storage, settings, app_role, caplog):
     settings.DATABASE_RLS = True
     settings.DATABASE_SCOPE_ROLE = app_role
-    with _connected_as(app_role):
+    with logged_in_as(app_role):
         assert client.get("/readyz").status_code == 200
     user = connection.settings_dict["USER"] or "postgres"
     with caplog.at_level(logging.WARNING, logger="portal.ops.health"):  # a superuser login: refused

@@ -131,7 +131,7 @@ def test_a_display_file_opened_for_a_read_whose_audit_fails_is_closed(cast, imag
     from portal.review import views
     from portal.testing.media import audit_insert_fails, opened_streams
 
-    opened = opened_streams(monkeypatch, views)
+    opened = opened_streams(monkeypatch)
     monkeypatch.setattr(views, "audit_record_read", audit_insert_fails)
     with pytest.raises(RuntimeError, match="audit insert failed"):
         client_for(cast.a.reviewer).get(reverse("review:image-display", kwargs={"image_id": image.pk}))
